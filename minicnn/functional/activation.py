@@ -1,0 +1,57 @@
+"""ReLU and dropout: elementwise ops with a mask.
+
+relu:    y = max(0, x);  dy/dx = 1 where x > 0, else 0 (0 at exactly 0).
+dropout: inverted dropout (Srivastava et al. 2014): at training time each
+         value is kept with probability 1 - p and scaled by 1 / (1 - p), so
+         at evaluation time the layer is the identity.
+"""
+
+from .. import random
+from ..backend import get_array_module
+from ..tensor import Function, as_tensor
+from .checks import check_float
+
+
+class ReLUFunction(Function):
+    name = "relu"
+
+    def forward(self, x):
+        self.positive = x > 0
+        return x * self.positive
+
+    def backward(self, grad_output):
+        return grad_output * self.positive
+
+
+def relu(x, where="relu"):
+    """max(0, x), any shape."""
+    x = as_tensor(x)
+    check_float(where, x)
+    return ReLUFunction()(x)
+
+
+class DropoutFunction(Function):
+    name = "dropout"
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        keep = random.uniform(xp, x.shape, x.dtype) >= self.p          # kept with probability 1 - p
+        self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self.mask
+
+    def backward(self, grad_output):
+        return grad_output * self.mask
+
+
+def dropout(x, p=0.5, training=True, where="dropout"):
+    """Zero each value with probability p and scale the rest by 1/(1-p); identity when not training."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{where}: p is the probability of dropping a value and must be in [0, 1), got {p}")
+    x = as_tensor(x)
+    check_float(where, x)
+    if not training or p == 0.0:
+        return x
+    return DropoutFunction(p)(x)

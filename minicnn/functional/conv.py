@@ -1,0 +1,102 @@
+"""2-D convolution as im2col + one batched matrix multiply.
+
+x: (N, C, H, W) images, w: (F, C, KH, KW) filters, b: (F,) biases.
+Each filter spans the full input depth C and has one bias (CS231n lecture 5).
+
+    y[n, f, oy, ox] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, c, oy*SH + i, ox*SW + j]
+
+    OH = (H - KH + 2*PH) / SH + 1,   OW = (W - KW + 2*PW) / SW + 1
+
+(Like every deep-learning library, this is cross-correlation: the filter is
+not flipped. The deconvnet's "transposed, flipped filter" is the backward
+pass of exactly this op.)
+
+How it is computed, with K = C*KH*KW and P = OH*OW:
+    cols = im2col(x)              (N, C, KH, KW, OH, OW) -> reshaped (N, K, P)
+    y    = w.reshape(F, K) @ cols  (N, F, P)              -> reshaped (N, F, OH, OW)
+Backward, for the gradient g = dL/dy reshaped (N, F, P):
+    dL/dw    = sum_n g[n] @ cols[n]^T          (F, K)
+    dL/dcols = w^T @ g[n]                      (N, K, P), then col2im -> dL/dx
+    dL/db    = sum of g over n, oy, ox         (F,)
+"""
+
+from .. import kernels
+from ..backend import get_array_module
+from ..shapes import ShapeError, conv_output_size, pair
+from ..tensor import Function, as_tensor
+from .checks import check_float, check_input, check_same_dtype
+
+
+class Conv2dFunction(Function):
+    name = "conv2d"
+    input_names = ("input", "weight", "bias")
+
+    def __init__(self, stride, padding, out):
+        self.stride, self.padding, self.out = stride, padding, out
+
+    def forward(self, x, weight, bias=None):
+        xp = get_array_module(x)
+        n = x.shape[0]
+        filters, channels, kh, kw = weight.shape
+        oh, ow = self.out
+        self.input_shape = x.shape
+        self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow))
+        self.weight = weight
+        cols = self.cols.reshape(n, channels * kh * kw, oh * ow)            # (N, K, P)
+        y = xp.matmul(weight.reshape(filters, -1), cols)                      # (N, F, P)
+        if bias is not None:
+            y += bias.reshape(1, filters, 1)
+        return y.reshape(n, filters, oh, ow)
+
+    def backward(self, grad_output):
+        xp = get_array_module(grad_output)
+        n = grad_output.shape[0]
+        filters, channels, kh, kw = self.weight.shape
+        grad = grad_output.reshape(n, filters, -1)                            # (N, F, P)
+        cols = self.cols.reshape(n, channels * kh * kw, -1)                   # (N, K, P)
+        grad_x = grad_weight = grad_bias = None
+        if self.needs_input_grad[0]:
+            grad_cols = xp.matmul(self.weight.reshape(filters, -1).T, grad)   # (N, K, P)
+            grad_cols = grad_cols.reshape(self.cols.shape)
+            grad_x = kernels.col2im(grad_cols, self.input_shape, (kh, kw), self.stride, self.padding)
+        if self.needs_input_grad[1]:
+            grad_weight = xp.tensordot(grad, cols, axes=([0, 2], [0, 2]))     # (F, K)
+            grad_weight = grad_weight.reshape(self.weight.shape)
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            grad_bias = grad.sum(axis=(0, 2))
+        return grad_x, grad_weight, grad_bias
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, where="conv2d"):
+    """Convolve a batch of images with a bank of filters.
+
+    x: (N, C, H, W); weight: (F, C, KH, KW); bias: (F,) or None.
+    stride, padding: int or (h, w) pair. Returns (N, F, OH, OW) with
+    OH = (H - KH + 2*PH) // SH + 1 (and the same for W).
+    where: the layer's name, used in error messages.
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    check_input(where, x, 4, "(N, C, H, W)")
+    check_float(where + " weight", weight)
+    check_same_dtype(where, x, weight, "weight")
+    if weight.ndim != 4:
+        raise ShapeError(f"{where}: weight must be (F, C, KH, KW), got shape {weight.shape}")
+    filters, channels, kh, kw = weight.shape
+    if x.shape[1] != channels:
+        raise ShapeError(
+            f"{where}: input has {x.shape[1]} channels (shape {x.shape}) but the filters "
+            f"need {channels} (weight shape {weight.shape} = (F, C, KH, KW)); "
+            f"expected input (N, {channels}, H, W)"
+        )
+    out = (
+        conv_output_size(x.shape[2], kh, stride[0], padding[0], where=where, axis="height"),
+        conv_output_size(x.shape[3], kw, stride[1], padding[1], where=where, axis="width"),
+    )
+    function = Conv2dFunction(stride, padding, out)
+    if bias is None:
+        return function(x, weight)
+    bias = as_tensor(bias)
+    if bias.shape != (filters,):
+        raise ShapeError(f"{where}: bias must have shape ({filters},) (one per filter), got {bias.shape}")
+    return function(x, weight, bias)

@@ -1,0 +1,54 @@
+"""Fully connected layers and flattening.
+
+linear:  x: (N, IN), weight: (OUT, IN), bias: (OUT,) -> y = x @ weight^T + bias: (N, OUT)
+         dL/dx = g @ weight;  dL/dweight = g^T @ x;  dL/dbias = sum_n g
+flatten: (N, C, H, W) -> (N, C*H*W). Flattening forgets which pixel was next to
+         which; a convolution keeps that spatial structure (CS231n lecture 5).
+"""
+
+from ..shapes import ShapeError
+from ..tensor import Function, as_tensor
+from .checks import check_float, check_input, check_same_dtype
+
+
+class LinearFunction(Function):
+    name = "linear"
+    input_names = ("input", "weight", "bias")
+
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, grad_output):
+        grad_x = grad_output @ self.weight if self.needs_input_grad[0] else None
+        grad_weight = grad_output.T @ self.x if self.needs_input_grad[1] else None
+        grad_bias = None
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            grad_bias = grad_output.sum(axis=0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(x, weight, bias=None, where="linear"):
+    """y = x @ weight^T + bias. x: (N, IN); weight: (OUT, IN); bias: (OUT,)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    check_input(where, x, 2, "(N, features)")
+    check_float(where + " weight", weight)
+    check_same_dtype(where, x, weight, "weight")
+    out_features, in_features = weight.shape
+    if x.shape[1] != in_features:
+        raise ShapeError(
+            f"{where}: input has {x.shape[1]} features (shape {x.shape}) but the weight "
+            f"{weight.shape} = (out_features, in_features) needs {in_features}"
+        )
+    if bias is None:
+        return LinearFunction()(x, weight)
+    return LinearFunction()(x, weight, as_tensor(bias))
+
+
+def flatten(x):
+    """(N, ...) -> (N, product of the rest)."""
+    x = as_tensor(x)
+    return x.reshape(x.shape[0], -1)

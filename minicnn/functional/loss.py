@@ -1,0 +1,94 @@
+"""Softmax, log-softmax and cross-entropy, computed stably.
+
+logits z: (N, K). With m = max_k z[k] (subtracted so exp never overflows):
+
+    log_softmax(z)[k] = z[k] - m - log sum_j exp(z[j] - m)      (log-sum-exp)
+    softmax(z)        = exp(log_softmax(z))
+    cross_entropy     = mean over n of -log_softmax(z[n])[target[n]]
+
+Gradient of the mean cross-entropy: (softmax(z) - onehot(target)) / N.
+"""
+
+import numpy
+
+from ..backend import get_array_module
+from ..shapes import ShapeError
+from ..tensor import Function, as_tensor
+from .checks import check_input
+
+
+def _log_softmax(z):
+    xp = get_array_module(z)
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class LogSoftmaxFunction(Function):
+    name = "log_softmax"
+
+    def forward(self, z):
+        self.log_probs = _log_softmax(z)
+        return self.log_probs
+
+    def backward(self, grad_output):
+        # d log_softmax[i] / dz[j] = delta_ij - softmax[j]
+        probs = get_array_module(grad_output).exp(self.log_probs)
+        return grad_output - probs * grad_output.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z, where="log_softmax"):
+    """log of the softmax over axis 1. z: (N, K) -> (N, K)."""
+    z = as_tensor(z)
+    check_input(where, z, 2, "(N, classes)")
+    return LogSoftmaxFunction()(z)
+
+
+def softmax(z, where="softmax"):
+    """Class probabilities over axis 1. z: (N, K) -> (N, K), rows sum to 1."""
+    return log_softmax(z, where).exp()
+
+
+class CrossEntropyFunction(Function):
+    name = "cross_entropy"
+
+    def __init__(self, target):
+        self.target = target
+
+    def forward(self, z):
+        xp = get_array_module(z)
+        self.log_probs = _log_softmax(z)
+        picked = self.log_probs[xp.arange(z.shape[0]), self.target]
+        return -picked.mean()
+
+    def backward(self, grad_output):
+        xp = get_array_module(self.log_probs)
+        n = self.log_probs.shape[0]
+        grad = xp.exp(self.log_probs)
+        grad[xp.arange(n), self.target] -= 1.0
+        return grad * (grad_output / n)
+
+
+def cross_entropy(logits, target, where="cross_entropy"):
+    """Mean negative log-likelihood of the integer labels.
+
+    logits: (N, K) raw class scores (not probabilities); target: (N,) ints in
+    0..K-1. Returns a scalar tensor. Finite for logits of any size.
+    """
+    logits = as_tensor(logits)
+    check_input(where, logits, 2, "(N, classes)")
+    target = target.data if hasattr(target, "creator") else target
+    xp = get_array_module(logits.data)
+    target = xp.asarray(target) if xp is not numpy else numpy.asarray(target)
+    if not numpy.issubdtype(target.dtype, numpy.integer):
+        raise TypeError(f"{where}: target must hold integer class labels, got dtype {target.dtype}")
+    n, classes = logits.shape
+    if target.shape != (n,):
+        raise ShapeError(f"{where}: target must have shape ({n},) to match logits {logits.shape}, got {target.shape}")
+    low, high = int(target.min()), int(target.max())
+    if low < 0 or high >= classes:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{where}: label {bad} is outside 0..{classes - 1}; the logits {logits.shape} "
+            f"have {classes} classes"
+        )
+    return CrossEntropyFunction(target.astype(numpy.int64))(logits)

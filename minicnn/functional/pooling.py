@@ -1,0 +1,113 @@
+"""Max pooling that records its switches, and unpooling that uses them.
+
+x: (N, C, H, W). Each depth slice is pooled on its own; pooling has no
+parameters (CS231n lecture 5).
+
+    y[n, c, oy, ox] = max over the window of x_pad[n, c, oy*SH + i, ox*SW + j]
+    OH = (H - KH + 2*PH) / SH + 1   (floored; ceil_mode keeps a last partial window)
+
+The "switches" are where each maximum was found (ZFNet 2.1). They are
+returned, never hidden in the layer, so that the deconvnet can unpool with the
+switches of the very image it ran up.
+"""
+
+from dataclasses import dataclass
+
+from .. import kernels
+from ..shapes import ShapeError, conv_output_size, pair
+from ..tensor import Function, as_tensor
+from .checks import check_input
+
+
+@dataclass
+class Switches:
+    """Where each pooled maximum came from.
+
+    indices:     (N, C, OH, OW) int64, flat index ``row * W + col`` into the
+                 H*W plane of the pooled input
+    input_shape: (N, C, H, W), the shape of the pooled input
+    """
+
+    indices: object
+    input_shape: tuple
+
+    def to(self, device):
+        from ..backend import to_device
+        return Switches(to_device(self.indices, device), self.input_shape)
+
+
+class MaxPool2dFunction(Function):
+    name = "max_pool2d"
+
+    def __init__(self, kernel, stride, padding, out):
+        self.kernel, self.stride, self.padding, self.out = kernel, stride, padding, out
+
+    def forward(self, x):
+        y, indices = kernels.maxpool_forward(x, self.kernel, self.stride, self.padding, self.out)
+        self.switches = Switches(indices, tuple(x.shape))
+        return y
+
+    def backward(self, grad_output):
+        # The gradient flows only to the maximum of each window.
+        return kernels.maxpool_scatter(grad_output, self.switches.indices, self.switches.input_shape)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_switches=False,
+               where="max_pool2d"):
+    """Max over KH x KW windows moved SH, SW at a time.
+
+    x: (N, C, H, W) -> y: (N, C, OH, OW); stride defaults to kernel_size.
+    Padding counts as -inf and may be at most half the window (PyTorch's rule).
+    Ties go to the first maximum in row-major window order.
+    return_switches: also return a ``Switches`` (indices (N, C, OH, OW)).
+    """
+    x = as_tensor(x)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
+    check_input(where, x, 4, "(N, C, H, W)")
+    for axis, k, p in (("height", kernel[0], padding[0]), ("width", kernel[1], padding[1])):
+        if p > k // 2:
+            raise ShapeError(
+                f"{where}: padding {p} is more than half the {k}-wide window along the {axis}; "
+                "needs P <= F // 2 so every window holds a real pixel"
+            )
+    out = (
+        conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, where=where, axis="height"),
+        conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, where=where, axis="width"),
+    )
+    function = MaxPool2dFunction(kernel, stride, padding, out)
+    y = function(x)
+    return (y, function.switches) if return_switches else y
+
+
+class MaxUnpool2dFunction(Function):
+    name = "max_unpool2d"
+
+    def __init__(self, switches):
+        self.switches = switches
+
+    def forward(self, y):
+        return kernels.maxpool_scatter(y, self.switches.indices, self.switches.input_shape)
+
+    def backward(self, grad_output):
+        return kernels.maxpool_gather(grad_output, self.switches.indices)
+
+
+def max_unpool2d(y, switches, where="max_unpool2d"):
+    """Put each pooled value back where its maximum was (ZFNet's unpooling).
+
+    y: (N, C, OH, OW); switches: the ``Switches`` from the max_pool2d that
+    made y. Returns (N, C, H, W), zero except at the switch positions.
+    Where overlapping windows picked the same pixel their values add, so
+    unpooling is exactly the backward pass of pooling (PyTorch's
+    max_unpool2d keeps one of them instead; the two agree without overlap).
+    """
+    y = as_tensor(y)
+    if y.shape != tuple(switches.indices.shape):
+        raise ShapeError(
+            f"{where}: input has shape {y.shape} but the switches were recorded for a pooled "
+            f"output of shape {tuple(switches.indices.shape)}; unpool with the switches of the "
+            "same forward pass"
+        )
+    return MaxUnpool2dFunction(switches)(y)

@@ -1,0 +1,204 @@
+"""The layers: each wraps one op of minicnn.functional and holds its parameters.
+
+Every layer also knows its output shape for an input shape (C, H, W)
+without computing anything (``output_shape``), which ``summary()`` uses, and
+how it grows the receptive field (``window``: kernel and stride, or None).
+
+Initialisation (our choice, documented here): conv and linear weights are
+drawn from N(0, 2 / fan_in) (He et al. 2015, suited to ReLU), biases are 0.
+ZFNet initialised weights to 0.01 and biases to 0 (SOURCES.md section 4);
+models can re-initialise (see minicnn/models).
+"""
+
+import math
+
+import numpy
+
+from .. import functional as F
+from .. import random
+from ..backend import default_device, to_device
+from ..shapes import ShapeError, conv_output_size, pair
+from .module import Module, Parameter
+
+
+def _parameter(shape, scale, dtype=numpy.float32):
+    data = random.normal(shape, scale, dtype) if scale else numpy.zeros(shape, dtype)
+    return Parameter(to_device(data, default_device()))
+
+
+def _compact(pair_value):
+    """(3, 3) -> "3"; (3, 5) -> "(3, 5)": how reprs show kernel sizes and strides."""
+    return str(pair_value[0]) if pair_value[0] == pair_value[1] else str(pair_value)
+
+
+def _check_chw(layer, input_shape, channels=None):
+    if len(input_shape) != 3:
+        raise ShapeError(f"{layer.where()}: expects an input (C, H, W), got {tuple(input_shape)}")
+    if channels is not None and input_shape[0] != channels:
+        raise ShapeError(
+            f"{layer.where()}: input has {input_shape[0]} channels (shape {tuple(input_shape)}) "
+            f"but the layer needs {channels}"
+        )
+
+
+class Conv2d(Module):
+    """Convolution layer. weight: (out_channels, in_channels, KH, KW); bias: (out_channels,).
+
+    Input (N, in_channels, H, W) -> output (N, out_channels, OH, OW),
+    OH = (H - KH + 2P) / S + 1. Parameters: out * (in * KH * KW + 1).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
+        self.weight = _parameter((out_channels, in_channels, *self.kernel_size), math.sqrt(2.0 / fan_in))
+        self.bias = _parameter((out_channels,), 0.0) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, where=self.where())
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={_compact(self.kernel_size)}"
+        if self.stride != (1, 1):
+            text += f", stride={_compact(self.stride)}"
+        if self.padding != (0, 0):
+            text += f", padding={_compact(self.padding)}"
+        return text if self.bias is not None else text + ", bias=False"
+
+    @property
+    def window(self):
+        return self.kernel_size, self.stride
+
+    def output_shape(self, input_shape):
+        _check_chw(self, input_shape, self.in_channels)
+        _, h, w = input_shape
+        where = self.where()
+        return (
+            self.out_channels,
+            conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], where=where, axis="height"),
+            conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], where=where, axis="width"),
+        )
+
+
+class MaxPool2d(Module):
+    """Max pooling layer; no parameters. (N, C, H, W) -> (N, C, OH, OW).
+
+    ``forward`` returns the pooled maps only; ``forward_with_switches``
+    also returns the switches, for the deconvnet. Nothing is kept on the layer.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        self.padding, self.ceil_mode = pair(padding, "padding"), ceil_mode
+
+    def forward(self, x):
+        return self.forward_with_switches(x)[0]
+
+    def forward_with_switches(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            return_switches=True, where=self.where())
+
+    def extra_repr(self):
+        text = f"kernel_size={_compact(self.kernel_size)}, stride={_compact(self.stride)}"
+        if self.padding != (0, 0):
+            text += f", padding={_compact(self.padding)}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
+
+    @property
+    def window(self):
+        return self.kernel_size, self.stride
+
+    def output_shape(self, input_shape):
+        _check_chw(self, input_shape)
+        c, h, w = input_shape
+        k, s, p, where = self.kernel_size, self.stride, self.padding, self.where()
+        return (
+            c,
+            conv_output_size(h, k[0], s[0], p[0], self.ceil_mode, where=where, axis="height"),
+            conv_output_size(w, k[1], s[1], p[1], self.ceil_mode, where=where, axis="width"),
+        )
+
+
+class _ShapePreserving(Module):
+    window = None
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class ReLU(_ShapePreserving):
+    """max(0, x), any shape."""
+
+    def forward(self, x):
+        return F.relu(x, where=self.where())
+
+
+class LocalResponseNorm(_ShapePreserving):
+    """Local response normalization across ``size`` channels (AlexNet 3.3). Shape preserved."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, where=self.where())
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class Dropout(_ShapePreserving):
+    """Inverted dropout with drop probability p; identity in eval mode."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, where=self.where())
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W)."""
+
+    window = None
+
+    def forward(self, x):
+        return F.flatten(x)
+
+    def output_shape(self, input_shape):
+        return (int(numpy.prod(input_shape)),)
+
+
+class Linear(Module):
+    """Fully connected layer. weight: (out_features, in_features); (N, in) -> (N, out)."""
+
+    window = None
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _parameter((out_features, in_features), math.sqrt(2.0 / in_features))
+        self.bias = _parameter((out_features,), 0.0) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias, where=self.where())
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}"
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 1 or input_shape[0] != self.in_features:
+            raise ShapeError(
+                f"{self.where()}: expects ({self.in_features},) features, got {tuple(input_shape)}; "
+                "in_features must equal the flattened size C*H*W of the layer before"
+            )
+        return (self.out_features,)

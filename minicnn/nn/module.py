@@ -1,0 +1,173 @@
+"""Module, Parameter and Sequential: how layers hold weights and nest.
+
+A Module owns Parameters (tensors that training updates) and sub-Modules,
+found by attribute assignment (``self.weight = Parameter(...)``). Names follow
+PyTorch's (``0.weight`` of shape (out, in, kh, kw)), so ``state_dict()`` moves
+weights both ways between minicnn and PyTorch.
+"""
+
+import numpy
+
+from ..backend import to_device, to_numpy
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is trained: always requires a gradient."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=True)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.shape}, dtype={self.dtype}, device={self.device})"
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses create their Parameters and sub-Modules in ``__init__`` and
+    compute in ``forward``. ``model(x)`` calls ``forward(x)``.
+    """
+
+    name = None  # set by the parent Sequential ("0", "1", ...); used in error messages
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
+
+    # ----- what it holds -----------------------------------------------------
+    def named_modules(self, prefix=""):
+        """Yield (qualified name, module) for self and every descendant."""
+        yield prefix, self
+        for name, module in self._modules.items():
+            yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix=""):
+        """Yield (qualified name, Parameter), e.g. ("0.weight", ...)."""
+        for module_name, module in self.named_modules(prefix):
+            for name, parameter in module._parameters.items():
+                yield (f"{module_name}.{name}" if module_name else name), parameter
+
+    def parameters(self):
+        return [parameter for _, parameter in self.named_parameters()]
+
+    def children(self):
+        return list(self._modules.values())
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    # ----- modes and devices ---------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active); returns self."""
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode (dropout is the identity); returns self."""
+        return self.train(False)
+
+    def to(self, target):
+        """Move every parameter to a device ("cpu", "gpu") or cast to a dtype ("float64")."""
+        for parameter in self.parameters():
+            if target in ("cpu", "gpu"):
+                parameter.data = to_device(parameter.data, target)
+            else:
+                parameter.data = parameter.data.astype(numpy.dtype(target))
+            parameter.grad = None
+        return self
+
+    # ----- saving ----------------------------------------------------------------
+    def state_dict(self):
+        """{qualified name: NumPy array copy}, PyTorch's names and shapes."""
+        return {name: to_numpy(p.data).copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+        for name, parameter in own.items():
+            array = numpy.asarray(state[name])
+            if tuple(array.shape) != parameter.shape:
+                raise ValueError(
+                    f"load_state_dict: {name} has shape {tuple(array.shape)} in the state but "
+                    f"{parameter.shape} in the model"
+                )
+            parameter.data = to_device(array.astype(parameter.dtype), parameter.device)
+        return self
+
+    # ----- printing ------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def where(self):
+        """How error messages name this layer, e.g. "Conv2d layer '3' (Conv2d(1, 32, ...))"."""
+        label = f" '{self.name}'" if self.name is not None else ""
+        return f"{type(self).__name__} layer{label} ({type(self).__name__}({self.extra_repr()}))"
+
+    def __repr__(self):
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def summary(self, input_shape, print_table=True):
+        """Layer table for one input of shape (C, H, W); see minicnn/nn/summary.py."""
+        from .summary import summary
+        return summary(self, input_shape, print_table)
+
+
+class Sequential(Module):
+    """Layers applied one after another; named "0", "1", ... like PyTorch's."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        for index, layer in enumerate(layers):
+            setattr(self, str(index), layer)
+            if layer.name is None:
+                layer.name = str(index)
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+    def output_shape(self, input_shape):
+        for layer in self:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
