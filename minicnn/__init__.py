@@ -11,7 +11,7 @@ divides alpha by its window size; parameter names and shapes are PyTorch's.
 """
 
 from . import functional, nn, optim, random, shapes
-from .backend import backend, backends, get_backend, set_backend
+from .backend import backend, backends, get_backend, set_backend, to_numpy
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .shapes import ShapeError
@@ -22,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "gradcheck", "GradcheckError", "ShapeError",
     "functional", "nn", "optim", "shapes", "random", "manual_seed",
-    "set_backend", "get_backend", "backend", "backends",
+    "set_backend", "get_backend", "backend", "backends", "to_numpy",
 ]

@@ -1,0 +1,50 @@
+"""Shared test settings: hypothesis profile and the backends to run on.
+
+Op tests take the ``backend_name`` fixture and so run once per backend that
+this machine has (numpy always; numba when installed; cupy with a GPU).
+Backends that are missing are skipped with the reason minicnn.backends() gives.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minicnn as mc
+
+settings.register_profile(
+    "minicnn", deadline=None, max_examples=int(os.environ.get("MINICNN_EXAMPLES", "20")),
+    # backend_name only sets the backend: sharing it across examples is intended
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors,
+                           HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("minicnn")
+
+
+def _backend_params():
+    params = []
+    for name, (available, reason) in mc.backends().items():
+        marks = [] if available else [pytest.mark.skip(reason=f"backend {name} unavailable: {reason}")]
+        if name == "cupy":
+            marks.append(pytest.mark.gpu)
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+@pytest.fixture(params=_backend_params())
+def backend_name(request):
+    """Run the test inside ``with mc.backend(name)`` for every available backend."""
+    with mc.backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    mc.manual_seed(0)
+    yield
+
+
+def to_tensor(array, requires_grad=False):
+    """A float array as a Tensor on the active backend's device."""
+    return mc.tensor(np.asarray(array), requires_grad=requires_grad)

@@ -1,0 +1,114 @@
+"""Naive-loop references: every op written as the plainest possible loops.
+
+Slow and obvious on purpose; the tests compare minicnn's vectorised ops
+against these on small shapes. Inputs and outputs are NumPy float64 arrays.
+"""
+
+import numpy as np
+
+
+def conv2d(x, w, b, stride, padding):
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    y = np.zeros((n, f, oh, ow))
+    for i in range(n):
+        for k in range(f):
+            for r in range(oh):
+                for s in range(ow):
+                    total = 0.0 if b is None else b[k]
+                    for ch in range(c):
+                        for u in range(kh):
+                            for v in range(kw):
+                                total += w[k, ch, u, v] * xp[i, ch, r * sh + u, s * sw + v]
+                    y[i, k, r, s] = total
+    return y
+
+
+def pool_output_size(n, k, s, p, ceil_mode):
+    """Count window starts one by one (PyTorch's rule for the last partial window)."""
+    count, start = 0, -p
+    while start + k <= n + p:          # windows that fit in the padded input
+        count, start = count + 1, start + s
+    # ceil_mode keeps one partial window when the stride leaves a remainder,
+    # but only if it starts inside the input or its left padding
+    if ceil_mode and (n + 2 * p - k) % s != 0 and start < n:
+        count += 1
+    return count
+
+
+def max_pool2d(x, kernel, stride, padding, ceil_mode=False):
+    """Returns (y, switches) with switches = row * W + col, first maximum wins."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh = pool_output_size(h, kh, sh, ph, ceil_mode)
+    ow = pool_output_size(w, kw, sw, pw, ceil_mode)
+    y = np.zeros((n, c, oh, ow))
+    switches = np.zeros((n, c, oh, ow), dtype=np.int64)
+    for i in range(n):
+        for ch in range(c):
+            for r in range(oh):
+                for s in range(ow):
+                    best, where = -np.inf, None
+                    for u in range(kh):
+                        for v in range(kw):
+                            row, col = r * sh - ph + u, s * sw - pw + v
+                            if 0 <= row < h and 0 <= col < w and x[i, ch, row, col] > best:
+                                best, where = x[i, ch, row, col], row * w + col
+                    y[i, ch, r, s], switches[i, ch, r, s] = best, where
+    return y, switches
+
+
+def max_unpool2d(y, switches, input_shape):
+    out = np.zeros(input_shape)
+    n, c, oh, ow = y.shape
+    w = input_shape[3]
+    for i in range(n):
+        for ch in range(c):
+            for r in range(oh):
+                for s in range(ow):
+                    index = switches[i, ch, r, s]
+                    out[i, ch, index // w, index % w] += y[i, ch, r, s]
+    return out
+
+
+def local_response_norm(x, size, alpha, beta, k):
+    n, c, h, w = x.shape
+    y = np.zeros_like(x)
+    for i in range(n):
+        for ch in range(c):
+            for r in range(h):
+                for s in range(w):
+                    total = 0.0
+                    for other in range(ch - size // 2, ch + (size - 1) // 2 + 1):
+                        if 0 <= other < c:
+                            total += x[i, other, r, s] ** 2
+                    y[i, ch, r, s] = x[i, ch, r, s] / (k + alpha / size * total) ** beta
+    return y
+
+
+def linear(x, w, b):
+    n, _ = x.shape
+    out = np.zeros((n, w.shape[0]))
+    for i in range(n):
+        for j in range(w.shape[0]):
+            out[i, j] = sum(x[i, t] * w[j, t] for t in range(w.shape[1])) + (0 if b is None else b[j])
+    return out
+
+
+def log_softmax(z):
+    out = np.zeros_like(z)
+    for i in range(z.shape[0]):
+        m = max(z[i])
+        total = sum(np.exp(v - m) for v in z[i])
+        for j in range(z.shape[1]):
+            out[i, j] = z[i, j] - m - np.log(total)
+    return out
+
+
+def cross_entropy(z, target):
+    ls = log_softmax(z)
+    return -sum(ls[i, target[i]] for i in range(z.shape[0])) / z.shape[0]

@@ -1,0 +1,99 @@
+"""minicnn against PyTorch, op by op, when PyTorch is installed (it is an
+optional benchmark dependency: `pip install torch`). Same inputs, same
+weights, float64: values and gradients must agree to rounding."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import minicnn as mc
+from minicnn import functional as F
+from minicnn import nn
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
+tF = torch.nn.functional
+
+
+def both(array):
+    """The same float64 array as a minicnn tensor and a torch tensor, both needing grads."""
+    return mc.tensor(array.copy(), requires_grad=True), torch.tensor(array.copy(), requires_grad=True)
+
+
+def check(ours, theirs, inputs):
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = np.random.default_rng(0).standard_normal(ours.shape)
+    ours.backward(g)
+    theirs.backward(torch.tensor(g))
+    for mine, torchs in inputs:
+        np.testing.assert_allclose(mine.grad, torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@given(k=st.tuples(st.integers(1, 4), st.integers(1, 4)), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       p=st.tuples(st.integers(0, 2), st.integers(0, 2)), seed=st.integers(0, 999))
+def test_conv2d(k, s, p, seed):
+    g = np.random.default_rng(seed)
+    assume(k[0] <= 7 + 2 * p[0] and k[1] <= 6 + 2 * p[1])
+    (x, tx), (w, tw), (b, tb) = both(g.standard_normal((2, 3, 7, 6))), both(g.standard_normal((4, 3, *k))), both(g.standard_normal(4))
+    check(F.conv2d(x, w, b, s, p), tF.conv2d(tx, tw, tb, s, p), [(x, tx), (w, tw), (b, tb)])
+
+
+@given(k=st.integers(1, 4), s=st.integers(1, 3), ceil_mode=st.booleans(), data=st.data())
+def test_max_pool2d_with_indices(k, s, ceil_mode, data):
+    p = data.draw(st.integers(0, k // 2))
+    x_np = np.random.default_rng(k * 7 + s).permutation(2 * 3 * 9 * 8).reshape(2, 3, 9, 8).astype(np.float64)
+    (x, tx) = both(x_np)
+    y, switches = F.max_pool2d(x, k, s, p, ceil_mode, return_switches=True)
+    ty, indices = tF.max_pool2d(tx, k, s, p, ceil_mode=ceil_mode, return_indices=True)
+    np.testing.assert_array_equal(switches.indices, indices.numpy())
+    check(y, ty, [(x, tx)])
+
+
+def test_max_unpool_agrees_without_overlap():
+    x_np = np.random.default_rng(3).standard_normal((2, 3, 8, 8))
+    y, switches = F.max_pool2d(mc.tensor(x_np), 2, return_switches=True)
+    ty, indices = tF.max_pool2d(torch.tensor(x_np), 2, return_indices=True)
+    ours = F.max_unpool2d(y, switches).numpy()
+    np.testing.assert_allclose(ours, tF.max_unpool2d(ty, indices, 2).numpy())
+
+
+@pytest.mark.parametrize("size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (4, 1.0, 0.75, 1.0), (3, 0.5, 1.5, 1.0)])
+def test_local_response_norm(size, alpha, beta, k):
+    x, tx = both(np.random.default_rng(size).standard_normal((2, 7, 4, 5)))
+    check(F.local_response_norm(x, size, alpha, beta, k), tF.local_response_norm(tx, size, alpha, beta, k), [(x, tx)])
+
+
+def test_linear_log_softmax_cross_entropy():
+    g = np.random.default_rng(5)
+    (x, tx), (w, tw), (b, tb) = both(g.standard_normal((6, 5))), both(g.standard_normal((4, 5))), both(g.standard_normal(4))
+    target = g.integers(0, 4, 6)
+    check(F.linear(x, w, b), tF.linear(tx, tw, tb), [(x, tx), (w, tw), (b, tb)])
+    z, tz = both(g.standard_normal((6, 4)) * 10)
+    check(F.log_softmax(z), tF.log_softmax(tz, dim=1), [(z, tz)])
+    z, tz = both(g.standard_normal((6, 4)) * 10)
+    ours, theirs = F.cross_entropy(z, target), tF.cross_entropy(tz, torch.tensor(target))
+    ours.backward()
+    theirs.backward()
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-12)
+    np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=1e-10)
+
+
+def test_state_dict_moves_both_ways_and_sgd_steps_match():
+    ours = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).to("float64")
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                 torch.nn.Flatten(), torch.nn.Linear(36, 3)).double()
+    theirs.load_state_dict({name: torch.tensor(value) for name, value in ours.state_dict().items()})
+    ours.load_state_dict({name: value.numpy() for name, value in theirs.state_dict().items()})
+    g = np.random.default_rng(0)
+    x, labels = g.standard_normal((5, 1, 8, 8)), g.integers(0, 3, 5)
+    opt = mc.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    topt = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(ours(mc.tensor(x)), labels).backward()
+        opt.step()
+        topt.zero_grad()
+        tF.cross_entropy(theirs(torch.tensor(x)), torch.tensor(labels)).backward()
+        topt.step()
+    for name, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
