@@ -25,21 +25,22 @@ def check_input(where, x, ndim, layout):
     check_float(where, x)
 
 
-def check_float(where, x):
+def check_float(where, x, what="input"):
     if not numpy.issubdtype(x.dtype, numpy.floating):
         raise TypeError(
             f"{where}: input must be floating point (float32 or float64), got {x.dtype}; "
             "convert it first, e.g. x.astype('float32') / 255"
         )
     if x.creator is None:
-        check_finite(where, x.data, "input")
+        check_finite(where, x.data, what)
 
 
 def check_finite(where, array, what):
     xp = get_array_module(array)
     if not bool(xp.isfinite(array.sum())) and not bool(xp.isfinite(array).all()):
         bad = int((~xp.isfinite(array)).sum())
-        raise ValueError(f"{where}: {what} of shape {tuple(array.shape)} holds {bad} NaN or infinite values")
+        hint = "; training has diverged: lower the learning rate" if what == "weight" else ""
+        raise ValueError(f"{where}: {what} of shape {tuple(array.shape)} holds {bad} NaN or infinite values{hint}")
 
 
 def check_same_dtype(where, x, other, other_name):

@@ -78,7 +78,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, where="conv2d"):
     x, weight = as_tensor(x), as_tensor(weight)
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
     check_input(where, x, 4, "(N, C, H, W)")
-    check_float(where + " weight", weight)
+    check_float(where, weight, "weight")
     check_same_dtype(where, x, weight, "weight")
     if weight.ndim != 4:
         raise ShapeError(f"{where}: weight must be (F, C, KH, KW), got shape {weight.shape}")

@@ -35,7 +35,7 @@ def linear(x, weight, bias=None, where="linear"):
     """y = x @ weight^T + bias. x: (N, IN); weight: (OUT, IN); bias: (OUT,)."""
     x, weight = as_tensor(x), as_tensor(weight)
     check_input(where, x, 2, "(N, features)")
-    check_float(where + " weight", weight)
+    check_float(where, weight, "weight")
     check_same_dtype(where, x, weight, "weight")
     out_features, in_features = weight.shape
     if x.shape[1] != in_features:

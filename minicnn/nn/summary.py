@@ -40,13 +40,13 @@ def summary(model, input_shape, print_table=True):
 
 
 def format_table(title, input_shape, rows):
-    header = f"{'name':<6} {'layer':<52} {'output shape':<16} {'params':>12}  receptive field"
+    header = f"{'name':<6} {'layer':<58} {'output shape':<16} {'params':>12}  receptive field"
     rule = "=" * len(header)
     lines = [f"{title} on input {tuple(input_shape)} (C, H, W)", rule, header, rule]
     for row in rows:
         shape = "x".join(str(s) for s in row["output_shape"])
         field = "x".join(str(f) for f in row["receptive_field"])
-        lines.append(f"{row['name']:<6} {row['layer'][:52]:<52} {shape:<16} {row['params']:>12,}  {field}")
+        lines.append(f"{row['name']:<6} {row['layer'][:58]:<58} {shape:<16} {row['params']:>12,}  {field}")
     total = sum(row["params"] for row in rows)
     lines += [rule, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0"]
     return "\n".join(lines)
