@@ -56,15 +56,34 @@ class Conv2dFunction(Function):
         cols = self.cols.reshape(n, channels * kh * kw, -1)                   # (N, K, P)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
-            grad_cols = xp.matmul(self.weight.reshape(filters, -1).T, grad)   # (N, K, P)
-            grad_cols = grad_cols.reshape(self.cols.shape)
-            grad_x = kernels.col2im(grad_cols, self.input_shape, (kh, kw), self.stride, self.padding)
+            grad_x = input_gradient(grad_output, self.weight, self.input_shape, self.stride, self.padding)
         if self.needs_input_grad[1]:
             grad_weight = xp.tensordot(grad, cols, axes=([0, 2], [0, 2]))     # (F, K)
             grad_weight = grad_weight.reshape(self.weight.shape)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             grad_bias = grad.sum(axis=(0, 2))
         return grad_x, grad_weight, grad_bias
+
+
+def input_gradient(grad_output, weight, input_shape, stride, padding):
+    """dL/dx of a convolution: the filters applied "transposed".
+
+    grad_output: (N, F, OH, OW); weight: (F, C, KH, KW); input_shape: (N, C, H, W).
+    Returns (N, C, H, W):
+
+        grad_cols = w.reshape(F, K)^T @ grad_output.reshape(N, F, P)    (N, K, P)
+        dL/dx     = col2im(grad_cols)     each entry added back to its pixel
+
+    Written as a sum over pixels this correlates grad_output with every
+    filter flipped vertically and horizontally: ZFNet's deconvnet applies
+    exactly this ("transposed versions of the same filters", section 2.1).
+    """
+    xp = get_array_module(grad_output)
+    n, filters, oh, ow = grad_output.shape
+    _, channels, kh, kw = weight.shape
+    grad_cols = xp.matmul(weight.reshape(filters, -1).T, grad_output.reshape(n, filters, oh * ow))
+    grad_cols = grad_cols.reshape(n, channels, kh, kw, oh, ow)
+    return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, where="conv2d"):

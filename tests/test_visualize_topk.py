@@ -1,0 +1,137 @@
+"""Receptive-field boxes against a direct computation, and top_k against brute force."""
+
+import numpy as np
+import pytest
+from hypothesis import given, reject
+from hypothesis import strategies as st
+
+import minicnn as mc
+from minicnn import nn
+from minicnn.backend import default_device, to_device, to_numpy
+from minicnn.shapes import ShapeError
+from minicnn.visualize import Deconvnet, receptive_box, receptive_boxes, top_k, top_k_many
+
+
+# ------------------------------------------------------------ receptive fields
+
+def window_layers(draw, count):
+    """``count`` random (kind, kernel, stride, padding) windows: convolutions and pools."""
+    layers = []
+    for _ in range(count):
+        kind = draw(st.sampled_from(["conv", "pool"]))
+        kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        limit = (kernel[0] // 2, kernel[1] // 2) if kind == "pool" else (kernel[0] - 1, kernel[1] - 1)
+        padding = (draw(st.integers(0, limit[0])), draw(st.integers(0, limit[1])))
+        layers.append((kind, kernel, stride, padding))
+    return layers
+
+
+def gradient_support(layers, size, unit):
+    """Direct computation: which pixels the unit's value depends on.
+
+    Every window becomes a 1-channel convolution with all-ones weights (so no
+    max, ReLU or cancellation can hide a pixel); on an all-ones input the
+    input-gradient of the unit is positive exactly where the unit looks.
+    """
+    twin = nn.Sequential(*[nn.Conv2d(1, 1, k, s, p, bias=False) for _, k, s, p in layers]).to("float64")
+    for conv in twin:
+        conv.weight.data[...] = 1.0
+    x = mc.Tensor(np.ones((1, 1) + size), requires_grad=True)
+    out = twin(x)
+    seed = np.zeros(out.shape)
+    seed[(0, 0) + tuple(unit)] = 1.0
+    out.backward(seed)
+    rows, cols = np.nonzero(x.grad[0, 0])
+    return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1, np.count_nonzero(x.grad)
+
+
+@given(data=st.data())
+def test_receptive_box_matches_the_pixels_with_nonzero_gradient(data):
+    layers = window_layers(data.draw, data.draw(st.integers(1, 4)))
+    size = (data.draw(st.integers(8, 20)), data.draw(st.integers(8, 20)))
+    modules = []
+    for kind, kernel, stride, padding in layers:
+        window = nn.Conv2d(1, 1, kernel, stride, padding) if kind == "conv" else nn.MaxPool2d(kernel, stride, padding)
+        modules.append(window)
+        modules.append(nn.ReLU())
+    model = nn.Sequential(*modules)
+    try:
+        out = model.output_shape((1,) + size)
+    except ShapeError:
+        reject()
+    unit = (data.draw(st.integers(0, out[1] - 1)), data.draw(st.integers(0, out[2] - 1)))
+    r0, r1, c0, c1, count = gradient_support(layers, size, unit)
+    assert receptive_box(model, len(model) - 1, unit, size) == (r0, r1, c0, c1)
+    if all(k[0] >= s[0] and k[1] >= s[1] for _, k, s, _ in layers):
+        assert count == (r1 - r0) * (c1 - c0)      # no stride skips a pixel: the whole box
+
+
+def test_receptive_box_of_zfnet_small_corner_units():
+    # conv 5x5 pad 2, then a 3x3/2 max pool with ceil_mode: pool unit 13 reads conv
+    # rows 26..28 (28 is padding), which see image rows 24..30, clipped to 24..27.
+    model = nn.Sequential(nn.Conv2d(1, 2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True))
+    assert receptive_box(model, 2, (13, 13), (28, 28)) == (24, 28, 24, 28)
+    assert receptive_box(model, 2, (0, 1), (28, 28)) == (0, 5, 0, 7)
+    assert receptive_box(model, 0, (5, 5), (28, 28)) == (3, 8, 3, 8)
+
+
+def test_dense_units_see_the_whole_image():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3), nn.ReLU())
+    assert receptive_boxes(model, 3, [(0, 0), (0, 0)], (8, 8)).tolist() == [[0, 8, 0, 8]] * 2
+
+
+# ------------------------------------------------------------ top_k
+
+def small_model():
+    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(3, 4, 2), nn.ReLU())
+
+
+def brute_force_top_k(maps, k, distinct_images):
+    """Sort every candidate (value desc, image, row, col) by hand."""
+    candidates = []
+    for n, plane in enumerate(maps):
+        if distinct_images:
+            r, c = np.unravel_index(plane.argmax(), plane.shape)
+            candidates.append((-plane[r, c], n, r, c))
+        else:
+            candidates += [(-plane[r, c], n, r, c) for r in range(plane.shape[0]) for c in range(plane.shape[1])]
+    return sorted(candidates)[:k]
+
+
+@pytest.mark.parametrize("distinct_images", [True, False])
+def test_top_k_returns_the_k_largest_in_descending_order(backend_name, distinct_images):
+    mc.manual_seed(2)
+    model = small_model().to("float64")
+    images = to_device(np.random.default_rng(4).standard_normal((11, 1, 12, 12)), default_device())
+    layer, channel, k = 4, 2, 5
+    maps = to_numpy(Deconvnet(model).up(images, layer).activations)[:, channel]
+    expected = brute_force_top_k(maps, k, distinct_images)
+    result = top_k(model, images, layer, channel, k=k, batch_size=4, distinct_images=distinct_images)
+    assert result.indices.tolist() == [n for _, n, _, _ in expected]
+    assert result.positions.tolist() == [[r, c] for _, _, r, c in expected]
+    np.testing.assert_array_equal(result.values, [-v for v, _, _, _ in expected])
+    assert (np.diff(result.values) <= 0).all()
+    deconv = Deconvnet(model)
+    for i, (n, position) in enumerate(zip(result.indices, result.positions)):
+        single = deconv.project(images[n:n + 1], layer, channel, tuple(position))[0]
+        np.testing.assert_array_equal(to_numpy(result.projections[i]), to_numpy(single))
+        r0, r1, c0, c1 = result.boxes[i]
+        np.testing.assert_array_equal(to_numpy(result.patches[i]), to_numpy(images[n, :, r0:r1, c0:c1]))
+        assert (r0, r1, c0, c1) == receptive_box(model, layer, tuple(position), (12, 12))
+
+
+def test_top_k_many_equals_one_channel_at_a_time():
+    mc.manual_seed(2)
+    model = small_model()
+    images = np.random.default_rng(5).standard_normal((9, 1, 12, 12)).astype(np.float32)
+    many = top_k_many(model, images, 1, [0, 2], k=3, batch_size=4)
+    for result in many:
+        single = top_k(model, images, 1, result.channel, k=3)
+        assert result.indices.tolist() == single.indices.tolist()
+        np.testing.assert_array_equal(result.projections, single.projections)
+
+
+def test_top_k_refuses_more_images_than_it_has():
+    with pytest.raises(ValueError, match="k=9 distinct images"):
+        top_k(small_model(), np.zeros((4, 1, 12, 12), np.float32), 1, 0, k=9)
