@@ -44,5 +44,8 @@ def get_state():
 
 
 def set_state(state):
+    """Restore the CPU generator exactly. The GPU generator restarts from the
+    seed (CuPy's generator state is not saved), which is why ``fit`` reseeds
+    from (seed, epoch) at every epoch: resuming is exact on every backend."""
     manual_seed(state["seed"])
     _state["cpu"].bit_generator.state = state["cpu"]

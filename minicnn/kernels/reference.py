@@ -86,7 +86,7 @@ def maxpool_forward(x, kernel, stride, padding, out):
         y:        (N, C, OH, OW)  the window maxima
         switches: (N, C, OH, OW)  int64, flat index ``row * W + col`` into the
                   H*W plane of ``x`` where each maximum sits (ZFNet 2.1).
-    Padding counts as -inf, so it never wins. Ties go to the first maximum
+    Padding counts as -inf, so it never wins over a real value. Ties go to the first maximum
     in row-major window order (``argmax`` returns the first).
     """
     xp = get_array_module(x)
@@ -96,9 +96,11 @@ def maxpool_forward(x, kernel, stride, padding, out):
     cols = cols.reshape(n, c, kh * kw, oh, ow)
     tap = cols.argmax(axis=2)                                   # 0 .. KH*KW-1
     y = xp.take_along_axis(cols, tap[:, :, None], axis=2)[:, :, 0]
-    # window (oy, ox) starts at row oy*SH - PH, column ox*SW - PW of x
-    rows = xp.arange(oh).reshape(oh, 1) * sh - ph + tap // kw
-    columns = xp.arange(ow).reshape(1, ow) * sw - pw + tap % kw
+    # window (oy, ox) starts at row oy*SH - PH, column ox*SW - PW of x. Padding
+    # wins only when every tap is -inf (then argmax picks tap 0): clipping moves
+    # that switch onto the window's first real pixel, so it never leaves the image.
+    rows = xp.clip(xp.arange(oh).reshape(oh, 1) * sh - ph + tap // kw, 0, h - 1)
+    columns = xp.clip(xp.arange(ow).reshape(1, ow) * sw - pw + tap % kw, 0, w - 1)
     switches = (rows * w + columns).astype(xp.int64)
     return y, switches
 

@@ -1,0 +1,430 @@
+"""Numba-compiled CPU twins of the loops in kernels/reference.py.
+
+Each public function here has the name, arguments and return values of its
+twin in ``reference.py`` (read that file first: it has the index formulas
+in their plainest form). The work is done by a compiled loop, ``_*_loops``,
+that runs over the N*C image planes in parallel (``numba.prange``); a thin
+Python wrapper allocates the outputs and passes plain ints.
+
+Why loops at all, when NumPy is already compiled? The reference makes one
+pass over the whole batch per filter tap (KH*KW passes for col2im, plus a
+padded copy, an argmax along a strided axis, ...). A loop visits each plane
+once, while it sits in the cache, and does all the taps there. For im2col
+itself the reference's strided slice copies are already close to memory
+speed, so the loop gains little there (tinygrad's lesson: measure before
+reaching for a kernel); ``FASTER_THAN_REFERENCE`` lists only the kernels
+measured faster, and the dispatcher in ``kernels/__init__.py`` uses only
+those.
+
+Same numbers as the reference. These loops do the same arithmetic in the
+same order, so results agree bit for bit (tests/test_kernels.py checks with
+``array_equal``). Sums are added in the reference's order: col2im tap by
+tap in row-major order, in the input's dtype; maxpool_scatter in float64 in
+the order of the windows (as ``numpy.bincount`` does), then rounded once;
+LRN channel by channel in the input's dtype. LRN leaves ``scale ** -beta``
+to NumPy: Numba would call the C library's pow once per element, which is
+slower than NumPy's vectorised power and may differ from it in the last bit.
+
+Two habits make these loops fast; both are marked where they occur:
+
+* Computed indices in the innermost loops are wrapped in ``unsigned(...)``
+  (numba.uint64). Numba then knows the index cannot be negative and drops
+  its Python-style wrap-around test (``a[-1]`` is the last element), a
+  branch on every access that also stops LLVM from vectorising the loop.
+  (A loop variable of ``range(n)`` needs no wrapping: LLVM sees it start
+  at 0.) The loops only ever form non-negative indices: their ranges are
+  clipped to the image first (``_inside``), and switches are checked.
+* Comparisons choose with ``value if take else best`` rather than an
+  ``if`` block: a select instead of a branch, which random data would
+  mispredict about every other window.
+
+Notation as in reference.py: x (N, C, H, W); kernel (KH, KW), stride
+(SH, SW), padding (PH, PW), output (OH, OW). In the loops ``plane`` is
+``n * C + c``: the wrappers reshape (N, C, H, W) to (N*C, H, W), a view.
+"""
+
+import os
+
+import numpy
+
+from .availability import numba, numba_reason
+
+if numba is None:
+    raise ImportError(f"minicnn.kernels.numba_cpu needs numba: {numba_reason}")
+
+# Numba's default thread pool is OpenMP's, whose threads spin while they wait
+# for work. Where the cores are shared with other busy programs, that made
+# every parallel loop wait for a descheduled thread: 8-16 ms (whole scheduler
+# ticks) even for an empty loop, on a 2-core machine running other jobs.
+# Passive waiting (threads sleep) cost about 8 microseconds there instead.
+# libgomp reads this when it starts, at the first parallel loop; a value you
+# set yourself is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+prange = numba.prange
+unsigned = numba.uint64
+
+# parallel: prange loops run on NUMBA_NUM_THREADS threads; cache: the machine
+# code is saved in __pycache__, so only the first run pays for compiling;
+# fastmath=False: no reordering of sums, no fused multiply-add, NaN respected.
+compiled = numba.njit(parallel=True, cache=True, fastmath=False)
+
+# The kernels measured faster than the reference, and so used by the
+# dispatcher on the "numba" backend: all seven, at batch 128 keras-MNIST and
+# batch 32 ZFNet sizes, on 1, 2 and 16 threads (benchmarks/kernels.py; the
+# figures are in benchmarks/results/kernels-cpu.md). On two uncontended
+# cores: maxpool_forward 8-9x, maxpool_scatter 4-6x, col2im 3-7x,
+# maxpool_gather 4-6x, LRN 2.5-2.7x, im2col 1.8-2.2x. im2col gains least (the
+# reference's strided copies are near memory speed): 0.9-2x on this project's
+# shared 2-core machine.
+FASTER_THAN_REFERENCE = (
+    "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
+    "lrn_forward", "lrn_backward",
+)
+
+
+def _planes(array):
+    """(N, C, ...) -> (N*C, ...), C-contiguous (a view when it already was)."""
+    array = numpy.ascontiguousarray(array)
+    return array.reshape((array.shape[0] * array.shape[1],) + array.shape[2:])
+
+
+# --------------------------------------------------------------------------
+# im2col and its adjoint col2im
+# --------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def _inside(out_size, stride, offset, size):
+    """(first, end): the window positions o = first .. end-1 for which the tap
+    o*stride + offset lands inside 0 .. size-1 (and not in the padding)."""
+    first = min(out_size, max(0, (stride - 1 - offset) // stride))  # o*stride + offset >= 0
+    end = min(out_size, (size - 1 - offset) // stride + 1)           # o*stride + offset <= size-1
+    return first, max(first, end)
+
+
+@compiled
+def _im2col_loops(planes, kernel_height, kernel_width, stride_y, stride_x,
+                  padding_y, padding_x, pad_value, cols):
+    """planes: (N*C, H, W) -> cols: (N*C, KH, KW, OH, OW), written in place.
+
+        cols[plane, i, j, oy, ox] = planes[plane, oy*SH + i - PH, ox*SW + j - PW]
+
+    or ``pad_value`` where that row or column lies in the padding.
+    """
+    plane_count, height, width = planes.shape
+    out_height, out_width = cols.shape[3], cols.shape[4]
+    for plane in prange(plane_count):
+        for i in range(kernel_height):
+            for j in range(kernel_width):
+                # columns ox in first .. end-1 read the image, the others the padding
+                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                for oy in range(out_height):
+                    row = oy * stride_y + i - padding_y
+                    if row < 0 or row >= height:
+                        cols[plane, i, j, oy, :] = pad_value
+                        continue
+                    cols[plane, i, j, oy, :first] = pad_value
+                    for ox in range(first, end):
+                        column = ox * stride_x + j - padding_x
+                        cols[plane, i, j, oy, unsigned(ox)] = planes[plane, row, unsigned(column)]
+                    cols[plane, i, j, oy, end:] = pad_value
+
+
+def im2col(x, kernel, stride, padding, out, pad_value=0.0):
+    """Unfold every window of x into a column; see reference.im2col.
+
+    x: (N, C, H, W). Returns cols: (N, C, KH, KW, OH, OW), dtype of x.
+    """
+    (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
+    (padding_y, padding_x), (out_height, out_width) = padding, out
+    n, c = x.shape[:2]
+    cols = numpy.empty((n, c, kernel_height, kernel_width, out_height, out_width), dtype=x.dtype)
+    _im2col_loops(_planes(x), int(kernel_height), int(kernel_width), int(stride_y),
+                  int(stride_x), int(padding_y), int(padding_x), float(pad_value),
+                  _planes(cols))
+    return cols
+
+
+@compiled
+def _col2im_loops(cols, stride_y, stride_x, padding_y, padding_x, planes):
+    """cols: (N*C, KH, KW, OH, OW) added into planes: (N*C, H, W), zeroed.
+
+        planes[plane, oy*SH + i - PH, ox*SW + j - PW] += cols[plane, i, j, oy, ox]
+
+    Entries that land in the padding are dropped. Within a plane the taps
+    (i, j) come in row-major order, as in the reference, so every pixel's sum
+    is added in the same order: the result is bit for bit the reference's.
+    """
+    plane_count, height, width = planes.shape
+    kernel_height, kernel_width, out_height, out_width = cols.shape[1:]
+    for plane in prange(plane_count):
+        for i in range(kernel_height):
+            for j in range(kernel_width):
+                # only windows oy in top .. bottom-1, ox in first .. end-1 put
+                # this tap inside the image; the rest of the tap fell on padding
+                top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                for oy in range(top, bottom):
+                    row = oy * stride_y + i - padding_y
+                    for ox in range(first, end):
+                        column = ox * stride_x + j - padding_x
+                        planes[plane, row, unsigned(column)] += cols[plane, i, j, oy, unsigned(ox)]
+
+
+def col2im(cols, input_shape, kernel, stride, padding):
+    """Add every column entry back to its pixel; see reference.col2im.
+
+    cols: (N, C, KH, KW, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
+    """
+    (stride_y, stride_x), (padding_y, padding_x) = stride, padding
+    x = numpy.zeros(tuple(input_shape), dtype=cols.dtype)
+    _col2im_loops(_planes(cols), int(stride_y), int(stride_x), int(padding_y),
+                  int(padding_x), _planes(x))
+    return x
+
+
+# --------------------------------------------------------------------------
+# Max pooling: forward with switches, scatter (backward / unpooling), gather
+# --------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def _has_nan(plane):
+    """True when the (H, W) array ``plane`` holds a NaN (NaN != NaN)."""
+    found = False
+    for row in range(plane.shape[0]):
+        for column in range(plane.shape[1]):
+            found |= plane[row, column] != plane[row, column]
+    return found
+
+
+@compiled
+def _maxpool_forward_loops(planes, kernel_height, kernel_width, stride_y, stride_x,
+                           padding_y, padding_x, minus_infinity, maxima, switches):
+    """planes: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), written in place.
+
+    Window (oy, ox) covers rows top .. top+KH-1, top = oy*SH - PH, and
+    columns left .. left+KW-1, left = ox*SW - PW; its taps are visited in
+    row-major order, and one replaces the best so far only if it is strictly
+    larger, so ties go to the first maximum (numpy.argmax's rule, which the
+    reference uses). switches = row * W + column of the winning tap.
+
+    Padding reads as -inf in the reference. Rather than reading it, the
+    loops start every window at "-inf, found at tap (0, 0)" and visit only
+    the taps inside the image: the same answer, since a padding tap can win
+    only when every tap is -inf, and then the first tap, (0, 0), wins.
+
+    numpy.argmax also counts NaN as larger than anything (the first NaN
+    wins), so a NaN input shows in the output. Testing for NaN at every tap
+    made this loop three times slower, so it is done only in planes that
+    hold a NaN.
+    """
+    plane_count, height, width = planes.shape
+    out_height, out_width = maxima.shape[1], maxima.shape[2]
+    for plane in prange(plane_count):
+        nan_in_plane = _has_nan(planes[plane])
+        for oy in range(out_height):
+            top = oy * stride_y - padding_y
+            for ox in range(out_width):
+                left = ox * stride_x - padding_x
+                best_value = minus_infinity
+                best_index = max(top, 0) * width + max(left, 0)  # tap (0, 0), clipped into the image
+                for row in range(max(0, top), min(height, top + kernel_height)):
+                    for column in range(max(0, left), min(width, left + kernel_width)):
+                        value = planes[plane, unsigned(row), unsigned(column)]
+                        take = value > best_value or (
+                            nan_in_plane and value != value and best_value == best_value)
+                        best_value = value if take else best_value
+                        best_index = row * width + column if take else best_index
+                maxima[plane, oy, ox] = best_value
+                switches[plane, oy, ox] = best_index
+
+
+def maxpool_forward(x, kernel, stride, padding, out):
+    """Window maxima and their switches; see reference.maxpool_forward.
+
+    x: (N, C, H, W). Returns y: (N, C, OH, OW), dtype of x, and
+    switches: (N, C, OH, OW), int64 flat indices ``row * W + column``.
+    """
+    (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
+    (padding_y, padding_x), (out_height, out_width) = padding, out
+    n, c = x.shape[:2]
+    y = numpy.empty((n, c, out_height, out_width), dtype=x.dtype)
+    switches = numpy.empty((n, c, out_height, out_width), dtype=numpy.int64)
+    _maxpool_forward_loops(_planes(x), int(kernel_height), int(kernel_width), int(stride_y),
+                           int(stride_x), int(padding_y), int(padding_x),
+                           x.dtype.type(-numpy.inf), _planes(y), _planes(switches))
+    return y, switches
+
+
+@compiled
+def _maxpool_scatter_loops(values, switches, planes, out_of_range):
+    """values, switches: (N*C, OH*OW) -> planes: (N*C, H*W), written in place.
+
+        planes[plane, switches[plane, k]] += values[plane, k]
+
+    Summed in float64 and rounded once at the end, visiting k in order: the
+    arithmetic of numpy.bincount in the reference, so the result is bit for
+    bit the same. Switches outside 0 .. H*W-1 are skipped and counted in
+    out_of_range[plane] (the wrapper raises).
+    """
+    plane_count, pixel_count = planes.shape
+    window_count = values.shape[1]
+    for plane in prange(plane_count):
+        sums = numpy.zeros(pixel_count, dtype=numpy.float64)
+        for k in range(window_count):
+            where = switches[plane, k]
+            if 0 <= where < pixel_count:
+                sums[unsigned(where)] += values[plane, k]
+            else:
+                out_of_range[plane] += 1
+        for where in range(pixel_count):
+            planes[plane, where] = sums[where]
+
+
+def _check_switches(out_of_range, pixel_count, function):
+    """Raise ValueError, in words, if any switch fell outside its plane."""
+    bad = int(out_of_range.sum())
+    if bad:
+        raise ValueError(
+            f"{function}: {bad} switches are not flat indices into the H*W = {pixel_count} "
+            f"pixels of a plane (they must lie in 0 .. {pixel_count - 1}); were they made "
+            "by maxpool_forward for an input of this shape?"
+        )
+
+
+def maxpool_scatter(values, switches, input_shape):
+    """Put each value back at its switch position; see reference.maxpool_scatter.
+
+    values, switches: (N, C, OH, OW). Returns (N, C, H, W) = input_shape,
+    dtype of values; values sharing a switch add up.
+    """
+    n, c, height, width = input_shape
+    x = numpy.empty((n, c, height, width), dtype=values.dtype)
+    out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
+    _maxpool_scatter_loops(_planes(values).reshape(n * c, -1),
+                           _planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
+                           x.reshape(n * c, height * width), out_of_range)
+    _check_switches(out_of_range, height * width, "maxpool_scatter")
+    return x
+
+
+@compiled
+def _maxpool_gather_loops(planes, switches, out, out_of_range):
+    """planes: (N*C, H*W), switches: (N*C, OH*OW) -> out: (N*C, OH*OW).
+
+        out[plane, k] = planes[plane, switches[plane, k]]
+
+    Switches outside 0 .. H*W-1 give 0 and are counted in out_of_range[plane].
+    """
+    plane_count, pixel_count = planes.shape
+    window_count = switches.shape[1]
+    for plane in prange(plane_count):
+        for k in range(window_count):
+            where = switches[plane, k]
+            if 0 <= where < pixel_count:
+                out[plane, k] = planes[plane, unsigned(where)]
+            else:
+                out[plane, k] = 0
+                out_of_range[plane] += 1
+
+
+def maxpool_gather(x, switches):
+    """Read x at the switch positions; see reference.maxpool_gather.
+
+    x: (N, C, H, W); switches: (N, C, OH, OW). Returns (N, C, OH, OW), dtype of x.
+    """
+    n, c, height, width = x.shape
+    out = numpy.empty(switches.shape, dtype=x.dtype)
+    out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
+    _maxpool_gather_loops(_planes(x).reshape(n * c, height * width),
+                          _planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
+                          out.reshape(n * c, -1), out_of_range)
+    _check_switches(out_of_range, height * width, "maxpool_gather")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Local response normalization (AlexNet 3.3): forward and backward
+# --------------------------------------------------------------------------
+
+# The window sums are loops; the power scale ** -beta is left to NumPy, the
+# same expression as in the reference: its vectorised power is faster than
+# calling the C library's pow once per element, and it gives the same bits.
+
+@compiled
+def _lrn_scale_loops(x, size, alpha_over_size, k, scale):
+    """x: (N, C, H*W) -> scale: (N, C, H*W), written in place.
+
+        scale[n, c] = k + alpha/size * sum_{c' = c - size//2}^{c + (size-1)//2} x[n, c']^2
+
+    Channels outside 0..C-1 are left out (the reference adds zeros there,
+    which changes no sum). The scalars come in x's dtype, so float32 inputs
+    are computed in float32 throughout, like the reference.
+    """
+    batch, channels, pixel_count = x.shape
+    before, after = size // 2, (size - 1) // 2
+    for plane in prange(batch * channels):
+        n, c = plane // channels, plane % channels
+        # scale[n, c] first collects the sum of squares, channel by channel
+        for p in range(pixel_count):
+            scale[n, c, p] = 0
+        for neighbour in range(max(0, c - before), min(channels, c + after + 1)):
+            for p in range(pixel_count):
+                scale[n, c, p] += x[n, neighbour, p] * x[n, neighbour, p]
+        for p in range(pixel_count):
+            scale[n, c, p] = k + alpha_over_size * scale[n, c, p]
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """Local response normalization across channels; see reference.lrn_forward.
+
+    x: (N, C, H, W). Returns (y, scale), both (N, C, H, W), dtype of x.
+    """
+    x = numpy.ascontiguousarray(x)
+    n, c, height, width = x.shape
+    as_dtype = x.dtype.type
+    scale = numpy.empty_like(x)
+    _lrn_scale_loops(x.reshape(n, c, height * width), int(size), as_dtype(alpha / size),
+                     as_dtype(k), scale.reshape(n, c, height * width))
+    return x * scale ** -beta, scale
+
+
+@compiled
+def _lrn_backward_loops(grad_y, x, y, scale, scale_to_minus_beta, size, coefficient, grad_x):
+    """All arrays (N, C, H*W); grad_x written in place.
+
+        ratio[c']   = grad_y[c'] * y[c'] / scale[c']
+        mirrored[c] = sum_{c' = c - (size-1)//2}^{c + size//2} ratio[c']
+        grad_x[c]   = grad_y[c] * scale[c] ** -beta - (2 alpha beta / size) * x[c] * mirrored[c]
+
+    coefficient = 2 alpha beta / size, in the arrays' dtype.
+    """
+    batch, channels, pixel_count = x.shape
+    before, after = (size - 1) // 2, size // 2
+    for plane in prange(batch * channels):
+        n, c = plane // channels, plane % channels
+        # grad_x[n, c] first collects the mirrored window sum of the ratios
+        for p in range(pixel_count):
+            grad_x[n, c, p] = 0
+        for neighbour in range(max(0, c - before), min(channels, c + after + 1)):
+            for p in range(pixel_count):
+                grad_x[n, c, p] += (grad_y[n, neighbour, p] * y[n, neighbour, p]
+                                    / scale[n, neighbour, p])
+        for p in range(pixel_count):
+            grad_x[n, c, p] = (grad_y[n, c, p] * scale_to_minus_beta[n, c, p]
+                               - coefficient * x[n, c, p] * grad_x[n, c, p])
+
+
+def lrn_backward(grad_y, x, y, scale, size, alpha, beta):
+    """Gradient of LRN with respect to x; see reference.lrn_backward.
+
+    All arrays (N, C, H, W). Returns grad_x: (N, C, H, W), dtype of grad_y.
+    """
+    grad_y, x, y, scale = (numpy.ascontiguousarray(a) for a in (grad_y, x, y, scale))
+    n, c, height, width = x.shape
+    grad_x = numpy.empty_like(grad_y)
+    flat = (n, c, height * width)
+    _lrn_backward_loops(grad_y.reshape(flat), x.reshape(flat), y.reshape(flat),
+                        scale.reshape(flat), (scale ** -beta).reshape(flat), int(size),
+                        grad_y.dtype.type(2.0 * alpha * beta / size), grad_x.reshape(flat))
+    return grad_x

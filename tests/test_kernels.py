@@ -1,0 +1,396 @@
+"""Every compiled kernel against its reference in minicnn/kernels/reference.py.
+
+The twins are
+
+* ``numba_cpu`` (Numba, CPU): same arithmetic in the same order as the
+  reference, so every result must be **bit for bit** equal, sums included
+  (col2im adds taps in row-major order in the input's dtype, as the
+  reference's ``+=`` over taps does; maxpool_scatter sums in float64 in
+  window order, as ``numpy.bincount`` does, then rounds once; LRN sums
+  channels in increasing order and leaves ``scale ** -beta`` to NumPy).
+  The tolerance for these sums is therefore zero.
+* ``cuda`` (numba.cuda kernels): bit for bit too, except where the GPU
+  cannot keep the order or uses another pow; the tolerances for those are
+  derived where they are used (``assert_sums_close``, ``check_lrn``).
+
+Hypothesis draws the shapes (odd sizes, non-square kernels, stride > 1,
+padding up to kernel//2, ceil_mode partial windows) and the data (small
+integers, so that max pooling meets ties and the first-maximum rule is
+checked, or normal floats), in float32 and float64. The CUDA kernels run
+in a subprocess under Numba's CUDA simulator (the switch must be set before
+numba is imported), and on a real GPU with CuPy when there is one.
+"""
+
+import collections
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minicnn import kernels
+from minicnn.backend import backend
+from minicnn.kernels import availability, reference
+from minicnn.shapes import conv_output_size
+
+try:
+    from minicnn.kernels import numba_cpu
+    numba_reason = ""
+except ImportError as error:
+    numba_cpu, numba_reason = None, str(error)
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+needs_numba = pytest.mark.skipif(numba_cpu is None,
+                                 reason=f"the numba twins need numba: {numba_reason}")
+needs_gpu = pytest.mark.skipif(
+    availability.cupy is None, reason=f"needs a CUDA GPU with CuPy: {availability.cupy_reason}")
+
+
+# --------------------------------------------------------------------------
+# What the tests draw
+# --------------------------------------------------------------------------
+
+Geometry = collections.namedtuple(
+    "Geometry", "input_shape kernel stride padding out ceil_mode")
+
+
+@st.composite
+def geometries(draw, max_channels=4):
+    """A small pooling/convolution geometry, any of its terms unusual."""
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    ceil_mode = draw(st.booleans())
+    height = draw(st.integers(max(1, kernel[0] - 2 * padding[0]), 9))
+    width = draw(st.integers(max(1, kernel[1] - 2 * padding[1]), 9))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, max_channels)), height, width)
+    out = (conv_output_size(height, kernel[0], stride[0], padding[0], ceil_mode=ceil_mode),
+           conv_output_size(width, kernel[1], stride[1], padding[1], ceil_mode=ceil_mode))
+    return Geometry(shape, kernel, stride, padding, out, ceil_mode)
+
+
+dtypes = st.sampled_from([numpy.float32, numpy.float64])
+seeds = st.integers(0, 2**32 - 1)
+
+
+def make_data(seed, shape, dtype, ties):
+    """Small integers (many ties) or normal floats, of ``dtype``."""
+    rng = numpy.random.default_rng(seed)
+    if ties:
+        return rng.integers(-2, 3, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def assert_identical(actual, expected):
+    """Same dtype, same shape, same bits (NaN where the reference has NaN)."""
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert numpy.array_equal(actual, expected, equal_nan=True), numpy.abs(actual - expected).max()
+
+
+# --------------------------------------------------------------------------
+# Numba twins: bit for bit, on drawn shapes
+# --------------------------------------------------------------------------
+
+@needs_numba
+@settings(max_examples=30)
+@given(geometries(), dtypes, seeds, st.booleans(), st.sampled_from([0.0, -numpy.inf, 1.5]))
+def test_im2col(geometry, dtype, seed, ties, pad_value):
+    x = make_data(seed, geometry.input_shape, dtype, ties)
+    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, pad_value)
+    assert_identical(numba_cpu.im2col(*arguments), reference.im2col(*arguments))
+
+
+@needs_numba
+@settings(max_examples=30)
+@given(geometries(), dtypes, seeds)
+def test_col2im(geometry, dtype, seed):
+    # Tolerance zero: both add each pixel's entries in tap order, in dtype.
+    cols_shape = geometry.input_shape[:2] + geometry.kernel + geometry.out
+    cols = make_data(seed, cols_shape, dtype, ties=False)
+    arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
+    assert_identical(numba_cpu.col2im(*arguments), reference.col2im(*arguments))
+
+
+@needs_numba
+@settings(max_examples=40)
+@given(geometries(), dtypes, seeds, st.booleans())
+def test_maxpool_forward(geometry, dtype, seed, ties):
+    x = make_data(seed, geometry.input_shape, dtype, ties)
+    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
+    y, switches = numba_cpu.maxpool_forward(*arguments)
+    expected_y, expected_switches = reference.maxpool_forward(*arguments)
+    assert_identical(y, expected_y)
+    assert_identical(switches, expected_switches)       # int64, first maximum on ties
+
+
+@needs_numba
+@settings(max_examples=30)
+@given(geometries(), dtypes, seeds, st.booleans(), st.booleans())
+def test_maxpool_scatter_and_gather(geometry, dtype, seed, ties, unpool):
+    # Tolerance zero for the scatter: both sum in float64 in window order
+    # (numpy.bincount's order), then round once to dtype.
+    x = make_data(seed, geometry.input_shape, dtype, ties)
+    y, switches = reference.maxpool_forward(
+        x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
+    values = y if unpool else make_data(seed + 1, y.shape, dtype, ties=False)
+    assert_identical(numba_cpu.maxpool_scatter(values, switches, x.shape),
+                     reference.maxpool_scatter(values, switches, x.shape))
+    assert_identical(numba_cpu.maxpool_gather(x, switches), reference.maxpool_gather(x, switches))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
+    """The first NaN wins (numpy.argmax); a window of -inf and padding reports tap (0, 0)."""
+    x = numpy.arange(2 * 3 * 5 * 5, dtype=dtype).reshape(2, 3, 5, 5) % 7
+    x[0, 1, 2, 3] = numpy.nan
+    x[0, 1, 3, 1] = numpy.nan
+    x[1, 2] = -numpy.inf
+    geometry = ((3, 2), (2, 2), (1, 1), (3, 3))
+    y, switches = numba_cpu.maxpool_forward(x, *geometry)
+    expected_y, expected_switches = reference.maxpool_forward(x, *geometry)
+    assert_identical(y, expected_y)
+    assert_identical(switches, expected_switches)
+
+
+@needs_numba
+def test_switches_out_of_range_are_explained():
+    values = numpy.ones((1, 1, 2, 2), dtype=numpy.float32)
+    switches = numpy.array([[[[0, 3], [4, -1]]]])
+    with pytest.raises(ValueError, match="not flat indices"):
+        numba_cpu.maxpool_scatter(values, switches, (1, 1, 2, 2))
+    with pytest.raises(ValueError, match="not flat indices"):
+        numba_cpu.maxpool_gather(numpy.ones((1, 1, 2, 2), dtype=numpy.float32), switches)
+
+
+lrn_parameters = st.tuples(
+    st.integers(1, 7),                                       # size, odd and even
+    st.sampled_from([1e-4, 0.5, 1.0]),                       # alpha; 1.0 makes every term count
+    st.sampled_from([0.75, 0.5, 1.0]),                       # beta
+    st.sampled_from([1.0, 2.0]),                             # k
+)
+
+
+@needs_numba
+@given(st.integers(1, 2), st.integers(1, 8), st.integers(1, 5), st.integers(1, 5),
+       lrn_parameters, dtypes, seeds)
+def test_lrn_forward_and_backward(n, c, height, width, parameters, dtype, seed):
+    # Tolerance zero: channel sums in increasing order in dtype, and the
+    # power is NumPy's own ``scale ** -beta``, as in the reference.
+    size, alpha, beta, k = parameters
+    x = make_data(seed, (n, c, height, width), dtype, ties=False)
+    y, scale = numba_cpu.lrn_forward(x, size, alpha, beta, k)
+    expected_y, expected_scale = reference.lrn_forward(x, size, alpha, beta, k)
+    assert_identical(scale, expected_scale)
+    assert_identical(y, expected_y)
+    grad_y = make_data(seed + 1, x.shape, dtype, ties=False)
+    assert_identical(numba_cpu.lrn_backward(grad_y, x, y, scale, size, alpha, beta),
+                     reference.lrn_backward(grad_y, x, y, scale, size, alpha, beta))
+
+
+# --------------------------------------------------------------------------
+# Which implementation the dispatcher picks
+# --------------------------------------------------------------------------
+
+@needs_numba
+def test_pick_uses_a_numba_twin_only_where_listed():
+    assert set(numba_cpu.FASTER_THAN_REFERENCE) <= set(kernels.NAMES)
+    x = numpy.zeros((1, 1, 2, 2), dtype=numpy.float32)
+    with backend("numba"):
+        for name in kernels.NAMES:
+            listed = name in numba_cpu.FASTER_THAN_REFERENCE
+            expected = getattr(numba_cpu if listed else reference, name)
+            assert kernels._pick(name, x) is expected, name
+    with backend("numpy"):
+        for name in kernels.NAMES:
+            assert kernels._pick(name, x) is getattr(reference, name), name
+
+
+# --------------------------------------------------------------------------
+# CUDA twins: fixed cases, run under the simulator or on a GPU
+# --------------------------------------------------------------------------
+
+def assert_sums_close(actual, expected, magnitude, terms, dtype):
+    """Sums of the same terms added in another order (GPU atomics).
+
+    Adding m terms in two different orders gives results that differ by at
+    most about m * eps * (sum of |terms|) (each addition rounds by at most
+    eps/2 of the partial sum); the cuda scatter adds in float64 and rounds
+    once to dtype, which can move the result by one more ulp of dtype. So
+    |actual - expected| <= terms * eps64 * magnitude + eps(dtype) * |expected|,
+    with ``magnitude`` the sum of |terms| and ``terms`` their count, per pixel.
+    """
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    bound = (terms * numpy.finfo(numpy.float64).eps * magnitude
+             + numpy.finfo(dtype).eps * numpy.abs(expected))
+    assert numpy.all(numpy.abs(actual.astype(numpy.float64) - expected) <= bound)
+
+
+def check_lrn(cuda, to_device, to_host, dtype):
+    """LRN on the GPU: the sums keep the reference's order, but ``**`` is the
+    GPU's pow (CUDA's powf is within 4 ulp, NumPy's within 1) and the GPU may
+    fuse ``k + alpha/size * sum`` into one multiply-add (one rounding fewer).
+    So scale is within 2 eps relative, y = x * scale**-beta within 8 eps, and
+    grad_x = A - B within 8 eps of |A| + |B| (A, B are its two terms; the
+    bound is on the terms, since A - B may cancel)."""
+    eps = numpy.finfo(dtype).eps
+    size, alpha, beta, k = 5, 1.0, 0.75, 2.0          # alpha = 1: every term counts
+    x = make_data(7, (2, 7, 3, 4), dtype, ties=False)
+    y, scale = (to_host(a) for a in cuda.lrn_forward(to_device(x), size, alpha, beta, k))
+    expected_y, expected_scale = reference.lrn_forward(x, size, alpha, beta, k)
+    assert y.dtype == dtype and scale.dtype == dtype
+    numpy.testing.assert_allclose(scale, expected_scale, rtol=2 * eps, atol=0)
+    numpy.testing.assert_allclose(y, expected_y, rtol=8 * eps, atol=0)
+    grad_y = make_data(8, x.shape, dtype, ties=False)
+    grad_x = to_host(cuda.lrn_backward(*(to_device(a) for a in (grad_y, x, expected_y,
+                                                                  expected_scale)),
+                                       size, alpha, beta))
+    expected = reference.lrn_backward(grad_y, x, expected_y, expected_scale, size, alpha, beta)
+    terms = (numpy.abs(grad_y * expected_scale ** -beta)
+             + numpy.abs(expected - grad_y * expected_scale ** -beta))
+    assert grad_x.dtype == dtype
+    assert numpy.all(numpy.abs(grad_x - expected) <= 8 * eps * terms)
+
+
+def check_cuda_twins(cuda, to_device, to_host):
+    """Each cuda kernel on a few fixed cases, against the NumPy reference."""
+    assert set(cuda.FASTER_THAN_REFERENCE) <= set(kernels.NAMES)
+    cases = [  # input shape, kernel, stride, padding, ceil_mode
+        ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), True),    # overlapping rows, partial windows
+        ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0), True),    # non-overlapping, ceil_mode
+        ((1, 2, 6, 7), (3, 3), (1, 2), (1, 0), False),   # overlapping, stride 1
+    ]
+    for dtype in (numpy.float32, numpy.float64):
+        for number, (shape, kernel, stride, padding, ceil_mode) in enumerate(cases):
+            out = tuple(conv_output_size(size, k, s, p, ceil_mode=ceil_mode)
+                        for size, k, s, p in zip(shape[2:], kernel, stride, padding))
+            x = make_data(number, shape, dtype, ties=True)
+            geometry = (kernel, stride, padding, out)
+            if number == 0:
+                odd = x.copy()
+                odd[0, 1, 2, 2] = numpy.nan        # the first NaN wins the window
+                odd[1, 2] = -numpy.inf            # windows of -inf report tap (0, 0)
+                for actual, expected in zip(cuda.maxpool_forward(to_device(odd), *geometry),
+                                            reference.maxpool_forward(odd, *geometry)):
+                    assert_identical(to_host(actual), expected)
+            for pad_value in (0.0, -numpy.inf):
+                assert_identical(to_host(cuda.im2col(to_device(x), *geometry, pad_value)),
+                                 reference.im2col(x, *geometry, pad_value))
+            cols = make_data(number, shape[:2] + kernel + out, dtype, ties=False)
+            # col2im: each pixel gathers its entries in tap order: tolerance zero
+            assert_identical(to_host(cuda.col2im(to_device(cols), shape, kernel, stride, padding)),
+                             reference.col2im(cols, shape, kernel, stride, padding))
+            y, switches = (to_host(a) for a in cuda.maxpool_forward(to_device(x), *geometry))
+            expected_y, expected_switches = reference.maxpool_forward(x, *geometry)
+            assert_identical(y, expected_y)
+            assert_identical(switches, expected_switches)
+            assert_identical(to_host(cuda.maxpool_gather(to_device(x), to_device(switches))),
+                             reference.maxpool_gather(x, switches))
+            values = make_data(number + 10, y.shape, dtype, ties=False)
+            scattered = to_host(cuda.maxpool_scatter(to_device(values), to_device(switches), shape))
+            assert_sums_close(scattered, reference.maxpool_scatter(values, switches, shape),
+                              reference.maxpool_scatter(numpy.abs(values), switches, shape),
+                              reference.maxpool_scatter(numpy.ones_like(values), switches, shape),
+                              dtype)
+        check_lrn(cuda, to_device, to_host, dtype)
+
+
+SIMULATOR_SCRIPT = f"""
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+import numpy
+from minicnn.kernels import cuda
+import test_kernels
+test_kernels.check_cuda_twins(cuda, numpy.asarray, numpy.asarray)
+print("cuda twins agree with the reference under the simulator")
+"""
+
+
+def test_cuda_twins_under_the_simulator():
+    """The numba.cuda kernels, run on the CPU by Numba's CUDA simulator.
+
+    NUMBA_ENABLE_CUDASIM must be set before numba is imported, hence the
+    subprocess. Tiny shapes: the simulator runs one Python thread per GPU thread.
+    """
+    pytest.importorskip("numba", reason="the CUDA simulator is part of numba")
+    environment = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    result = subprocess.run([sys.executable, "-c", SIMULATOR_SCRIPT], env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cuda_module_says_why_it_cannot_load():
+    """Without a GPU (and without the simulator) importing kernels.cuda raises
+    ImportError with a reason, and the dispatcher falls back to the reference."""
+    if availability.cupy is not None:
+        pytest.skip("this machine has a CUDA GPU, so kernels.cuda loads")
+    environment = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "try:\n    import minicnn.kernels.cuda\n"
+              "except ImportError as error:\n    print('ImportError:', error)\n" % str(ROOT))
+    result = subprocess.run([sys.executable, "-c", script], env=environment,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    if "ImportError" not in result.stdout:
+        pytest.skip("numba.cuda finds a GPU here, so kernels.cuda loads")
+    assert "minicnn.kernels.cuda" in result.stdout and len(result.stdout) > 60
+
+
+# numba.cuda warns that a tiny grid under-uses the GPU; these shapes are tiny on purpose.
+quiet_small_grids = pytest.mark.filterwarnings("ignore:Grid size")
+
+
+@pytest.mark.gpu
+@needs_gpu
+@quiet_small_grids
+def test_cuda_twins_on_a_gpu():
+    from minicnn.kernels import cuda
+
+    cupy = availability.cupy
+    check_cuda_twins(cuda, cupy.asarray, cupy.asnumpy)
+    x = cupy.asarray(make_data(0, (2, 3, 8, 8), numpy.float32, ties=False))
+    for name in kernels.NAMES:
+        listed = name in cuda.FASTER_THAN_REFERENCE
+        assert kernels._pick(name, x) is getattr(cuda if listed else reference, name), name
+
+
+@pytest.mark.gpu
+@needs_gpu
+@quiet_small_grids
+@settings(max_examples=30)
+@given(geometries(), dtypes, seeds, st.booleans())
+def test_cuda_maxpool_and_col2im_on_drawn_shapes(geometry, dtype, seed, ties):
+    from minicnn.kernels import cuda
+
+    cupy = availability.cupy
+    x = make_data(seed, geometry.input_shape, dtype, ties)
+    arguments = (geometry.kernel, geometry.stride, geometry.padding, geometry.out)
+    y, switches = (cupy.asnumpy(a) for a in cuda.maxpool_forward(cupy.asarray(x), *arguments))
+    expected_y, expected_switches = reference.maxpool_forward(x, *arguments)
+    assert_identical(y, expected_y)
+    assert_identical(switches, expected_switches)
+    assert_identical(cupy.asnumpy(cuda.im2col(cupy.asarray(x), *arguments)),
+                     reference.im2col(x, *arguments))
+    cols = make_data(seed, geometry.input_shape[:2] + geometry.kernel + geometry.out, dtype, False)
+    col2im_arguments = (geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
+    assert_identical(cupy.asnumpy(cuda.col2im(cupy.asarray(cols), *col2im_arguments)),
+                     reference.col2im(cols, *col2im_arguments))
+
+
+def test_switches_stay_inside_the_image_when_a_window_holds_only_minus_infinity():
+    """Padding wins only when every tap is -inf; the switch is then clipped onto the
+    window's first real pixel, so scatter and gather never leave the plane."""
+    x = numpy.full((1, 1, 2, 2), -numpy.inf, numpy.float32)
+    y, switches = reference.maxpool_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
+    assert switches.min() >= 0 and switches.max() < 4
+    assert switches[0, 0].tolist() == [[0, 0, 1], [0, 0, 1], [2, 2, 3]]
+    assert reference.maxpool_scatter(numpy.ones_like(y), switches, x.shape).sum() == 9
+    if numba_cpu is not None:
+        y_numba, switches_numba = numba_cpu.maxpool_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
+        numpy.testing.assert_array_equal(switches_numba, switches)
+        numpy.testing.assert_array_equal(y_numba, y)
