@@ -69,7 +69,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-7, rtol=1e-5, seed=0):
         error = relative_error(analytic, numeric)
         failing = (xp.abs(analytic - numeric) > atol) & (error > rtol)
         if bool(failing.any()):
-            worst = numpy.unravel_index(int(xp.argmax(xp.where(failing, error, -1.0))), numeric.shape)
+            flat_worst = int(xp.argmax(xp.where(failing, error, -1.0)))
+            worst = tuple(int(i) for i in numpy.unravel_index(flat_worst, numeric.shape))
             raise GradcheckError(
                 f"gradcheck: input {index} (shape {tensor.shape}) has {int(failing.sum())} of "
                 f"{numeric.size} elements wrong; worst at {worst}: analytic {float(analytic[worst]):.8g}, "

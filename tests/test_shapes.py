@@ -173,3 +173,8 @@ def test_pool_layer_shape_formula(h, w, kh, kw, sh, sw, ceil_mode, data):
     expected = (2, naive.pool_output_size(h, kh, sh, ph, ceil_mode), naive.pool_output_size(w, kw, sw, pw, ceil_mode))
     assert layer.output_shape((2, h, w)) == expected
     assert layer(mc.tensor(np.zeros((1, 2, h, w), np.float32))).shape == (1, *expected)
+
+
+def test_units_after_flatten_see_the_whole_input():
+    rows = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 26 * 26, 10)).summary((1, 28, 28), print_table=False)
+    assert [r["receptive_field"] for r in rows] == [(3, 3), (28, 28), (28, 28)]

@@ -13,7 +13,8 @@ pass of exactly this op.)
 
 How it is computed, with K = C*KH*KW and P = OH*OW:
     cols = im2col(x)              (N, C, KH, KW, OH, OW) -> reshaped (N, K, P)
-    y    = w.reshape(F, K) @ cols  (N, F, P)              -> reshaped (N, F, OH, OW)
+    y    = w.reshape(F, K) @ cols  for every image at once: one (F, K) x (K, N*P)
+                                   product                -> (N, F, OH, OW)
 Backward, for the gradient g = dL/dy reshaped (N, F, P):
     dL/dw    = sum_n g[n] @ cols[n]^T          (F, K)
     dL/dcols = w^T @ g[n]                      (N, K, P), then col2im -> dL/dx
@@ -43,10 +44,12 @@ class Conv2dFunction(Function):
         self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow))
         self.weight = weight
         cols = self.cols.reshape(n, channels * kh * kw, oh * ow)            # (N, K, P)
-        y = xp.matmul(weight.reshape(filters, -1), cols)                      # (N, F, P)
+        # One matrix product for the whole batch, (F, K) x (K, N*P): tensordot
+        # lays the columns out as (K, N*P) so BLAS gets one large GEMM, not N small ones.
+        y = xp.tensordot(weight.reshape(filters, -1), cols, axes=([1], [1]))  # (F, N, P)
         if bias is not None:
-            y += bias.reshape(1, filters, 1)
-        return y.reshape(n, filters, oh, ow)
+            y += bias.reshape(filters, 1, 1)
+        return y.transpose(1, 0, 2).reshape(n, filters, oh, ow)
 
     def backward(self, grad_output):
         xp = get_array_module(grad_output)
@@ -81,8 +84,9 @@ def input_gradient(grad_output, weight, input_shape, stride, padding):
     xp = get_array_module(grad_output)
     n, filters, oh, ow = grad_output.shape
     _, channels, kh, kw = weight.shape
-    grad_cols = xp.matmul(weight.reshape(filters, -1).T, grad_output.reshape(n, filters, oh * ow))
-    grad_cols = grad_cols.reshape(n, channels, kh, kw, oh, ow)
+    grad = grad_output.reshape(n, filters, oh * ow)
+    grad_cols = xp.tensordot(weight.reshape(filters, -1), grad, axes=([0], [1]))  # (K, N, P): one GEMM
+    grad_cols = grad_cols.reshape(channels, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
     return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
 
 

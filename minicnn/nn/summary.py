@@ -3,7 +3,7 @@
 For every leaf layer: its output shape for one input (no batch axis), its
 parameter count, and its receptive field, the size of the input region one
 output unit sees (grown by each window: field += (F - 1) * jump, and
-jump *= S; see minicnn/shapes.py). Shapes are computed from the formulas,
+jump *= S; see minicnn/shapes.py; after Flatten, the whole input). Shapes are computed from the formulas,
 not by running the model, so even VGG16 at 224x224 summarises instantly.
 """
 
@@ -23,7 +23,10 @@ def summary(model, input_shape, print_table=True):
     for name, layer in leaf_layers(model):
         shape = layer.output_shape(shape)
         window = getattr(layer, "window", None)
-        if window is not None:
+        if len(shape) == 1:
+            # after Flatten every unit is wired to every input pixel: it sees it all
+            field = [input_shape[1], input_shape[2]]
+        elif window is not None:
             (kh, kw), (sh, sw) = window
             field[0], jump[0] = receptive_field_step(field[0], jump[0], kh, sh)
             field[1], jump[1] = receptive_field_step(field[1], jump[1], kw, sw)
