@@ -96,7 +96,8 @@ def make_cases(quick):
 
     def col2im_arguments(rng, shape, geometry):
         kernel, stride, padding, out = _geometry(shape, *geometry)
-        return _random(rng, shape[:2] + kernel + out), shape, kernel, stride, padding
+        cols_shape = (shape[1],) + kernel + (shape[0],) + out      # (C, KH, KW, N, OH, OW)
+        return _random(rng, cols_shape), shape, kernel, stride, padding
 
     def pooled(rng, shape, geometry):
         x = _random(rng, shape)

@@ -110,7 +110,8 @@ def test_im2col(geometry, dtype, seed, ties, pad_value):
 @given(geometries(), dtypes, seeds)
 def test_col2im(geometry, dtype, seed):
     # Tolerance zero: both add each pixel's entries in tap order, in dtype.
-    cols_shape = geometry.input_shape[:2] + geometry.kernel + geometry.out
+    n, c = geometry.input_shape[:2]
+    cols_shape = (c,) + geometry.kernel + (n,) + geometry.out          # (C, KH, KW, N, OH, OW)
     cols = make_data(seed, cols_shape, dtype, ties=False)
     arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
     assert_identical(numba_cpu.col2im(*arguments), reference.col2im(*arguments))
@@ -281,7 +282,7 @@ def check_cuda_twins(cuda, to_device, to_host):
             for pad_value in (0.0, -numpy.inf):
                 assert_identical(to_host(cuda.im2col(to_device(x), *geometry, pad_value)),
                                  reference.im2col(x, *geometry, pad_value))
-            cols = make_data(number, shape[:2] + kernel + out, dtype, ties=False)
+            cols = make_data(number, (shape[1],) + kernel + (shape[0],) + out, dtype, ties=False)
             # col2im: each pixel gathers its entries in tap order: tolerance zero
             assert_identical(to_host(cuda.col2im(to_device(cols), shape, kernel, stride, padding)),
                              reference.col2im(cols, shape, kernel, stride, padding))
@@ -376,7 +377,7 @@ def test_cuda_maxpool_and_col2im_on_drawn_shapes(geometry, dtype, seed, ties):
     assert_identical(switches, expected_switches)
     assert_identical(cupy.asnumpy(cuda.im2col(cupy.asarray(x), *arguments)),
                      reference.im2col(x, *arguments))
-    cols = make_data(seed, geometry.input_shape[:2] + geometry.kernel + geometry.out, dtype, False)
+    cols = make_data(seed, (geometry.input_shape[1],) + geometry.kernel + (geometry.input_shape[0],) + geometry.out, dtype, False)
     col2im_arguments = (geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
     assert_identical(cupy.asnumpy(cuda.col2im(cupy.asarray(cols), *col2im_arguments)),
                      reference.col2im(cols, *col2im_arguments))

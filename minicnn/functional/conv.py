@@ -1,4 +1,4 @@
-"""2-D convolution as im2col + one batched matrix multiply.
+"""2-D convolution as im2col + one matrix multiply for the whole batch.
 
 x: (N, C, H, W) images, w: (F, C, KH, KW) filters, b: (F,) biases.
 Each filter spans the full input depth C and has one bias (CS231n lecture 5).
@@ -11,14 +11,14 @@ Each filter spans the full input depth C and has one bias (CS231n lecture 5).
 not flipped. The deconvnet's "transposed, flipped filter" is the backward
 pass of exactly this op.)
 
-How it is computed, with K = C*KH*KW and P = OH*OW:
-    cols = im2col(x)              (N, C, KH, KW, OH, OW) -> reshaped (N, K, P)
-    y    = w.reshape(F, K) @ cols  for every image at once: one (F, K) x (K, N*P)
-                                   product                -> (N, F, OH, OW)
-Backward, for the gradient g = dL/dy reshaped (N, F, P):
-    dL/dw    = sum_n g[n] @ cols[n]^T          (F, K)
-    dL/dcols = w^T @ g[n]                      (N, K, P), then col2im -> dL/dx
-    dL/db    = sum of g over n, oy, ox         (F,)
+How it is computed, with K = C*KH*KW and P = N*OH*OW (every window of every image):
+    cols = im2col(x)                 (C, KH, KW, N, OH, OW), viewed as a (K, P) matrix
+    y    = w.reshape(F, K) @ cols    (F, P): one matrix product for the whole batch,
+                                     then laid out as (N, F, OH, OW)
+Backward, for the gradient g = dL/dy laid out as an (F, P) matrix:
+    dL/dw    = g @ cols^T            (F, K)
+    dL/dcols = w^T @ g               (K, P), then col2im -> dL/dx
+    dL/db    = g summed over P       (F,)
 """
 
 from .. import kernels
@@ -43,29 +43,40 @@ class Conv2dFunction(Function):
         self.input_shape = x.shape
         self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow))
         self.weight = weight
-        cols = self.cols.reshape(n, channels * kh * kw, oh * ow)            # (N, K, P)
-        # One matrix product for the whole batch, (F, K) x (K, N*P): tensordot
-        # lays the columns out as (K, N*P) so BLAS gets one large GEMM, not N small ones.
-        y = xp.tensordot(weight.reshape(filters, -1), cols, axes=([1], [1]))  # (F, N, P)
+        cols = self.cols.reshape(channels * kh * kw, n * oh * ow)             # (K, P), a view
+        y = weight.reshape(filters, -1) @ cols                                 # (F, P)
         if bias is not None:
-            y += bias.reshape(filters, 1, 1)
-        return y.transpose(1, 0, 2).reshape(n, filters, oh, ow)
+            y += bias.reshape(filters, 1)
+        return xp.ascontiguousarray(y.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3))
 
     def backward(self, grad_output):
-        xp = get_array_module(grad_output)
-        n = grad_output.shape[0]
-        filters, channels, kh, kw = self.weight.shape
-        grad = grad_output.reshape(n, filters, -1)                            # (N, F, P)
-        cols = self.cols.reshape(n, channels * kh * kw, -1)                   # (N, K, P)
+        filters = self.weight.shape[0]
+        grad = filter_major(grad_output)                                      # (F, P)
         grad_x = grad_weight = grad_bias = None
         if self.needs_input_grad[0]:
-            grad_x = input_gradient(grad_output, self.weight, self.input_shape, self.stride, self.padding)
+            grad_x = columns_to_image(self.weight.reshape(filters, -1).T @ grad,
+                                      self.weight.shape, self.input_shape, grad_output.shape,
+                                      self.stride, self.padding)
         if self.needs_input_grad[1]:
-            grad_weight = xp.tensordot(grad, cols, axes=([0, 2], [0, 2]))     # (F, K)
-            grad_weight = grad_weight.reshape(self.weight.shape)
+            cols = self.cols.reshape(-1, grad.shape[1])                       # (K, P)
+            grad_weight = (grad @ cols.T).reshape(self.weight.shape)          # (F, K)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_bias = grad.sum(axis=(0, 2))
+            grad_bias = grad.sum(axis=1)
         return grad_x, grad_weight, grad_bias
+
+
+def filter_major(grad_output):
+    """(N, F, OH, OW) -> (F, N*OH*OW): the gradient as a matrix, one row per filter."""
+    n, filters, oh, ow = grad_output.shape
+    return grad_output.transpose(1, 0, 2, 3).reshape(filters, n * oh * ow)
+
+
+def columns_to_image(grad_cols, weight_shape, input_shape, output_shape, stride, padding):
+    """(K, N*OH*OW) column gradients -> (N, C, H, W) image gradient, by col2im."""
+    _, channels, kh, kw = weight_shape
+    n, _, oh, ow = output_shape
+    grad_cols = grad_cols.reshape(channels, kh, kw, n, oh, ow)
+    return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
 
 
 def input_gradient(grad_output, weight, input_shape, stride, padding):
@@ -74,20 +85,16 @@ def input_gradient(grad_output, weight, input_shape, stride, padding):
     grad_output: (N, F, OH, OW); weight: (F, C, KH, KW); input_shape: (N, C, H, W).
     Returns (N, C, H, W):
 
-        grad_cols = w.reshape(F, K)^T @ grad_output.reshape(N, F, P)    (N, K, P)
+        grad_cols = w.reshape(F, K)^T @ grad_output as (F, N*OH*OW)   (K, N*OH*OW)
         dL/dx     = col2im(grad_cols)     each entry added back to its pixel
 
     Written as a sum over pixels this correlates grad_output with every
     filter flipped vertically and horizontally: ZFNet's deconvnet applies
     exactly this ("transposed versions of the same filters", section 2.1).
     """
-    xp = get_array_module(grad_output)
-    n, filters, oh, ow = grad_output.shape
-    _, channels, kh, kw = weight.shape
-    grad = grad_output.reshape(n, filters, oh * ow)
-    grad_cols = xp.tensordot(weight.reshape(filters, -1), grad, axes=([0], [1]))  # (K, N, P): one GEMM
-    grad_cols = grad_cols.reshape(channels, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
-    return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
+    filters = weight.shape[0]
+    grad_cols = weight.reshape(filters, -1).T @ filter_major(grad_output)
+    return columns_to_image(grad_cols, weight.shape, input_shape, grad_output.shape, stride, padding)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, where="conv2d"):

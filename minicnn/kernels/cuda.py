@@ -111,21 +111,22 @@ def _planes(xp, array):
 # --------------------------------------------------------------------------
 
 @cuda.jit
-def _im2col_kernel(planes, kernel_height, kernel_width, stride_y, stride_x,
+def _im2col_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
                    padding_y, padding_x, pad_value, cols):
-    """One thread per window (plane, oy, ox).
+    """One thread per window (plane, oy, ox), plane = n*C + c.
 
-    planes: (N*C, H, W) -> cols: (N*C, KH, KW, OH, OW).
+    images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW).
 
-        cols[plane, i, j, oy, ox] = planes[plane, oy*SH + i - PH, ox*SW + j - PW]
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
 
     or ``pad_value`` where that row or column lies in the padding.
     """
-    plane_count, height, width = planes.shape
-    out_height, out_width = cols.shape[3], cols.shape[4]
+    count, channels, height, width = images.shape
+    out_height, out_width = cols.shape[4], cols.shape[5]
     first_window, first_plane = cuda.grid(2)
     window_step, plane_step = cuda.gridsize(2)
-    for plane in range(first_plane, plane_count, plane_step):
+    for plane in range(first_plane, count * channels, plane_step):
+        n, c = plane // channels, plane % channels
         for window in range(first_window, out_height * out_width, window_step):
             oy, ox = window // out_width, window % out_width
             for i in range(kernel_height):
@@ -133,33 +134,33 @@ def _im2col_kernel(planes, kernel_height, kernel_width, stride_y, stride_x,
                 for j in range(kernel_width):
                     column = ox * stride_x + j - padding_x
                     if 0 <= row < height and 0 <= column < width:
-                        cols[plane, i, j, oy, ox] = planes[plane, row, column]
+                        cols[c, i, j, n, oy, ox] = images[n, c, row, column]
                     else:
-                        cols[plane, i, j, oy, ox] = pad_value
+                        cols[c, i, j, n, oy, ox] = pad_value
 
 
 def im2col(x, kernel, stride, padding, out, pad_value=0.0):
     """Unfold every window of x into a column; see reference.im2col.
 
-    x: (N, C, H, W). Returns cols: (N, C, KH, KW, OH, OW), dtype of x.
+    x: (N, C, H, W). Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
     """
     xp = get_array_module(x)
     (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
     (padding_y, padding_x), (out_height, out_width) = padding, out
     n, c = x.shape[:2]
-    cols = xp.empty((n, c, kernel_height, kernel_width, out_height, out_width), dtype=x.dtype)
-    _launch(_im2col_kernel, out_height * out_width, n * c, _planes(xp, x),
+    cols = xp.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
+    _launch(_im2col_kernel, out_height * out_width, n * c, xp.ascontiguousarray(x),
             int(kernel_height), int(kernel_width), int(stride_y), int(stride_x),
-            int(padding_y), int(padding_x), float(pad_value), _planes(xp, cols))
+            int(padding_y), int(padding_x), float(pad_value), cols)
     return cols
 
 
 @cuda.jit
-def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, planes):
-    """One thread per pixel (plane, row, column) of planes: (N*C, H, W);
-    cols: (N*C, KH, KW, OH, OW).
+def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, images):
+    """One thread per pixel (plane, row, column) of images: (N, C, H, W),
+    plane = n*C + c; cols: (C, KH, KW, N, OH, OW).
 
-    The pixel collects cols[plane, i, j, oy, ox] from every tap (i, j) and
+    The pixel collects cols[c, i, j, n, oy, ox] from every tap (i, j) and
     window (oy, ox) that lands on it:
 
         oy*SH + i - PH = row   and   ox*SW + j - PW = column
@@ -171,11 +172,13 @@ def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, planes)
     arrays' dtype): the reference's order and precision, so the sums agree
     bit for bit.
     """
-    plane_count, height, width = planes.shape
-    kernel_height, kernel_width, out_height, out_width = cols.shape[1:]
+    count, channels, height, width = images.shape
+    kernel_height, kernel_width = cols.shape[1], cols.shape[2]
+    out_height, out_width = cols.shape[4], cols.shape[5]
     first_pixel, first_plane = cuda.grid(2)
     pixel_step, plane_step = cuda.gridsize(2)
-    for plane in range(first_plane, plane_count, plane_step):
+    for plane in range(first_plane, count * channels, plane_step):
+        n, c = plane // channels, plane % channels
         for pixel in range(first_pixel, height * width, pixel_step):
             row, column = pixel // width, pixel % width
             total = zero
@@ -186,21 +189,21 @@ def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, planes)
                 for j in range((column + padding_x) % stride_x, kernel_width, stride_x):
                     ox = (column + padding_x - j) // stride_x
                     if 0 <= ox < out_width:
-                        total += cols[plane, i, j, oy, ox]
-            planes[plane, row, column] = total
+                        total += cols[c, i, j, n, oy, ox]
+            images[n, c, row, column] = total
 
 
 def col2im(cols, input_shape, kernel, stride, padding):
     """Add every column entry back to its pixel; see reference.col2im.
 
-    cols: (N, C, KH, KW, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
+    cols: (C, KH, KW, N, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
     """
     xp = get_array_module(cols)
     (stride_y, stride_x), (padding_y, padding_x) = stride, padding
     x = xp.empty(tuple(input_shape), dtype=cols.dtype)
     _launch(_col2im_kernel, x.shape[2] * x.shape[3], x.shape[0] * x.shape[1],
-            _planes(xp, cols), int(stride_y), int(stride_x),
-            int(padding_y), int(padding_x), cols.dtype.type(0), _planes(xp, x))
+            xp.ascontiguousarray(cols), int(stride_y), int(stride_x),
+            int(padding_y), int(padding_x), cols.dtype.type(0), x)
     return x
 
 

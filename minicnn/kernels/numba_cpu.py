@@ -103,17 +103,18 @@ def _inside(out_size, stride, offset, size):
 
 
 @compiled
-def _im2col_loops(planes, kernel_height, kernel_width, stride_y, stride_x,
+def _im2col_loops(images, kernel_height, kernel_width, stride_y, stride_x,
                   padding_y, padding_x, pad_value, cols):
-    """planes: (N*C, H, W) -> cols: (N*C, KH, KW, OH, OW), written in place.
+    """images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW), written in place.
 
-        cols[plane, i, j, oy, ox] = planes[plane, oy*SH + i - PH, ox*SW + j - PW]
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
 
     or ``pad_value`` where that row or column lies in the padding.
     """
-    plane_count, height, width = planes.shape
-    out_height, out_width = cols.shape[3], cols.shape[4]
-    for plane in prange(plane_count):
+    count, channels, height, width = images.shape
+    out_height, out_width = cols.shape[4], cols.shape[5]
+    for plane in prange(count * channels):
+        n, c = unsigned(plane // channels), unsigned(plane % channels)
         for i in range(kernel_height):
             for j in range(kernel_width):
                 # columns ox in first .. end-1 read the image, the others the padding
@@ -121,43 +122,44 @@ def _im2col_loops(planes, kernel_height, kernel_width, stride_y, stride_x,
                 for oy in range(out_height):
                     row = oy * stride_y + i - padding_y
                     if row < 0 or row >= height:
-                        cols[plane, i, j, oy, :] = pad_value
+                        cols[c, i, j, n, oy, :] = pad_value
                         continue
-                    cols[plane, i, j, oy, :first] = pad_value
+                    cols[c, i, j, n, oy, :first] = pad_value
                     for ox in range(first, end):
                         column = ox * stride_x + j - padding_x
-                        cols[plane, i, j, oy, unsigned(ox)] = planes[plane, row, unsigned(column)]
-                    cols[plane, i, j, oy, end:] = pad_value
+                        cols[c, i, j, n, oy, unsigned(ox)] = images[n, c, row, unsigned(column)]
+                    cols[c, i, j, n, oy, end:] = pad_value
 
 
 def im2col(x, kernel, stride, padding, out, pad_value=0.0):
     """Unfold every window of x into a column; see reference.im2col.
 
-    x: (N, C, H, W). Returns cols: (N, C, KH, KW, OH, OW), dtype of x.
+    x: (N, C, H, W). Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
     """
     (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
     (padding_y, padding_x), (out_height, out_width) = padding, out
     n, c = x.shape[:2]
-    cols = numpy.empty((n, c, kernel_height, kernel_width, out_height, out_width), dtype=x.dtype)
-    _im2col_loops(_planes(x), int(kernel_height), int(kernel_width), int(stride_y),
-                  int(stride_x), int(padding_y), int(padding_x), float(pad_value),
-                  _planes(cols))
+    cols = numpy.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
+    _im2col_loops(numpy.ascontiguousarray(x), int(kernel_height), int(kernel_width), int(stride_y),
+                  int(stride_x), int(padding_y), int(padding_x), float(pad_value), cols)
     return cols
 
 
 @compiled
-def _col2im_loops(cols, stride_y, stride_x, padding_y, padding_x, planes):
-    """cols: (N*C, KH, KW, OH, OW) added into planes: (N*C, H, W), zeroed.
+def _col2im_loops(cols, stride_y, stride_x, padding_y, padding_x, images):
+    """cols: (C, KH, KW, N, OH, OW) added into images: (N, C, H, W), zeroed.
 
-        planes[plane, oy*SH + i - PH, ox*SW + j - PW] += cols[plane, i, j, oy, ox]
+        images[n, c, oy*SH + i - PH, ox*SW + j - PW] += cols[c, i, j, n, oy, ox]
 
     Entries that land in the padding are dropped. Within a plane the taps
     (i, j) come in row-major order, as in the reference, so every pixel's sum
     is added in the same order: the result is bit for bit the reference's.
     """
-    plane_count, height, width = planes.shape
-    kernel_height, kernel_width, out_height, out_width = cols.shape[1:]
-    for plane in prange(plane_count):
+    count, channels, height, width = images.shape
+    kernel_height, kernel_width = cols.shape[1], cols.shape[2]
+    out_height, out_width = cols.shape[4], cols.shape[5]
+    for plane in prange(count * channels):
+        n, c = unsigned(plane // channels), unsigned(plane % channels)
         for i in range(kernel_height):
             for j in range(kernel_width):
                 # only windows oy in top .. bottom-1, ox in first .. end-1 put
@@ -168,18 +170,18 @@ def _col2im_loops(cols, stride_y, stride_x, padding_y, padding_x, planes):
                     row = oy * stride_y + i - padding_y
                     for ox in range(first, end):
                         column = ox * stride_x + j - padding_x
-                        planes[plane, row, unsigned(column)] += cols[plane, i, j, oy, unsigned(ox)]
+                        images[n, c, row, unsigned(column)] += cols[c, i, j, n, oy, unsigned(ox)]
 
 
 def col2im(cols, input_shape, kernel, stride, padding):
     """Add every column entry back to its pixel; see reference.col2im.
 
-    cols: (N, C, KH, KW, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
+    cols: (C, KH, KW, N, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
     """
     (stride_y, stride_x), (padding_y, padding_x) = stride, padding
     x = numpy.zeros(tuple(input_shape), dtype=cols.dtype)
-    _col2im_loops(_planes(cols), int(stride_y), int(stride_x), int(padding_y),
-                  int(padding_x), _planes(x))
+    _col2im_loops(numpy.ascontiguousarray(cols), int(stride_y), int(stride_x), int(padding_y),
+                  int(padding_x), x)
     return x
 
 

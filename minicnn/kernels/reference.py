@@ -33,33 +33,36 @@ def im2col(x, kernel, stride, padding, out, pad_value=0.0):
     """Unfold every window of ``x`` into a column.
 
     x: (N, C, H, W); kernel=(KH, KW), stride=(SH, SW), padding=(PH, PW),
-    out=(OH, OW). Returns cols: (N, C, KH, KW, OH, OW) with
+    out=(OH, OW). Returns cols: (C, KH, KW, N, OH, OW) with
 
-        cols[n, c, i, j, oy, ox] = x_padded[n, c, oy*SH + i, ox*SW + j]
+        cols[c, i, j, n, oy, ox] = x_padded[n, c, oy*SH + i, ox*SW + j]
 
     The loop runs over the KH*KW filter taps, not over the OH*OW output
     pixels: each tap (i, j) is one strided slice of the padded input
-    (Chainer's im2col). Reshaped to (N, C*KH*KW, OH*OW), convolution becomes
-    one matrix product with the filters reshaped to (F, C*KH*KW).
+    (Chainer's im2col). The layout puts the batch next to the window
+    positions so that ``cols.reshape(C*KH*KW, N*OH*OW)`` is one matrix
+    without copying: convolution of the whole batch is then one matrix
+    product with the filters reshaped to (F, C*KH*KW).
     """
     xp = get_array_module(x)
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out
     padded = _pad_for_windows(x, kernel, stride, padding, out, pad_value)
     n, c = x.shape[:2]
-    cols = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]
+            # (N, C, OH, OW) slice of the padded input, stored as (C, N, OH, OW)
+            cols[:, i, j] = padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw].transpose(1, 0, 2, 3)
     return cols
 
 
 def col2im(cols, input_shape, kernel, stride, padding):
     """The adjoint of im2col: add every column entry back to its pixel.
 
-    cols: (N, C, KH, KW, OH, OW); input_shape = (N, C, H, W).
+    cols: (C, KH, KW, N, OH, OW); input_shape = (N, C, H, W).
     Returns (N, C, H, W) with
 
-        x[n, c, y, x] = sum of cols[n, c, i, j, oy, ox]
+        x[n, c, y, x] = sum of cols[c, i, j, n, oy, ox]
                         over all (i, j, oy, ox) with oy*SH + i - PH = y
                                                  and ox*SW + j - PW = x
 
@@ -75,7 +78,7 @@ def col2im(cols, input_shape, kernel, stride, padding):
     padded = xp.zeros((n, c, h + ph + bottom, w + pw + right), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, :, i, j]
+            padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
     return padded[:, :, ph:ph + h, pw:pw + w]
 
 
@@ -93,7 +96,7 @@ def maxpool_forward(x, kernel, stride, padding, out):
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out
     n, c, h, w = x.shape
     cols = im2col(x, kernel, stride, padding, out, pad_value=-xp.inf)
-    cols = cols.reshape(n, c, kh * kw, oh, ow)
+    cols = cols.reshape(c, kh * kw, n, oh, ow).transpose(2, 0, 1, 3, 4)   # (N, C, KH*KW, OH, OW)
     tap = cols.argmax(axis=2)                                   # 0 .. KH*KW-1
     y = xp.take_along_axis(cols, tap[:, :, None], axis=2)[:, :, 0]
     # window (oy, ox) starts at row oy*SH - PH, column ox*SW - PW of x. Padding
