@@ -1,0 +1,263 @@
+"""The ``minicnn`` command: train, eval, summary, data, tour.
+
+    minicnn tour --out tour                          # start here: open tour/index.html
+    minicnn train --model keras_mnist_cnn --epochs 5 --out runs/keras
+    minicnn eval runs/keras/checkpoint.npz
+    minicnn summary zfnet --input 3,224,224
+    minicnn data fashion-mnist [--fetch]
+
+Every command takes ``--backend {numpy,numba,cupy}``; without it minicnn
+uses $MINICNN_BACKEND, else the fastest one this machine has (cupy with a
+GPU, then numba, then numpy). Mistakes the user can fix (an unknown name, a
+shape that does not fit, missing data, an unavailable backend) print one
+explanation and exit with status 2, without a traceback.
+"""
+
+import argparse
+import os
+import sys
+
+from . import models
+from .backend import NAMES as BACKENDS
+from .backend import backends, set_backend
+from .checkpoint import CheckpointError, load_checkpoint, load_model
+from .data import describe_sources, fetch, load_dataset, mean_std, normalize, to_float
+from .data.download import FetchError
+from .data.sources import NAMES as DATASETS
+from .experiment import AUGMENTATIONS, SCHEDULES, RunConfig, print_result, resume_config, run
+from .nn.summary import format_table
+from .shapes import ShapeError
+from .train import evaluate
+
+USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, CheckpointError, ShapeError)
+
+
+class UsageError(Exception):
+    """A mistake in the command line: print the message, exit with status 2."""
+
+
+# ----- backend ----------------------------------------------------------------------
+def choose_backend(name):
+    """Activate ``name``, or the environment's, or the fastest available backend."""
+    if name is None:
+        name = os.environ.get("MINICNN_BACKEND")
+    if name is None:
+        available = backends()
+        name = next(n for n in ("cupy", "numba", "numpy") if available[n][0])
+    available, reason = backends().get(name, (False, ""))
+    if not available:
+        raise UsageError(f"backend {name!r} is not available on this machine: {reason}")
+    set_backend(name)
+    return name
+
+
+# ----- the commands ---------------------------------------------------------------------
+def command_train(args):
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "momentum": args.momentum, "weight_decay": args.weight_decay,
+             "filter_radius": args.filter_radius, "schedule": args.schedule,
+             "step_size": args.step_size, "patience": args.patience, "gamma": args.gamma,
+             "augment": args.augment, "seed": args.seed, "data_path": args.data_path,
+             "train_limit": args.train_limit if args.train_limit is not None else args.limit,
+             "test_limit": args.test_limit if args.test_limit is not None else args.limit,
+             "val_fraction": args.val_fraction, "out": args.out}
+    if args.model is not None:
+        given["model"] = models.check_name(args.model)
+    if args.dataset is not None:
+        given["dataset"] = args.dataset
+    if args.resume:
+        config = resume_config(args.resume, **given)
+    else:
+        config = RunConfig(**{key: value for key, value in given.items() if value is not None})
+        models.check_name(config.model)
+    if config.out is None or config.out == RunConfig.out:
+        config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
+    result = run(config, resume=args.resume, progress=not args.quiet)
+    print_result(result.metrics)
+    print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz")
+    return 0
+
+
+def command_eval(args):
+    checkpoint = load_checkpoint(args.checkpoint)
+    model = load_model(checkpoint)
+    extra = checkpoint.extra
+    dataset = args.dataset or extra.get("dataset")
+    if dataset is None:
+        raise UsageError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
+    test = load_dataset(dataset, "test", path=args.data_path)
+    if "normalize" in extra:  # the training images' statistics, as in training
+        mean, std = extra["normalize"]["mean"], extra["normalize"]["std"]
+    else:
+        mean, std = mean_std(load_dataset(dataset, "train", path=args.data_path, verbose=False).images)
+    images, labels = test.images[:args.limit], test.labels[:args.limit]
+    result = evaluate(model, normalize(to_float(images), mean, std), labels, args.batch_size)
+    name = (checkpoint.metadata.get("model") or {}).get("name", "model")
+    print(f"{name} (epoch {checkpoint.epoch}) on {dataset} test ({len(labels)} images, "
+          f"{test.source}): accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
+    return 0
+
+
+def parse_input(text):
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"--input must be three positive integers C,H,W such as 1,28,28; got {text!r}")
+    return shape
+
+
+def command_summary(args):
+    name = models.check_name(args.model)
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    shape = parse_input(args.input) if args.input else models.input_shape(name)
+    model = models.get_model(name, **kwargs)
+    try:
+        rows = model.summary(shape, print_table=False)
+    except ShapeError as error:
+        raise UsageError(f"{name} does not fit an input of shape {shape} (C, H, W):\n{error}") from error
+    print(format_table(name, shape, rows))
+    return 0
+
+
+def command_data(args):
+    names = [args.name] if args.name else list(DATASETS)
+    for name in names:
+        if name not in DATASETS:
+            raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    status = 0
+    for name in names:
+        if args.fetch:
+            try:
+                print(f"{name}: downloaded to {fetch(name)}")
+            except FetchError as error:
+                print(f"{name}: {error}", file=sys.stderr)
+                status = 1
+        rows = describe_sources(name, args.data_path)
+        used = next((index for index, row in enumerate(rows) if row[2]), None)
+        print(f"{name}: looked for in this order")
+        for index, (kind, location, found) in enumerate(rows):
+            mark = "used" if index == used else ("found" if found else "missing")
+            print(f"  {index + 1}. [{mark:>7}] {kind}: {location}")
+        if used is None:
+            print(f"  not found; get it with `minicnn data {name} --fetch`"
+                  + (" or `apt-get install dataset-fashion-mnist`" if name == "fashion-mnist" else ""))
+    return status
+
+
+def command_bench(args):
+    from .bench import main as bench_main  # late import: only this command needs the harness
+    return bench_main(args)
+
+
+def command_tour(args):
+    from .tour import tour
+    tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
+         progress=not args.quiet)
+    return 0
+
+
+# ----- the parser -------------------------------------------------------------------------
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="numpy, numba or cupy (default: $MINICNN_BACKEND, else the fastest available)")
+    parser = argparse.ArgumentParser(prog="minicnn",
+                                     description="A convolutional-network engine built to be read.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tour = commands.add_parser("tour", parents=[common],
+                               help="train a small ZFNet and write an HTML report (start here)")
+    tour.add_argument("--out", default="tour", help="output directory (default: tour)")
+    tour.add_argument("--epochs", type=int, default=None, help="epochs (default 8; 1 with --fast)")
+    tour.add_argument("--fast", action="store_true", help="400 training images, 1 epoch: a quick check")
+    tour.add_argument("--seed", type=int, default=0)
+    tour.add_argument("--data-path", default=None,
+                      help="Fashion-MNIST IDX directory (default: the embedded sample)")
+    tour.add_argument("--quiet", action="store_true", help="no progress bars")
+    tour.set_defaults(run=command_tour)
+
+    train = commands.add_parser("train", parents=[common],
+                                help="train a model, test it, save metrics and a checkpoint")
+    train.add_argument("--model", default=None, help=f"one of {', '.join(models.NAMES)} (default zfnet_small)")
+    train.add_argument("--dataset", default=None, help=f"one of {', '.join(DATASETS)} (default fashion-mnist)")
+    train.add_argument("--epochs", type=int, default=None, help="total epochs (default 5)")
+    train.add_argument("--batch-size", type=int, default=None, help="default 64")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01, ZFNet's)")
+    train.add_argument("--momentum", type=float, default=None, help="default 0.9")
+    train.add_argument("--weight-decay", type=float, default=None, help="L2 penalty (default 0)")
+    train.add_argument("--filter-radius", type=float, default=None,
+                       help="ZFNet's filter renormalization: cap each conv filter's RMS (ZFNet used 0.1)")
+    train.add_argument("--schedule", choices=SCHEDULES, default=None,
+                       help="learning-rate schedule: step (x gamma every --step-size epochs), "
+                            "plateau (x gamma when val loss stalls --patience epochs)")
+    train.add_argument("--step-size", type=int, default=None)
+    train.add_argument("--patience", type=int, default=None)
+    train.add_argument("--gamma", type=float, default=None, help="schedule factor (default 0.1)")
+    train.add_argument("--augment", choices=AUGMENTATIONS, default=None,
+                       help="shift: up to 10%%; crop: pad 2 and crop; "
+                            "keras: the notes' rotate/shift/shear/zoom/flip")
+    train.add_argument("--seed", type=int, default=None,
+                       help="data order, augmentation, dropout, initial weights (default 0)")
+    train.add_argument("--out", default=None, help="output directory (default runs/MODEL-DATASET)")
+    train.add_argument("--resume", default=None, metavar="CKPT",
+                       help="continue from a checkpoint.npz up to --epochs (its lr, schedule, data)")
+    train.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
+    train.add_argument("--train-limit", type=int, default=None, help="first N training images")
+    train.add_argument("--test-limit", type=int, default=None, help="first N test images")
+    train.add_argument("--val-fraction", type=float, default=None,
+                       help="training images held out for validation (default 0.1)")
+    train.add_argument("--data-path", default=None,
+                       help="directory of the IDX files (default: the usual lookup, see `minicnn data`)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=command_train)
+
+    evaluate_ = commands.add_parser("eval", parents=[common], help="test a checkpoint")
+    evaluate_.add_argument("checkpoint", metavar="CKPT")
+    evaluate_.add_argument("--dataset", default=None, help="default: the one it was trained on")
+    evaluate_.add_argument("--data-path", default=None)
+    evaluate_.add_argument("--limit", type=int, default=None, help="first N test images")
+    evaluate_.add_argument("--batch-size", type=int, default=500)
+    evaluate_.set_defaults(run=command_eval)
+
+    summary = commands.add_parser("summary", parents=[common], help="layer table of a model")
+    summary.add_argument("model", help=", ".join(models.NAMES))
+    summary.add_argument("--input", default=None, metavar="C,H,W",
+                         help="input shape (default: the model's own)")
+    summary.add_argument("--num-classes", type=int, default=None)
+    summary.set_defaults(run=command_summary)
+
+    data = commands.add_parser("data", parents=[common],
+                               help="where datasets are looked for; --fetch downloads")
+    data.add_argument("name", nargs="?", default=None, help=", ".join(DATASETS) + " (default: all)")
+    data.add_argument("--fetch", action="store_true", help="download into the user cache")
+    data.add_argument("--data-path", default=None, help="also look in this directory first")
+    data.set_defaults(run=command_data)
+
+    from .bench import add_arguments as add_bench_arguments
+    bench = commands.add_parser("bench", help="time the backends against each other and PyTorch "
+                                              "(benchmarks/README.md)")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=command_bench, backend=None)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        choose_backend(args.backend)
+        return args.run(args)
+    except UsageError as error:
+        print(f"minicnn {args.command}: {error}", file=sys.stderr)
+        return 2
+    except USAGE_ERRORS as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"minicnn {args.command}: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nminicnn {args.command}: interrupted; the checkpoint of the last complete epoch "
+              "(if any) is intact: continue with `minicnn train --resume DIR/checkpoint.npz`",
+              file=sys.stderr)
+        return 130

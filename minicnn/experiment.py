@@ -1,0 +1,279 @@
+"""One training run, from names to files: what ``minicnn train`` and ``minicnn tour`` do.
+
+    config = RunConfig(model="keras_mnist_cnn", dataset="fashion-mnist", epochs=5, out="runs/keras")
+    result = run(config)          # trains, tests, writes the files below
+    result.metrics["test_accuracy"]
+
+Files written to ``config.out``:
+
+    checkpoint.npz   weights, optimizer, history, ... after every epoch (minicnn/checkpoint.py)
+    metrics.json     test loss and accuracy, the per-epoch history, data, backend, timings
+    curves.png       loss and accuracy against epoch
+
+Data: the training split, cut to ``train_limit`` images, is split into
+training and validation images (``val_fraction``, chosen with ``seed``);
+pixels are scaled to [0, 1] and standardised with the mean and standard
+deviation of the training images, which the checkpoint keeps for ``eval``.
+The test split is used once, at the end.
+"""
+
+import dataclasses
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy
+
+from . import __version__, models, random
+from .backend import get_backend
+from .checkpoint import load_checkpoint, write_json
+from .data import load_dataset, mean_std, normalize, sources, to_float
+from .data.transforms import RandomCrop, RandomShift, keras_example
+from .kernels import availability
+from .plots import plot_curves
+from .schedules import ReduceLROnPlateau, StepLR
+from .train import evaluate, fit
+
+AUGMENTATIONS = ("none", "shift", "crop", "keras")
+SCHEDULES = ("none", "step", "plateau")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Every setting of a run; stored in the checkpoint so that a resumed run sees the same data."""
+
+    model: str = "zfnet_small"
+    dataset: str = "fashion-mnist"
+    out: str = "runs/minicnn"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    filter_radius: float = None
+    schedule: str = "none"          # "none", "step" (step_size, gamma), "plateau" (patience, gamma)
+    step_size: int = 5
+    patience: int = 2
+    gamma: float = 0.1
+    augment: str = "none"           # "none", "shift" (up to 10%), "crop" (pad 2), "keras" (notes' set)
+    seed: int = 0
+    data_path: str = None
+    train_limit: int = None
+    test_limit: int = None
+    val_fraction: float = 0.1
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    # Settings that fix which images are seen in which order: a resumed run must keep them.
+    DATA_FIELDS = ("model", "dataset", "seed", "data_path", "train_limit", "test_limit",
+                   "val_fraction", "model_kwargs")
+
+
+@dataclasses.dataclass
+class Data:
+    """A dataset ready for training: float (N, 1, 28, 28) standardised arrays and (N,) labels.
+
+    train_x/y, val_x/y, test_x/y: the three parts; test_images: the test
+    split's uint8 (N, 28, 28) pixels, for pictures; classes: the class names;
+    mean, std: the standardisation, from the training images; source: where
+    the files were read from.
+    """
+
+    name: str
+    classes: list
+    source: str
+    mean: float
+    std: float
+    train_x: numpy.ndarray
+    train_y: numpy.ndarray
+    val_x: numpy.ndarray
+    val_y: numpy.ndarray
+    test_x: numpy.ndarray
+    test_y: numpy.ndarray
+    test_images: numpy.ndarray
+
+    def prepare(self, images):
+        """uint8 (N, H, W) pixels -> the network's float (N, 1, H, W) input."""
+        return normalize(to_float(images), self.mean, self.std)
+
+
+def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fraction=0.1, seed=0,
+              verbose=True, standardisation=None):
+    """Load, cut, split and standardise ``dataset``; returns a Data.
+
+    standardisation: (mean, std) to use instead of measuring the training images.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    train = load_dataset(dataset, "train", path=path, verbose=verbose)
+    test = load_dataset(dataset, "test", path=path, verbose=verbose)
+    images, labels = train.images[:train_limit], train.labels[:train_limit]
+    test_images, test_labels = test.images[:test_limit], test.labels[:test_limit]
+    order = numpy.random.default_rng(seed).permutation(len(images))
+    held_out = int(round(len(images) * val_fraction))
+    val_index, train_index = numpy.sort(order[:held_out]), numpy.sort(order[held_out:])
+    if len(train_index) == 0:
+        raise ValueError(f"no training images left: {len(images)} images, val_fraction {val_fraction}")
+    mean, std = standardisation or mean_std(images[train_index])
+    source = train.source
+    if path is not None and Path(path).resolve() == sources.EMBEDDED_DIRS.get(dataset):
+        source = f"embedded sample ({path})"
+
+    def prepare(pixels):
+        return normalize(to_float(pixels), mean, std)
+
+    return Data(dataset, train.classes, source, mean, std,
+                prepare(images[train_index]), labels[train_index],
+                prepare(images[val_index]), labels[val_index],
+                prepare(test_images), test_labels, test_images)
+
+
+def make_schedule(config):
+    if config.schedule == "none":
+        return None
+    if config.schedule == "step":
+        return StepLR(config.step_size, config.gamma)
+    if config.schedule == "plateau":
+        return ReduceLROnPlateau("val_loss", factor=config.gamma, patience=config.patience)
+    raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def make_augmentation(name):
+    """The transform applied to each training batch, or None."""
+    if name == "none":
+        return None
+    if name == "shift":
+        return RandomShift(0.1, fill="constant")
+    if name == "crop":
+        return RandomCrop(28, padding=2)
+    if name == "keras":
+        return keras_example()
+    raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
+
+
+def machine_info():
+    """Backend, device and library versions, recorded next to every figure (STYLE rule 10)."""
+    device = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as file:
+            names = [line.split(":", 1)[1].strip() for line in file if line.startswith("model name")]
+        device = names[0] if names else device
+    except OSError:
+        pass
+    device = f"{device}, {os.cpu_count()} CPU cores"
+    if get_backend() == "cupy":
+        properties = availability.cupy.cuda.runtime.getDeviceProperties(0)
+        device = properties["name"].decode() if isinstance(properties["name"], bytes) else properties["name"]
+    return {
+        "backend": get_backend(), "device": device,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
+        "python": platform.python_version(), "numpy": numpy.__version__,
+        "minicnn": __version__, "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def check_fits(model, name, data):
+    """Raise a ShapeError naming the failing layer if the images do not fit the model."""
+    from .shapes import ShapeError
+    shape = tuple(data.train_x.shape[1:])
+    try:
+        model.output_shape(shape)
+    except ShapeError as error:
+        raise ShapeError(
+            f"model {name} does not fit {data.name} images of shape {shape} (C, H, W); it was "
+            f"designed for {models.input_shape(name)}:\n{error}") from error
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What ``run`` produced: the trained model, its data, history, test evaluation and metrics."""
+
+    model: object
+    data: Data
+    history: object
+    evaluation: object
+    metrics: dict
+    config: RunConfig
+
+
+def run(config, resume=None, progress=True, callbacks=(), verbose=True):
+    """Train ``config.model`` on ``config.dataset``, test it, write the files; returns a RunResult.
+
+    resume: a checkpoint path; training continues after its last epoch up
+    to ``config.epochs`` (use ``resume_config`` to get a consistent config).
+    """
+    started = time.perf_counter()
+    out = Path(config.out)
+    standardisation = None
+    if resume is not None:
+        saved = load_checkpoint(resume).extra.get("normalize")
+        standardisation = None if saved is None else (saved["mean"], saved["std"])
+    data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
+                     config.val_fraction, config.seed, verbose, standardisation)
+    random.manual_seed(config.seed)  # the initial weights, too, follow the seed
+    model = models.get_model(config.model, num_classes=len(data.classes), **config.model_kwargs)
+    check_fits(model, config.model, data)
+    extra = {"config": dataclasses.asdict(config), "dataset": data.name, "classes": data.classes,
+             "normalize": {"mean": data.mean, "std": data.std}}
+    history = fit(
+        model, (data.train_x, data.train_y), (data.val_x, data.val_y) if len(data.val_y) else None,
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, momentum=config.momentum,
+        weight_decay=config.weight_decay, schedule=make_schedule(config),
+        filter_radius=config.filter_radius, transform=make_augmentation(config.augment),
+        callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=resume,
+        extra=extra, progress=progress)
+    evaluation = evaluate(model, data.test_x, data.test_y)
+    plot_curves(history, out / "curves.png", title=f"{config.model} on {data.name}")
+    # seconds of training only (no validation), from each epoch's images/s
+    train_seconds = sum(len(data.train_y) / rate for rate in history["images_per_second"])
+    metrics = {
+        "model": config.model, "model_kwargs": model.config["kwargs"],
+        "parameters": sum(p.size for p in model.parameters()),
+        "dataset": data.name, "data_source": data.source, "classes": data.classes,
+        "train_images": len(data.train_y), "val_images": len(data.val_y), "test_images": len(data.test_y),
+        "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
+        "epochs": len(history), "seconds": time.perf_counter() - started,
+        "train_seconds": train_seconds,
+        "images_per_second": len(data.train_y) * len(history) / train_seconds if len(history) else None,
+        **machine_info(),
+        "config": dataclasses.asdict(config), "resumed_from": None if resume is None else str(resume),
+        "checkpoint": "checkpoint.npz", "curves": "curves.png",
+        "history": history.to_dict()["epochs"],
+    }
+    write_json(out / "metrics.json", metrics)
+    return RunResult(model, data, history, evaluation, metrics, config)
+
+
+def resume_config(checkpoint, **changes):
+    """The RunConfig a checkpoint was trained with, with ``changes`` applied.
+
+    Changing a DATA_FIELDS setting (model, dataset, seed, limits, ...) would
+    train on other images or another network than the checkpoint's: a
+    ValueError says so. Other settings (epochs, out, lr, ...) may change.
+    """
+    saved = load_checkpoint(checkpoint).extra.get("config")
+    if saved is None:
+        raise ValueError(f"{checkpoint}: holds no run settings (it was not written by minicnn train)")
+    config = RunConfig(**saved)
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if key in RunConfig.DATA_FIELDS and value != getattr(config, key):
+            raise ValueError(
+                f"{checkpoint} was trained with {key}={getattr(config, key)!r}; resuming with "
+                f"{key}={value!r} would not continue the same run (drop that option)")
+        setattr(config, key, value)
+    return config
+
+
+def print_result(metrics, file=None):
+    """One line: model, data, test accuracy and loss, epochs, time, speed."""
+    print(f"{metrics['model']} on {metrics['dataset']} ({metrics['data_source']}): "
+          f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+          f"after {metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
+          f"({metrics['images_per_second']:.0f} training images/s, backend {metrics['backend']})", file=file or sys.stdout)

@@ -1,0 +1,120 @@
+"""Small networks for 28x28 grey images (MNIST, Fashion-MNIST): input (N, 1, 28, 28).
+
+    keras_mnist_cnn  the Keras-style convnet of the lecture notes (SOURCES.md section 2)
+    fc_baseline      the fully connected network it is compared with
+    lenet5           LeNet-5 at 28x28 (about 60k parameters)
+    zfnet_small      ZFNet's shape (ZFNet section 3) scaled down to 28x28
+
+Output sizes below use out = (N - F + 2P)/S + 1 (floored; see minicnn/shapes.py).
+"""
+
+from .. import nn
+from .init import normal_init
+
+
+def keras_mnist_cnn(num_classes=10):
+    """The lecture notes' Keras MNIST convnet, layer for layer (93,322 parameters).
+
+    (1, 28, 28) -> conv 32 3x3 + ReLU -> (32, 26, 26), 320 params
+                -> max pool 2x2       -> (32, 13, 13)
+                -> conv 64 3x3 + ReLU -> (64, 11, 11), 18,496 params
+                -> max pool 2x2       -> (64, 5, 5)     (11/2 floored)
+                -> conv 64 3x3 + ReLU -> (64, 3, 3),   36,928 params
+                -> flatten (576,) -> dense 64 + ReLU -> dense num_classes
+    The softmax is not a layer: cross_entropy applies it to the logits.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 3 * 3, 64), nn.ReLU(),
+        nn.Linear(64, num_classes),
+    )
+
+
+def fc_baseline(num_classes=10, hidden=512):
+    """The fully connected baseline: 784 -> 512 + ReLU -> num_classes (407,050 parameters).
+
+    (1, 28, 28) -> flatten (784,) -> dense 512 + ReLU -> dense num_classes.
+    This is the two-layer network of Chollet's "Deep Learning with Python"
+    (chapter 2) that reaches 97.8% on MNIST, the figure the lecture notes'
+    convnet is there to beat (SOURCES.md section 2). Flattening throws away
+    which pixel is next to which; the convnets keep it.
+    """
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, hidden), nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def lenet5(num_classes=10):
+    """LeNet-5 (LeCun et al. 1998) on 28x28 inputs (61,706 parameters).
+
+    (1, 28, 28) -> conv 6 5x5 pad 2 + ReLU -> (6, 28, 28)   (28 - 5 + 4)/1 + 1 = 28
+                -> max pool 2x2            -> (6, 14, 14)
+                -> conv 16 5x5 + ReLU      -> (16, 10, 10)
+                -> max pool 2x2            -> (16, 5, 5)
+                -> flatten (400,) -> dense 120 + ReLU -> dense 84 + ReLU -> dense num_classes
+    Two departures from 1998, both because minicnn has no layer for the
+    original: ReLU instead of the sigmoid/tanh squashing, and max pooling
+    instead of the trainable average "subsampling". The shapes and the
+    parameter count (about 60k, SOURCES.md section 2) are LeNet-5's.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+def zfnet_small(num_classes=10, dropout=0.5):
+    """ZFNet's layout (ZFNet section 3, SOURCES.md section 4) shrunk to 28x28x1 (108,362 parameters).
+
+    Layers 1-2: conv, ReLU, 3x3 max pool stride 2, contrast normalization (LRN 5);
+    layers 3-5: three 3x3 stride-1 convolutions, then a 3x3/2 max pool;
+    layers 6-7: fully connected with dropout 0.5; layer 8: num_classes scores.
+
+    (1, 28, 28) -> conv 16 5x5 pad 2 + ReLU -> (16, 28, 28)   (28 - 5 + 4)/1 + 1 = 28
+                -> max pool 3/2, ceil_mode  -> (16, 14, 14)   ceil((28 - 3)/2) + 1 = 14
+                -> LRN 5
+                -> conv 32 3x3 pad 1 + ReLU -> (32, 14, 14)
+                -> max pool 3/2, ceil_mode  -> (32, 7, 7)     ceil((14 - 3)/2) + 1 = 7
+                -> LRN 5
+                -> conv 48 3x3 pad 1 + ReLU -> (48, 7, 7)
+                -> conv 48 3x3 pad 1 + ReLU -> (48, 7, 7)
+                -> conv 32 3x3 pad 1 + ReLU -> (32, 7, 7)
+                -> max pool 3/2             -> (32, 3, 3)     (7 - 3)/2 + 1 = 3
+                -> flatten (288,) -> dense 128 + ReLU + dropout
+                -> dense 128 + ReLU + dropout -> dense num_classes
+    Scaled from ZFNet: the first layer keeps stride 1 and a 5x5 window (a
+    28x28 image has no pixels to spare; 7x7/2 was chosen for 224x224), layer
+    2 uses 3x3 windows, and every layer has ZFNet's filters divided by six to
+    eight (96, 256, 384, 384, 256 -> 16, 32, 48, 48, 32; 4096 -> 128), so
+    that ``minicnn tour`` trains it in minutes on two CPU cores.
+    The other layers keep He initialisation; the output layer starts small (below).
+    """
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.LocalResponseNorm(5),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.LocalResponseNorm(5),
+        nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(48, 48, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(48, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Flatten(),
+        nn.Linear(32 * 3 * 3, 128), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(128, 128), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(128, num_classes),
+    )
+    # The scores layer starts from ZFNet's N(0, 0.01^2) instead of He's
+    # N(0, 2/fan_in): with He's, the first scores spread over about +-7 and the
+    # first loss was about 11 instead of ln 10 = 2.3, a shock training took an
+    # epoch to recover from.
+    normal_init(model[len(model) - 1], std=0.01)
+    return model

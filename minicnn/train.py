@@ -1,0 +1,257 @@
+"""Training and evaluation: mini-batch SGD on arrays, with a record of each epoch.
+
+    history = fit(model, (x_train, y_train), (x_val, y_val), epochs=10, lr=0.01)
+    loss, accuracy, predictions = evaluate(model, x_test, y_test)
+
+x_*: float32 (N, C, H, W) NumPy (or CuPy) arrays, y_*: (N,) integer labels.
+One epoch of ``fit``, for every mini-batch (x, y) the DataLoader gives:
+
+    logits = model(x)                         (B, K) class scores, dropout active
+    loss   = cross_entropy(logits, y)         mean over the batch of -log softmax(logits)[y]
+    loss.backward()                           dloss/dp for every parameter p
+    optimizer.step()                          v = momentum v + g + wd p;  p -= lr v  (optim.py)
+
+then: validation (dropout off), the History record, the learning-rate
+schedule, the checkpoint, and the callbacks' on_epoch_end.
+
+Reproducibility. Everything random in epoch e comes from (seed, e) alone:
+the DataLoader draws the order and the augmentation from
+SeedSequence([seed, e]) (children 0 and 1), and fit reseeds minicnn's own
+generator, which dropout uses, from child 2. So resuming from the checkpoint
+of epoch e replays epochs e+1, ... exactly as an unbroken run, on every
+backend (the checkpoint also stores the generator's state).
+"""
+
+import dataclasses
+import math
+import sys
+import time
+from collections import namedtuple
+
+import numpy
+from tqdm import tqdm
+
+from . import functional as F
+from . import random
+from .backend import default_device, to_device, to_numpy
+from .callbacks import Callback
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .data.loader import DataLoader
+from .history import History
+from .optim import SGD
+from .tensor import no_grad, tensor
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """Everything a callback may look at (and ``stop``, which it may set).
+
+    model, optimizer, schedule, history: as used by fit
+    loader:        the training DataLoader
+    train_images:  (N, C, H, W) on the active backend's device; train_labels: (N,)
+    val_images, val_labels: the validation data, or None
+    epoch:         the current epoch, 0-based; epochs: the total number
+    seed:          the seed of the data order and of dropout
+    checkpoint:    path of the checkpoint written after every epoch, or None
+    stop:          set to True to end training after the current epoch
+    """
+
+    model: object
+    optimizer: SGD
+    schedule: object
+    history: History
+    loader: DataLoader
+    train_images: object
+    train_labels: object
+    val_images: object
+    val_labels: object
+    epochs: int
+    seed: int
+    checkpoint: object = None
+    epoch: int = 0
+    stop: bool = False
+
+
+def epoch_seed(seed, epoch):
+    """Seed of minicnn's generator (dropout) in ``epoch``: child 2 of SeedSequence([seed, epoch])."""
+    child = numpy.random.SeedSequence([seed, epoch]).spawn(3)[2]
+    return int(child.generate_state(1)[0])
+
+
+def _on_device(pair, what):
+    """(images, labels) -> the same, on the active backend's device, checked."""
+    if pair is None:
+        return None, None
+    images, labels = pair
+    if len(images) != len(labels):
+        raise ValueError(f"fit: {what} has {len(images)} images but {len(labels)} labels")
+    if images.ndim != 4 or not numpy.issubdtype(images.dtype, numpy.floating):
+        raise ValueError(
+            f"fit: {what} images must be float (N, C, H, W), got {images.dtype} {tuple(images.shape)}; "
+            "convert uint8 (N, H, W) images with minicnn.data.to_float")
+    device = default_device()
+    return to_device(images, device), to_device(labels, device)
+
+
+def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
+        weight_decay=0.0, schedule=None, filter_radius=None, transform=None, callbacks=(),
+        seed=None, checkpoint=None, resume=None, extra=None, progress=True, eval_batch_size=500):
+    """Train ``model`` for ``epochs`` epochs (in total, counting resumed ones); return its History.
+
+    train, val:     (images, labels) pairs; val is evaluated after every epoch
+    batch_size, lr, momentum, weight_decay, filter_radius: mini-batch size and
+                    optim.SGD's settings (filter_radius=0.1 is ZFNet's renormalization)
+    schedule:       a StepLR or ReduceLROnPlateau (minicnn/schedules.py), or None
+    transform:      augmentation applied to each training batch (minicnn.data transforms)
+    callbacks:      Callback objects (minicnn/callbacks.py)
+    seed:           seed of the data order, augmentation and dropout (default 0, or
+                    the checkpoint's when resuming)
+    checkpoint:     path of a .npz written (atomically) after every epoch, or None
+    resume:         a checkpoint path (or Checkpoint) to continue from: restores the
+                    weights, the optimizer (its lr and velocities), the schedule, the
+                    history and the random state, then trains epochs saved+1 .. epochs
+    extra:          JSON data stored in the checkpoint (dataset, normalization, ...)
+    progress:       show a tqdm bar per epoch (loss, accuracy, images/s) on stderr
+    """
+    train_images, train_labels = _on_device(train, "train")
+    val_images, val_labels = _on_device(val, "val")
+    if hasattr(model, "output_shape"):
+        model.output_shape(tuple(train_images.shape[1:]))  # a ShapeError names the layer that does not fit
+    monitor = getattr(schedule, "monitor", "")
+    if monitor.startswith("val_") and val_images is None:
+        raise ValueError(f"fit: the schedule {schedule!r} monitors {monitor!r} but no validation "
+                         "data was given; pass val=(images, labels) (minicnn train: --val-fraction above 0) "
+                         "or monitor a train_ value")
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(f"fit: callbacks must be minicnn.callbacks.Callback objects, got {callback!r}")
+    optimizer = SGD(model.parameters(), lr, momentum, weight_decay, filter_radius)
+    history, start = History(), 0
+    if resume is not None:
+        saved = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
+        saved_seed = saved.metadata["data"]["seed"]
+        if seed is not None and saved_seed is not None and seed != saved_seed:
+            raise ValueError(
+                f"fit: the checkpoint {saved.path} was trained with seed {saved_seed}, not {seed}; "
+                "resume with the same seed (or seed=None) to replay the same data order")
+        seed = saved_seed if seed is None else seed
+        saved.restore(model, optimizer, schedule)
+        history, start = saved.history(), saved.epoch
+    seed = 0 if seed is None else int(seed)
+    loader = DataLoader(train_images, train_labels, batch_size, shuffle=True, seed=seed,
+                        transform=transform)
+    state = TrainingState(model, optimizer, schedule, history, loader, train_images, train_labels,
+                          val_images, val_labels, epochs, seed, checkpoint)
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    for epoch in range(start, epochs):
+        state.epoch = epoch
+        logs = _train_one_epoch(state, callbacks, progress, eval_batch_size)
+        history.append(logs)
+        if schedule is not None:
+            optimizer.lr = schedule.next_lr(epoch, logs, optimizer.lr)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, seed=seed,
+                            history=history, schedule=schedule, extra=extra)
+        for callback in callbacks:
+            callback.on_epoch_end(state, epoch, logs)
+        if state.stop:
+            break
+    for callback in callbacks:
+        callback.on_train_end(state)
+    return history
+
+
+def _train_one_epoch(state, callbacks, progress, eval_batch_size):
+    """One pass over the training data, then validation; returns the History record."""
+    model, optimizer, loader, epoch = state.model, state.optimizer, state.loader, state.epoch
+    random.manual_seed(epoch_seed(state.seed, epoch))
+    loader.set_epoch(epoch)
+    model.train()
+    for callback in callbacks:
+        callback.on_epoch_begin(state, epoch)
+    lr = optimizer.lr
+    total_loss, correct, seen = 0.0, 0, 0
+    started = time.perf_counter()
+    bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{state.epochs}", unit="batch",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for batch, (x, y) in enumerate(loader):
+            logits = model(tensor(x))
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_value = float(loss.item())
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch + 1}, batch {batch + 1}: the loss is "
+                    f"{loss_value}; try a smaller learning rate than {lr}")
+            batch_correct = int((logits.data.argmax(axis=1) == y).sum())
+            total_loss += loss_value * len(y)
+            correct, seen = correct + batch_correct, seen + len(y)
+            rate = seen / max(time.perf_counter() - started, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                            img_s=f"{rate:.0f}", refresh=False)
+            for callback in callbacks:
+                callback.on_batch_end(state, batch, {"loss": loss_value,
+                                                     "accuracy": batch_correct / len(y), "size": len(y)})
+        train_seconds = time.perf_counter() - started
+        logs = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
+                "val_loss": None, "val_accuracy": None, "lr": lr, "seconds": None,
+                "images_per_second": seen / train_seconds}
+        if state.val_images is not None:
+            result = evaluate(model, state.val_images, state.val_labels, eval_batch_size)
+            logs["val_loss"], logs["val_accuracy"] = result.loss, result.accuracy
+        logs["seconds"] = time.perf_counter() - started
+        bar.set_postfix_str(describe_epoch(logs), refresh=True)
+    finally:
+        bar.close()
+    return logs
+
+
+def describe_epoch(logs):
+    """One line about an epoch: "loss 0.41 acc 0.851 | val loss 0.38 acc 0.862 | lr 0.01 | 15.2 s, 380 img/s"."""
+    text = f"loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.4f}"
+    if logs.get("val_loss") is not None:
+        text += f" | val loss {logs['val_loss']:.4f} acc {logs['val_accuracy']:.4f}"
+    return text + f" | lr {logs['lr']:.3g} | {logs['seconds']:.1f} s, {logs['images_per_second']:.0f} img/s"
+
+
+Evaluation = namedtuple("Evaluation", "loss accuracy predictions")
+Evaluation.__doc__ = """loss: mean cross-entropy; accuracy: fraction right; predictions: (N,) int64 NumPy."""
+
+
+def evaluate(model, images, labels, batch_size=500):
+    """Loss, accuracy and predicted classes of ``model`` on (images, labels), dropout off.
+
+    images: (N, C, H, W) float; labels: (N,) ints. Runs in eval mode under
+    no_grad, ``batch_size`` images at a time, and restores the model's mode.
+    Returns Evaluation(loss, accuracy, predictions).
+    """
+    if len(images) != len(labels):
+        raise ValueError(f"evaluate: {len(images)} images but {len(labels)} labels")
+    was_training = model.training
+    model.eval()
+    total_loss, predictions = 0.0, []
+    try:
+        with no_grad():
+            for start in range(0, len(images), batch_size):
+                x = tensor(images[start:start + batch_size])
+                y = labels[start:start + batch_size]
+                logits = model(x)
+                total_loss += float(F.cross_entropy(logits, y).item()) * len(y)
+                predictions.append(to_numpy(logits.data.argmax(axis=1)).astype(numpy.int64))
+    finally:
+        model.train(was_training)
+    predictions = numpy.concatenate(predictions) if predictions else numpy.zeros(0, numpy.int64)
+    accuracy = float((predictions == to_numpy(labels)).mean()) if len(labels) else float("nan")
+    return Evaluation(total_loss / max(len(labels), 1), accuracy, predictions)
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """(K, K) int64 counts: row = true class, column = predicted class."""
+    labels, predictions = to_numpy(labels).astype(numpy.int64), numpy.asarray(predictions, numpy.int64)
+    flat = numpy.bincount(labels * num_classes + predictions, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)

@@ -1,0 +1,158 @@
+"""The minicnn command, run in-process through main([...]) on tiny settings."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import cli, plots
+from minicnn import tour as tour_module
+from minicnn.cli import main
+from minicnn.models import NAMES
+
+TINY = ["--limit", "120", "--epochs", "1", "--batch-size", "32", "--quiet", "--backend", "numpy"]
+
+
+@pytest.fixture
+def no_downloaded_data(tmp_path, monkeypatch):
+    """Only the embedded sample and the Debian package remain: no cache, no $MINICNN_DATA."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+
+
+def run_main(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return status, out, err
+
+
+def test_summary_prints_the_table(capsys):
+    status, out, _ = run_main(["summary", "keras_mnist_cnn"], capsys)
+    assert status == 0
+    assert "keras_mnist_cnn on input (1, 28, 28)" in out and "26x26" in out and "Total params: 93,322" in out
+
+
+def test_summary_with_an_input_that_does_not_fit_names_the_layer(capsys):
+    status, _, err = run_main(["summary", "keras_mnist_cnn", "--input", "1,7,7"], capsys)
+    assert status == 2
+    assert "Conv2d layer '3'" in err and "(2 - 3 + 2*0)/1 + 1" in err
+    status, _, err = run_main(["summary", "lenet5", "--input", "3,28,28"], capsys)
+    assert status == 2 and "needs 1" in err
+    status, _, err = run_main(["summary", "lenet5", "--input", "28,28"], capsys)
+    assert status == 2 and "C,H,W" in err
+
+
+def test_unknown_model_and_dataset_list_the_valid_names(capsys, tmp_path):
+    status, _, err = run_main(["summary", "resnet"], capsys)
+    assert status == 2 and all(name in err for name in NAMES)
+    status, _, err = run_main(["train", "--model", "resnet", "--out", str(tmp_path)] + TINY, capsys)
+    assert status == 2 and "zfnet_small" in err
+    status, _, err = run_main(["train", "--dataset", "cifar", "--out", str(tmp_path)] + TINY, capsys)
+    assert status == 2 and "fashion-mnist" in err and "mnist" in err
+
+
+def test_a_missing_dataset_says_where_it_looked_and_how_to_get_it(capsys, tmp_path, no_downloaded_data):
+    status, _, err = run_main(["train", "--dataset", "mnist", "--out", str(tmp_path / "run")] + TINY, capsys)
+    assert status == 2
+    assert "mnist not found" in err and str(tmp_path / "cache") in err and "--fetch" in err
+    status, out, _ = run_main(["data", "mnist"], capsys)
+    assert status == 0 and "missing" in out and "--fetch" in out
+
+
+def test_data_lists_the_places_in_order(capsys, no_downloaded_data):
+    status, out, _ = run_main(["data", "fashion-mnist"], capsys)
+    assert status == 0
+    lines = [line for line in out.splitlines() if re.match(r"\s+\d\.", line)]
+    assert [line.split(".")[0].strip() for line in lines] == [str(i + 1) for i in range(len(lines))]
+    assert "embedded sample" in lines[-1] and sum("used" in line for line in lines) == 1
+    status, _, err = run_main(["data", "cifar"], capsys)
+    assert status == 2 and "fashion-mnist" in err
+
+
+def test_data_fetch_failure_is_reported(capsys, monkeypatch, no_downloaded_data):
+    def refuse(name):
+        raise cli.FetchError("could not download http://example/: no network")
+    monkeypatch.setattr(cli, "fetch", refuse)
+    status, out, err = run_main(["data", "mnist", "--fetch"], capsys)
+    assert status == 1 and "no network" in err and "missing" in out
+
+
+def test_an_unavailable_backend_says_why_and_how(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "backends", lambda: {
+        "numpy": (True, ""), "numba": (True, ""),
+        "cupy": (False, "cupy is not importable; install it with `pip install minicnn[gpu]`")})
+    status, _, err = run_main(["summary", "lenet5", "--backend", "cupy"], capsys)
+    assert status == 2 and "not available" in err and "pip install" in err
+
+
+def test_train_eval_and_resume(capsys, tmp_path):
+    out = tmp_path / "run"
+    status, stdout, _ = run_main(["train", "--model", "lenet5", "--out", str(out), "--seed", "3"] + TINY, capsys)
+    assert status == 0 and "test accuracy" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "history", "model", "dataset", "data_source", "backend",
+                "seconds", "images_per_second", "device"):
+        assert key in metrics, key
+    assert metrics["model"] == "lenet5" and metrics["backend"] == "numpy"
+    assert metrics["train_images"] + metrics["val_images"] == 120 and metrics["test_images"] == 120
+    assert len(metrics["history"]) == 1 and (out / "curves.png").stat().st_size > 1000
+
+    status, stdout, _ = run_main(["eval", str(out / "checkpoint.npz"), "--limit", "120", "--backend", "numpy"], capsys)
+    assert status == 0
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", stdout).group(1))
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+
+    status, _, _ = run_main(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "2",
+                             "--out", str(out), "--quiet", "--backend", "numpy"], capsys)
+    assert status == 0
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2] and resumed["model"] == "lenet5"
+    assert resumed["history"][0] == metrics["history"][0]
+    status, _, err = run_main(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "3",
+                               "--seed", "4", "--quiet", "--backend", "numpy"], capsys)
+    assert status == 2 and "seed=3" in err
+
+
+def test_train_refuses_a_model_that_does_not_fit_the_images(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(mc.random, "normal", lambda shape, scale, dtype: np.zeros(shape, dtype))  # 62M weights
+    status, _, err = run_main(["train", "--model", "alexnet", "--out", str(tmp_path)] + TINY, capsys)
+    assert status == 2 and "alexnet does not fit" in err and "Conv2d layer '0'" in err
+
+
+def test_tour_fast_writes_the_report(capsys, tmp_path, monkeypatch):
+    def later_experiment(model, data, out_dir):
+        """What a later issue's figure function looks like: (model, data, out_dir) -> triples."""
+        assert data.test_x.shape[1:] == (1, 28, 28) and len(data.classes) == 10
+        assert model.output_shape((1, 28, 28)) == (10,)
+        path = plots.plot_examples(data.test_images[:2], ["a", "b"], Path(out_dir) / "extra.png")
+        return [("A later experiment", path, "Its caption <escaped>.")]
+
+    monkeypatch.setattr(tour_module, "experiment_sections", later_experiment)
+    out = tmp_path / "tour"
+    status, stdout, _ = run_main(["tour", "--fast", "--out", str(out), "--quiet"], capsys)
+    assert status == 0 and "test accuracy" in stdout
+    page = (out / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    names = {Path(image).name for image in images}
+    assert {"curves.png", "filters.png", "confusion.png", "misclassified.png", "features_1.png"} <= names
+    assert sum(name.startswith("features_") for name in names) == 5          # one per conv layer
+    for image in images:
+        assert (out / image).stat().st_size > 1000
+    assert "metrics.json" in page and "Model summary" in page and "Test accuracy" in page
+    assert "A later experiment" in page and "extra.png" in names and "Its caption &lt;escaped&gt;." in page
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "zfnet_small" and "embedded" in metrics["data_source"]
+
+
+def test_python_dash_m_minicnn_runs():
+    result = subprocess.run([sys.executable, "-m", "minicnn", "summary", "lenet5"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
+                            env={**os.environ, "MINICNN_BACKEND": "numpy"})
+    assert result.returncode == 0 and "Total params: 61,706" in result.stdout
