@@ -1,0 +1,187 @@
+"""Where a training step spends its time: a timer around every op's forward and
+backward, every hot-loop kernel and the optimizer.
+
+    python -m minicnn.bench.profile --model keras_mnist_cnn --backend numba [--batch 128] [--steps 20]
+
+For the duration of the run, the ``forward`` and ``backward`` of every
+Function subclass (conv2d, max_pool2d, relu, linear, ...), each kernel of
+minicnn.kernels (im2col, col2im, maxpool_*, lrn_*) and ``SGD.step`` are
+wrapped in timers (on the GPU the timer synchronises first, which slows
+the step a little but puts the time where the work is). Kernels run inside
+ops, so their rows are part of an op's row, shown indented. What no timer
+covers, the rest of the step, is Python: building the graph, walking it
+backward, adding gradients, checking inputs.
+
+Uninstrumented steps are timed first, so the table also shows what the
+timers cost.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import pathlib
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+import numpy
+
+from .. import functional as F
+from .. import kernels, optim
+from ..backend import backend
+from ..models import get_model, input_shape
+from ..random import manual_seed
+from ..tensor import Function, tensor
+from .machine import limit_threads
+from .targets import MinicnnTarget
+
+
+class Timers:
+    """Accumulated seconds and call counts per label."""
+
+    def __init__(self, synchronize):
+        self.synchronize = synchronize
+        self.seconds = defaultdict(float)
+        self.calls = defaultdict(int)
+
+    def wrap(self, label, function):
+        def timed(*args, **kwargs):
+            self.synchronize()
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.synchronize()
+                self.seconds[label] += time.perf_counter() - start
+                self.calls[label] += 1
+        return timed
+
+
+def _subclasses(cls):
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+@contextlib.contextmanager
+def instrumented(timers):
+    """Wrap the ops, the kernels and SGD.step in timers; put the originals back afterwards."""
+    saved = []
+    for cls in _subclasses(Function):
+        for method in ("forward", "backward"):
+            if method in vars(cls):
+                saved.append((cls, method, vars(cls)[method]))
+                setattr(cls, method, timers.wrap(f"{cls.name} {method}", vars(cls)[method]))
+    for name in kernels.NAMES:
+        saved.append((kernels, name, getattr(kernels, name)))
+        setattr(kernels, name, timers.wrap(f"kernel {name}", getattr(kernels, name)))
+    saved.append((optim.SGD, "step", optim.SGD.step))
+    optim.SGD.step = timers.wrap("SGD step", optim.SGD.step)
+    try:
+        yield timers
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def profile_training_step(model_name, backend_name, batch=128, steps=20, warmup=3, seed=0):
+    """Per-op seconds of one training step; returns a dict (see ``table``)."""
+    target = MinicnnTarget(backend_name)
+    rng = numpy.random.default_rng(seed)
+    with backend(backend_name):
+        manual_seed(seed)
+        model = get_model(model_name)
+        if target.device == "gpu":
+            model.to("gpu")
+        shape = input_shape(model_name)
+        x = tensor(target.put(rng.standard_normal((batch,) + shape, dtype=numpy.float32)))
+        labels = target.put(rng.integers(0, model[-1].out_features, batch))
+        optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), labels)
+            loss.backward()
+            optimizer.step()
+
+        for _ in range(warmup):
+            step()
+        plain = []
+        for _ in range(steps):
+            target.synchronize()
+            start = time.perf_counter()
+            step()
+            target.synchronize()
+            plain.append(time.perf_counter() - start)
+        timers = Timers(target.synchronize)
+        with instrumented(timers):
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            target.synchronize()
+            instrumented_total = time.perf_counter() - start
+    return {"model": model_name, "backend": backend_name, "batch": batch, "steps": steps,
+            "step_ms_median": statistics.median(plain) * 1e3,
+            "step_ms_instrumented": instrumented_total / steps * 1e3,
+            "ms_per_step": {label: seconds / steps * 1e3 for label, seconds in timers.seconds.items()},
+            "calls_per_step": {label: count / steps for label, count in timers.calls.items()}}
+
+
+def table(profile):
+    """Markdown: each op (forward, backward) with its kernels indented under it, then the rest."""
+    per_step = profile["ms_per_step"]
+    total = profile["step_ms_instrumented"]
+    ops = sorted((label for label in per_step if not label.startswith("kernel ")),
+                 key=lambda label: -per_step[label])
+    inside = {"conv2d forward": ["kernel im2col"], "conv2d backward": ["kernel col2im"],
+              "max_pool2d forward": ["kernel maxpool_forward"],
+              "max_pool2d backward": ["kernel maxpool_scatter"],
+              "local_response_norm forward": ["kernel lrn_forward"],
+              "local_response_norm backward": ["kernel lrn_backward"]}
+    lines = [f"{profile['model']} training step on {profile['backend']}, batch {profile['batch']}: "
+             f"{profile['step_ms_median']:.1f} ms per step (median of {profile['steps']}); "
+             f"{total:.1f} ms with the timers", "",
+             "| part | ms per step | share of the step |", "|---|---:|---:|"]
+    covered = 0.0
+    for label in ops:
+        covered += per_step[label]
+        lines.append(f"| {label} | {per_step[label]:.2f} | {100 * per_step[label] / total:.1f}% |")
+        for kernel in inside.get(label, []):
+            if kernel in per_step:
+                lines.append(f"| &nbsp;&nbsp;of which {kernel} | {per_step[kernel]:.2f} | "
+                             f"{100 * per_step[kernel] / total:.1f}% |")
+    rest = total - covered
+    lines.append(f"| the rest (Python: graph, autograd walk, checks) | {rest:.2f} | {100 * rest / total:.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minicnn.bench.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="keras_mnist_cnn")
+    parser.add_argument("--backend", default="numba")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help="also write profile-<backend>-<model>.md and .json into this folder")
+    args = parser.parse_args(argv)
+    threads = limit_threads(args.threads)
+    profile = profile_training_step(args.model, args.backend, args.batch, args.steps, seed=args.seed)
+    profile["threads"] = threads
+    profile["load_average_after"] = list(os.getloadavg())
+    text = table(profile)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = args.out / f"profile-{args.backend}-{args.model}"
+        stem.with_suffix(".md").write_text(f"`{' '.join(['python -m minicnn.bench.profile'] + sys.argv[1:])}`"
+                                           f" (load average after: {profile['load_average_after']})\n\n{text}")
+        stem.with_suffix(".json").write_text(json.dumps(profile, indent=1) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
