@@ -85,7 +85,8 @@ def test_quick_run_records_the_machine_and_the_figures(quick_run):
                 assert result["gflops"] > 0 and result["fraction_of_gemm_peak"] > 0
             if case["suite"] == "models":
                 assert result["images_per_s"] > 0
-            if "numpy" in document["backends"]:
+            numpy_ran = any(r["backend"] == "numpy" and r["status"] == "ok" for r in case["results"])
+            if numpy_ran:  # GPU-only cases (ZFNet at 224x224) have no numpy time to compare with
                 assert result["speedup_vs_numpy"] > 0
 
 
