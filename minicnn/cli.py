@@ -151,6 +151,14 @@ def command_bench(args):
     return bench_main(args)
 
 
+def command_visualize(args):
+    from .visualize import visualize_checkpoint  # late import: matplotlib-heavy
+    page = visualize_checkpoint(args.checkpoint, args.out, dataset=args.dataset,
+                                data_path=args.data_path, count=args.count, seed=args.seed)
+    print(f"report: {page}")
+    return 0
+
+
 def command_tour(args):
     from .tour import tour
     tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
@@ -236,6 +244,16 @@ def build_parser():
     data.set_defaults(run=command_data)
 
     from .bench import add_arguments as add_bench_arguments
+    visualize = commands.add_parser("visualize", parents=[common],
+                                    help="deconvnet, occlusion, invariance, filters and Grad-CAM of a checkpoint")
+    visualize.add_argument("checkpoint", help="a checkpoint.npz written by minicnn train")
+    visualize.add_argument("--out", default="visualize", help="output directory (default: visualize)")
+    visualize.add_argument("--dataset", default=None, help="default: the one the checkpoint was trained on")
+    visualize.add_argument("--data-path", default=None)
+    visualize.add_argument("--count", type=int, default=300, help="test images searched for the top-9 (default 300)")
+    visualize.add_argument("--seed", type=int, default=0)
+    visualize.set_defaults(run=command_visualize)
+
     bench = commands.add_parser("bench", help="time the backends against each other and PyTorch "
                                               "(benchmarks/README.md)")
     add_bench_arguments(bench)

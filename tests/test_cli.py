@@ -156,3 +156,18 @@ def test_python_dash_m_minicnn_runs():
                             text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
                             env={**os.environ, "MINICNN_BACKEND": "numpy"})
     assert result.returncode == 0 and "Total params: 61,706" in result.stdout
+
+
+def test_visualize_writes_every_figure_of_a_checkpoint(capsys, tmp_path):
+    out = tmp_path / "run"
+    status, _, _ = run_main(["train", "--model", "zfnet_small", "--out", str(out)] + TINY, capsys)
+    assert status == 0
+    report = tmp_path / "figures"
+    status, stdout, _ = run_main(["visualize", str(out / "checkpoint.npz"), "--out", str(report),
+                                  "--count", "40", "--backend", "numpy"], capsys)
+    assert status == 0 and "report:" in stdout
+    page = (report / "index.html").read_text()
+    for name in ("deconvnet_conv1.png", "occlusion_0.png", "invariance.png", "first_layer.png",
+                 "gradcam.png", "patterns.png"):
+        assert (report / name).stat().st_size > 1000, name
+        assert name in page, name
