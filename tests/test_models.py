@@ -57,7 +57,7 @@ def test_zfnet_small_has_zfnet_layout_and_runs():
     assert [row["layer"] for row in rows if row["layer"].startswith("Dropout")] == ["Dropout(p=0.5)"] * 2
     convs = [row["layer"] for row in rows if row["layer"].startswith("Conv2d")]
     assert all("kernel_size=3" in layer for layer in convs[2:])   # layers 3-5: 3x3 stride 1
-    assert rows[-1]["output_shape"] == (10,) and total == 108362
+    assert rows[-1]["output_shape"] == (10,) and total == 429194
     x = mc.tensor(np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32))
     assert model(x).shape == (2, 10)
 

@@ -2,7 +2,6 @@
 update rule, ZFNet's filter renormalization, and that the engine learns."""
 
 import numpy as np
-import pytest
 
 import minicnn as mc
 from minicnn import functional as F

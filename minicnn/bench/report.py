@@ -107,7 +107,7 @@ def _machine_lines(document):
         f"- **Date:** {machine['date']}; took {document['duration_s']:.0f} s",
         f"- **CPU:** {machine['cpu_model']}, {machine['usable_cores']} usable cores of "
         f"{machine['cpu_count']}, {machine['ram_gib']} GiB RAM",
-        f"- **GPU:** " + (f"{gpu['name']}, {gpu.get('memory_gib')} GiB, driver {gpu.get('driver')}"
+        "- **GPU:** " + (f"{gpu['name']}, {gpu.get('memory_gib')} GiB, driver {gpu.get('driver')}"
                           if gpu else "none"),
         f"- **Load average (1, 5, 15 min):** before {_loads(machine['load_average_before'])}, "
         f"after {_loads(machine['load_average_after'])}",
@@ -117,7 +117,7 @@ def _machine_lines(document):
         f"- **NumPy's BLAS:** {blas.get('name')} {blas.get('version') or ''}; "
         f"OPENBLAS_CORETYPE={machine['environment'].get('OPENBLAS_CORETYPE')}",
         f"- **Libraries:** {versions}",
-        f"- **Compiled kernels in use:** " + "; ".join(
+        "- **Compiled kernels in use:** " + "; ".join(
             f"{name}: {', '.join(kernels) or 'none'}" for name, kernels in document["compiled_kernels"].items()),
     ]
     for device, peak in document["peaks"].items():
