@@ -77,8 +77,7 @@ def cross_entropy(logits, target, where="cross_entropy"):
     logits = as_tensor(logits)
     check_input(where, logits, 2, "(N, classes)")
     target = target.data if hasattr(target, "creator") else target
-    xp = get_array_module(logits.data)
-    target = xp.asarray(target) if xp is not numpy else numpy.asarray(target)
+    target = get_array_module(logits.data).asarray(target)   # on the logits' device
     if not numpy.issubdtype(target.dtype, numpy.integer):
         raise TypeError(f"{where}: target must hold integer class labels, got dtype {target.dtype}")
     n, classes = logits.shape
