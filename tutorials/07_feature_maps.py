@@ -116,13 +116,14 @@ assert (three_small, one_large) == (27 * 64 * 64, 49 * 64 * 64)
 # %% [markdown]
 # ## The receptive fields of a real network
 #
-# `zfnet_small` is ZFNet's layout shrunk to 28x28 (`minicnn/models/small.py`):
+# `zfnet_small` is ZFNet's layout shrunk to 28x28 (`minicnn/models/small.py`;
+# here at `width=1`, a quarter of the default's parameters, to train in seconds):
 # a 5x5 convolution, 3x3 max pools with stride 2, then three 3x3
 # convolutions. Pooling and stride double the spacing between units, so
 # each later 3x3 layer adds more pixels than the one before:
 
 # %%
-model = get_model("zfnet_small")
+model = get_model("zfnet_small", width=1)
 rows = model.summary((1, 28, 28), print_table=False)
 field, jump = 1, 1
 for row, layer in zip(rows, model):
