@@ -76,6 +76,20 @@ def torch_functional():
 
 # ----- convolution ------------------------------------------------------------------------
 
+def backward_call(output, leaves, grad=None):
+    """A call that runs ``output``'s backward pass and returns the leaves' gradients.
+
+    The graph is built once, outside the timed call; each call clears the
+    leaves' gradients first, since gradients accumulate.
+    """
+    def run():
+        for leaf in leaves:
+            leaf.grad = None
+        output.backward(grad)
+        return tuple(leaf.grad for leaf in leaves)
+    return run
+
+
 def conv_cases(label, g, suite="ops"):
     """conv2d forward and backward, im2col and col2im on the layer ``g``."""
     stride, padding = (g.sh, g.sw), (g.ph, g.pw)
@@ -106,13 +120,7 @@ def conv_cases(label, g, suite="ops"):
     def backward_ours(target, a):
         x = tensor(target.put(a["x"]), requires_grad=True)
         w = tensor(target.put(a["w"]), requires_grad=True)
-        y, grad = F.conv2d(x, w, None, stride, padding), target.put(a["grad"])
-
-        def run():
-            x.grad = w.grad = None
-            y.backward(grad)
-            return x.grad, w.grad
-        return run
+        return backward_call(F.conv2d(x, w, None, stride, padding), (x, w), target.put(a["grad"]))
 
     def backward_theirs(target, a):
         torch, tF = torch_functional()
@@ -191,13 +199,7 @@ def pool_cases(label, g):
 
     def backward_ours(target, a):
         x = tensor(target.put(a["x"]), requires_grad=True)
-        (y, _), grad = pool_ours(x), target.put(a["grad"])
-
-        def run():
-            x.grad = None
-            y.backward(grad)
-            return (x.grad,)
-        return run
+        return backward_call(pool_ours(x)[0], (x,), target.put(a["grad"]))
 
     def backward_theirs(target, a):
         torch, _ = torch_functional()
@@ -252,13 +254,7 @@ def lrn_cases(label, shape, size=5, alpha=1e-4, beta=0.75, k=2.0):
 
     def backward_ours(target, a):
         x = tensor(target.put(a["x"]), requires_grad=True)
-        y, grad = F.local_response_norm(x, size, alpha, beta, k), target.put(a["grad"])
-
-        def run():
-            x.grad = None
-            y.backward(grad)
-            return (x.grad,)
-        return run
+        return backward_call(F.local_response_norm(x, size, alpha, beta, k), (x,), target.put(a["grad"]))
 
     def backward_theirs(target, a):
         torch, tF = torch_functional()
@@ -298,13 +294,7 @@ def cross_entropy_cases(n, classes):
 
     def backward_ours(target, a):
         z = tensor(target.put(a["z"]), requires_grad=True)
-        loss = F.cross_entropy(z, target.put(a["labels"]))
-
-        def run():
-            z.grad = None
-            loss.backward()
-            return (z.grad,)
-        return run
+        return backward_call(F.cross_entropy(z, target.put(a["labels"])), (z,))
 
     def backward_theirs(target, a):
         torch, tF = torch_functional()
