@@ -194,6 +194,31 @@ def test_lrn_forward_and_backward(n, c, height, width, parameters, dtype, seed):
                      reference.lrn_backward(grad_y, x, y, scale, size, alpha, beta))
 
 
+special_values = st.sampled_from([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 1e-30, -1e-30])
+
+
+@needs_numba
+@given(st.lists(st.integers(1, 7), min_size=1, max_size=4), dtypes, seeds,
+       st.lists(special_values, max_size=6), st.booleans())
+def test_relu_forward_and_backward(shape, dtype, seed, specials, transposed):
+    # Tolerance zero: max(0, x) and grad * mask are exact. Special values
+    # (signed zeros, infinities, NaN, tiny numbers) go in at the front, and
+    # the gradient gets them too, so inf * 0 = NaN must match the reference.
+    x = make_data(seed, shape, dtype, ties=True).ravel()
+    x[:len(specials)] = specials[:x.size]
+    x = x.reshape(shape)
+    if transposed:                                   # a non-contiguous view, as .T gives
+        x = x.T
+    y, positive = numba_cpu.relu_forward(x)
+    expected_y, expected_positive = reference.relu_forward(x)
+    assert_identical(y, expected_y)
+    assert_identical(positive, expected_positive)
+    grad_y = x[::-1].copy() if x.ndim else x.copy()  # specials again, at other places
+    with numpy.errstate(invalid="ignore"):           # inf * 0 in the reference
+        expected = reference.relu_backward(grad_y, expected_positive)
+    assert_identical(numba_cpu.relu_backward(grad_y, positive), expected)
+
+
 # --------------------------------------------------------------------------
 # Which implementation the dispatcher picks
 # --------------------------------------------------------------------------

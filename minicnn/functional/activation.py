@@ -1,12 +1,13 @@
 """ReLU and dropout: elementwise ops with a mask.
 
 relu:    y = max(0, x);  dy/dx = 1 where x > 0, else 0 (0 at exactly 0).
+         (The loops are in kernels/: reference.relu_forward is the plain version.)
 dropout: inverted dropout (Srivastava et al. 2014): at training time each
          value is kept with probability 1 - p and scaled by 1 / (1 - p), so
          at evaluation time the layer is the identity.
 """
 
-from .. import random
+from .. import kernels, random
 from ..backend import get_array_module
 from ..tensor import Function, as_tensor
 from .checks import check_float
@@ -16,11 +17,11 @@ class ReLUFunction(Function):
     name = "relu"
 
     def forward(self, x):
-        self.positive = x > 0
-        return x * self.positive
+        y, self.positive = kernels.relu_forward(x)       # positive = x > 0, kept for backward
+        return y
 
     def backward(self, grad_output):
-        return grad_output * self.positive
+        return kernels.relu_backward(grad_output, self.positive)
 
 
 def relu(x, where="relu"):

@@ -12,7 +12,7 @@ from .availability import is_cupy_array
 
 NAMES = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
-    "lrn_forward", "lrn_backward",
+    "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
 )
 
 
@@ -67,3 +67,11 @@ def lrn_forward(x, size, alpha, beta, k):
 
 def lrn_backward(grad_y, x, y, scale, size, alpha, beta):
     return _pick("lrn_backward", grad_y)(grad_y, x, y, scale, size, alpha, beta)
+
+
+def relu_forward(x):
+    return _pick("relu_forward", x)(x)
+
+
+def relu_backward(grad_y, positive):
+    return _pick("relu_backward", grad_y)(grad_y, positive)

@@ -137,6 +137,25 @@ def maxpool_gather(x, switches):
     return xp.take_along_axis(flat, switches.reshape(n, c, -1), axis=2).reshape(switches.shape)
 
 
+def relu_forward(x):
+    """max(0, x) and where x was positive.
+
+    x: any shape. Returns (y, positive): y = max(0, x) (NaN stays NaN,
+    -inf gives 0, as in PyTorch), and positive = x > 0, a boolean array
+    kept for the backward pass.
+    """
+    xp = get_array_module(x)
+    return xp.maximum(x, x.dtype.type(0)), x > 0
+
+
+def relu_backward(grad_y, positive):
+    """dL/dx of ReLU: the gradient passes where x > 0 and is zeroed elsewhere.
+
+    grad_y, positive: the same shape. Returns grad_y * positive (so ReLU'(0) = 0).
+    """
+    return grad_y * positive
+
+
 def _channel_window_sum(a, before, after):
     """s[:, c] = a[:, c - before] + ... + a[:, c + after], zero outside 0..C-1."""
     xp = get_array_module(a)
