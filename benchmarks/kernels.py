@@ -31,10 +31,10 @@ import statistics
 import sys
 import time
 
-import numpy
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+import minicnn  # noqa: E402  (before NumPy: minicnn/process.py)
+import numpy  # noqa: E402
 from minicnn.kernels import availability, reference  # noqa: E402
 from minicnn.shapes import conv_output_size  # noqa: E402
 
@@ -127,6 +127,12 @@ def make_cases(quick):
         y, scale = reference.lrn_forward(x, size, alpha, beta, k)
         return _random(rng, lrn_shape), x, y, scale, size, alpha, beta
 
+    def relu_forward_arguments(rng, shape):
+        return (_random(rng, shape),)
+
+    def relu_backward_arguments(rng, shape):
+        return _random(rng, shape), _random(rng, shape) > 0
+
     def case(name, label, build, *extra):
         return name, label, lambda rng: build(rng, *extra)
 
@@ -144,6 +150,10 @@ def make_cases(quick):
     lrn_label = f"ZFNet LRN size 5, x ({zfnet},96,55,55)"
     cases += [case("lrn_forward", lrn_label, lrn_forward_arguments),
               case("lrn_backward", lrn_label, lrn_backward_arguments)]
+    relu_shape = (keras, 32, 26, 26)                          # keras conv 1's output
+    relu_label = f"keras conv1 output, x ({keras},32,26,26)"
+    cases += [case("relu_forward", relu_label, relu_forward_arguments, relu_shape),
+              case("relu_backward", relu_label, relu_backward_arguments, relu_shape)]
     return cases
 
 
@@ -221,6 +231,7 @@ def machine_info():
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         # numba_cpu sets PASSIVE unless it was set (see the comment there)
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "process_settings": minicnn.process.settings(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "numba": availability.numba.__version__ if availability.numba else "(none)",
@@ -247,7 +258,7 @@ def run(quick, repeat):
         if numba_cpu is not None:
             check_agreement(name, expected, getattr(numba_cpu, name)(*arguments), "numba")
             contenders["numba"] = (getattr(numba_cpu, name), arguments, None)
-        if cuda_kernels is not None:
+        if cuda_kernels is not None and hasattr(cuda_kernels, name):   # ReLU has no CUDA twin
             gpu_arguments = tuple(cupy.asarray(a) if isinstance(a, numpy.ndarray) else a
                                   for a in arguments)
             check_agreement(name, expected, getattr(cuda_kernels, name)(*gpu_arguments), "cuda")
@@ -278,8 +289,9 @@ def markdown(rows, info):
                 f"{row.get('numba_ms', float('nan')):.2f} | "
                 f"{row.get('numba_speedup', float('nan')):.2f}x |")
         if cuda_kernels:
-            line += (f" {row['cupy_reference_ms']:.3f} | {row['cuda_ms']:.3f} | "
-                     f"{row['cuda_speedup']:.2f}x |")
+            line += (f" {row.get('cupy_reference_ms', float('nan')):.3f} | "
+                     f"{row.get('cuda_ms', float('nan')):.3f} | "
+                     f"{row.get('cuda_speedup', float('nan')):.2f}x |")
         lines.append(line)
     lines.append("")
     lines.append("Machine: " + "; ".join(f"{key} = {value}" for key, value in info.items()))

@@ -34,11 +34,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import minicnn as mc  # noqa: E402
+import minicnn as mc  # noqa: E402  (before NumPy: minicnn/process.py)
+import numpy  # noqa: E402
 from minicnn.backend import backend, to_numpy  # noqa: E402
 from minicnn.checkpoint import atomic_write, write_json  # noqa: E402
 from minicnn.cli import UsageError, choose_backend  # noqa: E402

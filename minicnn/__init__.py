@@ -10,7 +10,11 @@ maximum in row-major window order; ReLU's gradient is 0 at exactly 0; LRN
 divides alpha by its window size; parameter names and shapes are PyTorch's.
 """
 
-from . import functional, nn, optim, random, shapes
+from . import process
+
+process.tune()  # before NumPy loads OpenBLAS: see minicnn/process.py (MINICNN_TUNE_PROCESS=0 skips it)
+
+from . import functional, nn, optim, random, shapes  # noqa: E402 (after tune(), on purpose)
 from .backend import backend, backends, get_backend, set_backend, to_numpy
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed

@@ -226,12 +226,17 @@ def test_relu_forward_and_backward(shape, dtype, seed, specials, transposed):
 @needs_numba
 def test_pick_uses_a_numba_twin_only_where_listed():
     assert set(numba_cpu.FASTER_THAN_REFERENCE) <= set(kernels.NAMES)
+    assert set(numba_cpu.SMALLEST_FASTER) <= set(numba_cpu.FASTER_THAN_REFERENCE)
     x = numpy.zeros((1, 1, 2, 2), dtype=numpy.float32)
+    large = numpy.zeros((1, 1, 1024, 1024), dtype=numpy.float32)     # above every threshold
+    assert large.size >= max(numba_cpu.SMALLEST_FASTER.values())
     with backend("numba"):
         for name in kernels.NAMES:
             listed = name in numba_cpu.FASTER_THAN_REFERENCE
             expected = getattr(numba_cpu if listed else reference, name)
-            assert kernels._pick(name, x) is expected, name
+            assert kernels._pick(name, large) is expected, name
+            small_expected = getattr(reference, name) if name in numba_cpu.SMALLEST_FASTER else expected
+            assert kernels._pick(name, x) is small_expected, name
     with backend("numpy"):
         for name in kernels.NAMES:
             assert kernels._pick(name, x) is getattr(reference, name), name

@@ -38,6 +38,7 @@ import sys
 
 import numpy
 
+from .. import process
 from ..kernels import availability
 from .timing import measure
 
@@ -221,6 +222,7 @@ def machine_info(threads):
         "environment": {name: os.environ.get(name) for name in sorted(
             set(RECORDED_VARIABLES) | {name for name in os.environ if name.startswith("OPENBLAS_")})},
         "numpy_blas": _numpy_blas(),
+        "process": process.settings(),
         "versions": _versions(),
         "gpu": _gpu(),
     }

@@ -116,6 +116,9 @@ def _machine_lines(document):
         f"PyTorch {threads.get('torch', '-')}",
         f"- **NumPy's BLAS:** {blas.get('name')} {blas.get('version') or ''}; "
         f"OPENBLAS_CORETYPE={machine['environment'].get('OPENBLAS_CORETYPE')}",
+        "- **Process settings (minicnn/process.py):** " + (
+            f"{machine['process']['blas']}; {machine['process']['memory']}" if "process" in machine
+            else "not recorded"),
         f"- **Libraries:** {versions}",
         "- **Compiled kernels in use:** " + "; ".join(
             f"{name}: {', '.join(kernels) or 'none'}" for name, kernels in document["compiled_kernels"].items()),

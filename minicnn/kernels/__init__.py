@@ -5,7 +5,8 @@ one to learn) and may have faster twins: ``numba_cpu.py`` (compiled CPU loops,
 used by the "numba" backend) and ``cuda.py`` (GPU kernels, used for CuPy
 arrays). ``_pick`` is the only place that chooses between them; ops never do.
 A twin is listed only where it is faster than the reference (see
-benchmarks/).
+benchmarks/), and, where its module says so (``SMALLEST_FASTER``), only
+for arrays large enough to pay for starting its threads.
 """
 
 from .availability import is_cupy_array
@@ -36,7 +37,8 @@ def _pick(name, array):
     from . import reference  # late import: reference.py uses minicnn.backend
 
     module = _compiled_module(array)
-    if module is not None and name in getattr(module, "FASTER_THAN_REFERENCE", ()):
+    if (module is not None and name in getattr(module, "FASTER_THAN_REFERENCE", ())
+            and array.size >= getattr(module, "SMALLEST_FASTER", {}).get(name, 0)):
         return getattr(module, name)
     return getattr(reference, name)
 
