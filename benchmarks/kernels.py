@@ -229,8 +229,8 @@ def machine_info():
         "load_average_1min_at_start": os.getloadavg()[0],
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "(unset)"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        # numba_cpu sets PASSIVE unless it was set (see the comment there)
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),   # minicnn/process.py
+        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)"),
         "process_settings": minicnn.process.settings(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,

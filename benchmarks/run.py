@@ -25,7 +25,6 @@ def _threads(argv, default="2"):
 if __name__ == "__main__":
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = _threads(sys.argv[1:])
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # see "Threads" in benchmarks/README.md
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
     from minicnn.bench import main
 

@@ -1,23 +1,34 @@
-"""Two process settings that make CPU training faster: idle BLAS threads, freed memory.
+"""Process settings that make CPU training faster: idle threads, freed memory.
 
-Neither changes a single number; both change how fast the same arithmetic
-runs. ``import minicnn`` applies them (``minicnn/__init__.py`` calls
-``tune()`` first thing) unless the environment says MINICNN_TUNE_PROCESS=0.
-``settings()`` reports what is in force; the benchmarks record it.
+None of them changes a single number; they change how fast the same
+arithmetic runs. ``import minicnn`` applies them (``minicnn/__init__.py``
+calls ``tune()`` first thing) unless the environment says
+MINICNN_TUNE_PROCESS=0. ``settings()`` reports what is in force; the
+benchmarks record it. A value you set yourself is always kept.
+
+A training step alternates between matrix products (OpenBLAS, with its own
+thread pool) and compiled loops (Numba's OpenMP pool): im2col, pooling,
+ReLU. On a machine with few cores the two pools take turns on the same
+cores, and a pool that keeps its threads busy-waiting after its work slows
+the other one down.
 
 1. Idle OpenBLAS threads sleep at once (OPENBLAS_THREAD_TIMEOUT=4).
-   After each matrix product OpenBLAS's worker threads keep polling for
-   more work for 2**28 CPU cycles (about 0.1 s). A training step runs
-   compiled kernels (im2col, pooling, ReLU) between its products, on the
-   same cores; on a 2-core machine the polling threads took those cores
-   away and the kernels ran up to 1.7x slower than alone. With a timeout of
-   2**4 cycles the workers sleep as soon as a product ends, and waking them
-   for the next one costs microseconds. OpenBLAS reads the variable once,
-   when NumPy loads it: so this works only if minicnn is imported before
-   NumPy (or you set the variable in the shell). A value already in the
-   environment is kept.
+   After each product OpenBLAS's workers poll for more work for 2**28 CPU
+   cycles (about 0.1 s); on 2 cores that made the Numba loops in between run
+   up to 1.7x slower than alone. 4 means 2**4 cycles. OpenBLAS reads the
+   variable once, when NumPy loads it, so this works only if minicnn is
+   imported before NumPy (or if you set it in the shell).
 
-2. Freed memory is kept for reuse (glibc's ``mallopt``). A training step
+2. Idle OpenMP threads spin briefly, then sleep (OMP_WAIT_POLICY=PASSIVE
+   with GOMP_SPINCOUNT=5000, about 50 microseconds). libgomp's default is to
+   spin for about 3 ms, which steals the cores from the next matrix product;
+   pure PASSIVE (no spin) makes every parallel loop wait 40-60 us for its
+   threads to wake, which costs PyTorch, whose every op is a parallel
+   region, more than us. libgomp reads these when it loads (at Numba's first
+   parallel loop, or when PyTorch is imported); ``settings()`` says if it had
+   loaded already. Numba's pool and PyTorch's are then the same libgomp.
+
+3. Freed memory is kept for reuse (glibc's ``mallopt``). A training step
    allocates tens of MB of new arrays (im2col columns, activations,
    gradients) and frees them again. By default glibc serves blocks this
    large straight from the operating system and gives them back on free,
@@ -30,9 +41,7 @@ runs. ``import minicnn`` applies them (``minicnn/__init__.py`` calls
    peak memory until it exits. Only glibc (Linux) has these knobs;
    elsewhere nothing changes.
 
-Measured effect (benchmarks/README.md, "Process settings"): the numba
-backend's keras_mnist_cnn training step went from 39 ms to 31 ms on two
-cores, PyTorch's from 21.5 ms to 22 ms (it manages its own threads).
+Measured effect: benchmarks/README.md, "Process settings".
 """
 
 import ctypes
@@ -41,6 +50,7 @@ import sys
 
 DISABLE_VARIABLE = "MINICNN_TUNE_PROCESS"
 OPENBLAS_THREAD_TIMEOUT = "4"             # 2**4 cycles of polling, the least OpenBLAS allows
+OPENMP_VARIABLES = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "5000"}
 
 # glibc's mallopt parameter numbers (malloc.h) and the values set.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -99,17 +109,45 @@ def quiet_idle_blas_threads():
     return f"OPENBLAS_THREAD_TIMEOUT={OPENBLAS_THREAD_TIMEOUT}"
 
 
+def _libgomp_loaded():
+    """True when libgomp is already in this process (Linux: /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:
+        return False
+
+
+def brief_openmp_spin():
+    """Set OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=5000 where not set; describe the state."""
+    described = []
+    for name, value in OPENMP_VARIABLES.items():
+        if name in os.environ:
+            described.append(f"{name}={os.environ[name]}" + (
+                "" if _applied.get(name) else " (set outside minicnn)"))
+        else:
+            os.environ[name] = value
+            _applied[name] = True
+            described.append(f"{name}={value}")
+    text = ", ".join(described)
+    if _libgomp_loaded():
+        text += " (but libgomp had loaded already: it keeps the values it read then)"
+    return text
+
+
 def tune():
-    """Apply both settings once (unless MINICNN_TUNE_PROCESS=0); return settings()."""
+    """Apply the settings once (unless MINICNN_TUNE_PROCESS=0); return settings()."""
     if not _applied and enabled():
         _applied["blas"] = quiet_idle_blas_threads()
+        _applied["openmp"] = brief_openmp_spin()
         _applied["memory"] = keep_freed_memory()
     return settings()
 
 
 def settings():
-    """What is in force: {'tuned': bool, 'blas': str, 'memory': str}."""
+    """What is in force: {'tuned': bool, 'blas': str, 'openmp': str, 'memory': str}."""
     if not _applied:
-        reason = f"{DISABLE_VARIABLE}=0" if not enabled() else "tune() not called"
-        return {"tuned": False, "blas": f"unchanged ({reason})", "memory": f"unchanged ({reason})"}
-    return {"tuned": True, "blas": _applied["blas"], "memory": _applied["memory"]}
+        reason = f"unchanged ({DISABLE_VARIABLE}=0)" if not enabled() else "unchanged (tune() not called)"
+        return {"tuned": False, "blas": reason, "openmp": reason, "memory": reason}
+    return {"tuned": True, "blas": _applied["blas"], "openmp": _applied["openmp"],
+            "memory": _applied["memory"]}

@@ -27,7 +27,8 @@ linux_glibc = pytest.mark.skipif(_glibc_version() is None,
 def run_python(code, **environment):
     """Run code in a fresh interpreter; return what it printed, parsed as JSON."""
     env = {key: value for key, value in os.environ.items()
-           if key not in ("OPENBLAS_THREAD_TIMEOUT", "MINICNN_TUNE_PROCESS")}
+           if key not in ("OPENBLAS_THREAD_TIMEOUT", "MINICNN_TUNE_PROCESS",
+                          "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(environment)
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                             capture_output=True, text=True, timeout=120, check=True)
@@ -37,7 +38,9 @@ def run_python(code, **environment):
 REPORT = """
 import json, os
 print(json.dumps({"settings": minicnn.process.settings(),
-                  "timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}))
+                  "timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+                  "spin": os.environ.get("GOMP_SPINCOUNT"),
+                  "policy": os.environ.get("OMP_WAIT_POLICY")}))
 """
 
 
@@ -46,12 +49,30 @@ def test_import_sets_the_blas_timeout_before_numpy_loads():
     assert out["timeout"] == "4"
     assert out["settings"]["tuned"] is True
     assert out["settings"]["blas"] == "OPENBLAS_THREAD_TIMEOUT=4"
+    assert (out["policy"], out["spin"]) == ("PASSIVE", "5000")
+    assert out["settings"]["openmp"] == "OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=5000"
 
+
+def test_libgomp_loaded_before_minicnn_is_reported():
+    # PyTorch or Numba's OpenMP pool may load libgomp first; then the
+    # variables come too late, and settings() must say so.
+    code = """
+import ctypes, ctypes.util
+name = ctypes.util.find_library("gomp")
+if name is None:
+    import json; print(json.dumps(None)); raise SystemExit
+ctypes.CDLL(name)
+import minicnn""" + REPORT
+    out = run_python(code)
+    if out is None:
+        pytest.skip("no libgomp on this machine")
+    assert "libgomp had loaded already" in out["settings"]["openmp"]
 
 def test_a_value_you_set_is_kept():
-    out = run_python("import minicnn" + REPORT, OPENBLAS_THREAD_TIMEOUT="9")
-    assert out["timeout"] == "9"
+    out = run_python("import minicnn" + REPORT, OPENBLAS_THREAD_TIMEOUT="9", GOMP_SPINCOUNT="0")
+    assert out["timeout"] == "9" and out["spin"] == "0"
     assert "set outside minicnn" in out["settings"]["blas"]
+    assert "GOMP_SPINCOUNT=0 (set outside minicnn)" in out["settings"]["openmp"]
 
 
 def test_numpy_imported_first_is_reported_not_hidden():
@@ -62,9 +83,10 @@ def test_numpy_imported_first_is_reported_not_hidden():
 
 def test_the_environment_can_turn_it_off():
     out = run_python("import minicnn" + REPORT, MINICNN_TUNE_PROCESS="0")
-    assert out["timeout"] is None
-    assert out["settings"] == {"tuned": False, "blas": "unchanged (MINICNN_TUNE_PROCESS=0)",
-                               "memory": "unchanged (MINICNN_TUNE_PROCESS=0)"}
+    assert out["timeout"] is None and out["spin"] is None and out["policy"] is None
+    unchanged = "unchanged (MINICNN_TUNE_PROCESS=0)"
+    assert out["settings"] == {"tuned": False, "blas": unchanged, "openmp": unchanged,
+                               "memory": unchanged}
 
 
 FAULTS = """

@@ -43,7 +43,7 @@ from ..kernels import availability
 from .timing import measure
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-RECORDED_VARIABLES = THREAD_VARIABLES + ("OMP_WAIT_POLICY", "OPENBLAS_CORETYPE", "MINICNN_BACKEND", "CUPY_TF32",
+RECORDED_VARIABLES = THREAD_VARIABLES + ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_CORETYPE", "MINICNN_BACKEND", "CUPY_TF32",
                                          "NUMBA_THREADING_LAYER", "CUDA_VISIBLE_DEVICES")
 
 
@@ -81,10 +81,8 @@ def _openblas_call(library, prefix, suffix, name, restype=ctypes.c_int, *argumen
 def set_thread_variables(count):
     """The environment variables, for libraries that load later and for child processes.
 
-    OMP_WAIT_POLICY=PASSIVE (unless set already): an idle OpenMP thread sleeps
-    instead of spinning. Numba's parallel loops and PyTorch each have an
-    OpenMP pool; on a machine with few cores, or busy with other work, a
-    pool spinning after its op steals the cores the next op needs.
+    How idle threads wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT,
+    OPENBLAS_THREAD_TIMEOUT) is set by ``import minicnn``: minicnn/process.py.
     """
     for variable in THREAD_VARIABLES:
         if variable == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
@@ -93,7 +91,6 @@ def set_thread_variables(count):
             # have been launched"). limit_threads uses numba.set_num_threads instead.
             continue
         os.environ[variable] = str(count)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def limit_threads(count):

@@ -117,7 +117,8 @@ def _machine_lines(document):
         f"- **NumPy's BLAS:** {blas.get('name')} {blas.get('version') or ''}; "
         f"OPENBLAS_CORETYPE={machine['environment'].get('OPENBLAS_CORETYPE')}",
         "- **Process settings (minicnn/process.py):** " + (
-            f"{machine['process']['blas']}; {machine['process']['memory']}" if "process" in machine
+            f"{machine['process']['blas']}; {machine['process'].get('openmp', '-')}; "
+            f"{machine['process']['memory']}" if "process" in machine
             else "not recorded"),
         f"- **Libraries:** {versions}",
         "- **Compiled kernels in use:** " + "; ".join(

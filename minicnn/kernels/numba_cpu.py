@@ -50,8 +50,6 @@ Notation as in reference.py: x (N, C, H, W); kernel (KH, KW), stride
 ``n * C + c``: the wrappers reshape (N, C, H, W) to (N*C, H, W), a view.
 """
 
-import os
-
 import numpy
 
 from .availability import numba, numba_reason
@@ -59,14 +57,9 @@ from .availability import numba, numba_reason
 if numba is None:
     raise ImportError(f"minicnn.kernels.numba_cpu needs numba: {numba_reason}")
 
-# Numba's default thread pool is OpenMP's, whose threads spin while they wait
-# for work. Where the cores are shared with other busy programs, that made
-# every parallel loop wait for a descheduled thread: 8-16 ms (whole scheduler
-# ticks) even for an empty loop, on a 2-core machine running other jobs.
-# Passive waiting (threads sleep) cost about 8 microseconds there instead.
-# libgomp reads this when it starts, at the first parallel loop; a value you
-# set yourself is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Numba's default thread pool is OpenMP's (libgomp). How its idle threads
+# wait (spin briefly, then sleep) is set for the whole process by
+# minicnn/process.py, before libgomp loads: see the measurements there.
 
 prange = numba.prange
 unsigned = numba.uint64
