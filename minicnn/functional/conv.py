@@ -14,7 +14,7 @@ pass of exactly this op.)
 How it is computed, with K = C*KH*KW and P = N*OH*OW (every window of every image):
     cols = im2col(x)                 (C, KH, KW, N, OH, OW), viewed as a (K, P) matrix
     y    = w.reshape(F, K) @ cols    (F, P): one matrix product for the whole batch,
-                                     then laid out as (N, F, OH, OW), plus b
+                                     plus b, then laid out as (N, F, OH, OW)
 Backward, for the gradient g = dL/dy laid out as an (F, P) matrix:
     dL/dw    = g @ cols^T            (F, K)
     dL/dcols = w^T @ g               (K, P), then col2im -> dL/dx
@@ -45,14 +45,9 @@ class Conv2dFunction(Function):
         self.weight = weight
         cols = self.cols.reshape(channels * kh * kw, n * oh * ow)             # (K, P), a view
         y = weight.reshape(filters, -1) @ cols                                 # (F, P)
-        # (F, N, OH*OW) -> (N, F, OH*OW), adding the bias on the way: one pass
-        y = y.reshape(filters, n, oh * ow).transpose(1, 0, 2)
-        out = xp.empty((n, filters, oh, ow), dtype=y.dtype)
-        if bias is None:
-            out.reshape(n, filters, oh * ow)[...] = y
-        else:
-            xp.add(y, bias.reshape(1, filters, 1), out=out.reshape(n, filters, oh * ow))
-        return out
+        if bias is not None:
+            y += bias.reshape(filters, 1)
+        return xp.ascontiguousarray(y.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3))
 
     def backward(self, grad_output):
         filters = self.weight.shape[0]
