@@ -32,8 +32,8 @@ Three habits make these loops fast; they are marked where they occur:
   Indexing ``cols[c, i, j, n, oy, ox]`` multiplies six strides at every
   access, and taking a view such as ``cols[c, i, j, n]`` inside a compiled
   loop counts a reference up and down (atomically) each time. Going flat
-  made im2col 1.4x and col2im 1.3x faster at keras-MNIST sizes
-  (benchmarks/results/kernels-cpu.md).
+  made im2col 1.45x and col2im 1.3x faster at keras-MNIST conv 2 size,
+  x (128, 32, 13, 13) (interleaved timing against the previous version).
 * Computed indices in the innermost loops are wrapped in ``unsigned(...)``
   (numba.uint64). Numba then knows the index cannot be negative and drops
   its Python-style wrap-around test (``a[-1]`` is the last element), a
@@ -47,7 +47,8 @@ Three habits make these loops fast; they are marked where they occur:
 
 Notation as in reference.py: x (N, C, H, W); kernel (KH, KW), stride
 (SH, SW), padding (PH, PW), output (OH, OW). In the loops ``plane`` is
-``n * C + c``: the wrappers reshape (N, C, H, W) to (N*C, H, W), a view.
+``n * C + c``, one (H, W) image: the wrappers pass (N, C, H, W) reshaped to
+(N*C, H, W) or flat, views where the array was contiguous.
 """
 
 import numpy
@@ -70,13 +71,12 @@ unsigned = numba.uint64
 compiled = numba.njit(parallel=True, cache=True, fastmath=False)
 
 # The kernels measured faster than the reference, and so used by the
-# dispatcher on the "numba" backend: all seven, at batch 128 keras-MNIST and
-# batch 32 ZFNet sizes, on 1, 2 and 16 threads (benchmarks/kernels.py; the
-# figures are in benchmarks/results/kernels-cpu.md). On two uncontended
-# cores: maxpool_forward 8-9x, maxpool_scatter 4-6x, col2im 3-7x,
-# maxpool_gather 4-6x, LRN 2.5-2.7x, im2col 1.8-2.2x. im2col gains least (the
-# reference's strided copies are near memory speed): 0.9-2x on this project's
-# shared 2-core machine.
+# dispatcher on the "numba" backend: all nine, at batch 128 keras-MNIST and
+# batch 32 ZFNet sizes (benchmarks/kernels.py; the figures are in
+# benchmarks/results/kernels-cpu.md). On this project's 2-core machine, quiet:
+# maxpool_forward 13-15x, maxpool_scatter 3.4-4.1x, col2im 3.1-3.2x,
+# maxpool_gather 3.2-6.5x, ReLU 2.3-3.0x, LRN 2.0x, im2col 1.7-2.9x. im2col
+# gains least (the reference's strided copies are near memory speed).
 FASTER_THAN_REFERENCE = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
