@@ -207,3 +207,21 @@ def test_bad_options_are_explained():
     with pytest.raises(ValueError, match="unknown backend"):
         targets.expand(["numpy", "tensorflow"])
     assert targets.expand(["torch", "numpy"]) == ["torch-cpu", "torch-cuda", "numpy"]
+
+
+def test_profile_accounts_for_ops_kernels_and_matrix_products():
+    from minicnn.bench.profile import profile_training_step, table
+
+    profile = profile_training_step("keras_mnist_cnn", "numpy", batch=4, steps=2, warmup=1)
+    per_step = profile["ms_per_step"]
+    for label in ("conv2d forward", "conv2d backward", "kernel im2col", "kernel col2im",
+                  "max_pool2d forward", "kernel maxpool_forward", "relu forward", "SGD step"):
+        assert per_step[label] > 0, label
+    # 3 convolutions and 2 dense layers, 3 products each, except that the
+    # first convolution's input (the images) needs no gradient: 14 products.
+    products = profile["matrix_products_ms"]
+    assert len(products) == 14
+    assert "conv2d (32, 9, 2704) forward" in products          # F=32, K=1*3*3, P=4*26*26
+    assert not any(label.startswith("conv2d (32, 9,") and "input gradient" in label for label in products)
+    text = table(profile)
+    assert "matrix products, timed apart" in text and "the rest (Python" in text

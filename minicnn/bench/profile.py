@@ -13,7 +13,10 @@ covers, the rest of the step, is Python: building the graph, walking it
 backward, adding gradients, checking inputs.
 
 Uninstrumented steps are timed first, so the table also shows what the
-timers cost.
+timers cost. Last, the step's matrix products (those of conv2d and linear,
+forward and backward) are timed apart, at the same shapes, layouts and
+dtype: their sum is the part of the step that BLAS does, which the other
+rows include.
 """
 
 import argparse
@@ -33,6 +36,8 @@ from .. import kernels, optim
 from ..backend import backend
 from ..models import get_model, input_shape
 from ..random import manual_seed
+from ..functional.conv import Conv2dFunction
+from ..functional.linear import LinearFunction
 from ..tensor import Function, tensor
 from .machine import limit_threads
 from .targets import MinicnnTarget
@@ -86,6 +91,66 @@ def instrumented(timers):
             setattr(owner, name, original)
 
 
+@contextlib.contextmanager
+def recording_products(products):
+    """Append the shapes of every conv2d and linear matrix product to ``products``."""
+    conv_forward, linear_forward = Conv2dFunction.forward, LinearFunction.forward
+
+    def conv(self, x, weight, bias=None):
+        filters, k = weight.shape[0], int(numpy.prod(weight.shape[1:]))
+        p = x.shape[0] * self.out[0] * self.out[1]
+        products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
+        return conv_forward(self, x, weight, bias)
+
+    def linear(self, x, weight, bias=None):
+        products.append(("linear", (x.shape[0], x.shape[1], weight.shape[0]),
+                         self.needs_input_grad[0], x.dtype))
+        return linear_forward(self, x, weight, bias)
+
+    Conv2dFunction.forward, LinearFunction.forward = conv, linear
+    try:
+        yield products
+    finally:
+        Conv2dFunction.forward, LinearFunction.forward = conv_forward, linear_forward
+
+
+def time_products(products, put, synchronize, repeat=15):
+    """Median ms of each recorded product, computed as the ops compute it.
+
+    conv2d (F, K, P): y = W @ cols, dW = G @ cols.T, dcols = W.T @ G (when the
+    input needs a gradient). linear (N, IN, OUT): y = x @ W.T, dW = G.T @ x,
+    dx = G @ W (when the input needs a gradient).
+    """
+    rng = numpy.random.default_rng(0)
+    rows = []
+    for kind, sizes, input_grad, dtype in products:
+        def array(*shape):
+            return put(rng.standard_normal(shape).astype(dtype))
+        if kind == "conv2d":
+            filters, k, p = sizes
+            w, cols, g = array(filters, k), array(k, p), array(filters, p)
+            calls = [("forward", lambda: w @ cols), ("weight gradient", lambda: g @ cols.T)]
+            if input_grad:
+                calls.append(("input gradient", lambda: w.T @ g))
+        else:
+            n, inputs, outputs = sizes
+            x, w, g = array(n, inputs), array(outputs, inputs), array(n, outputs)
+            calls = [("forward", lambda: x @ w.T), ("weight gradient", lambda: g.T @ x)]
+            if input_grad:
+                calls.append(("input gradient", lambda: g @ w))
+        for part, call in calls:
+            call()
+            times = []
+            for _ in range(repeat):
+                synchronize()
+                start = time.perf_counter()
+                call()
+                synchronize()
+                times.append(time.perf_counter() - start)
+            rows.append((f"{kind} {sizes} {part}", statistics.median(times) * 1e3))
+    return rows
+
+
 def profile_training_step(model_name, backend_name, batch=128, steps=20, warmup=3, seed=0):
     """Per-op seconds of one training step; returns a dict (see ``table``)."""
     target = MinicnnTarget(backend_name)
@@ -122,11 +187,16 @@ def profile_training_step(model_name, backend_name, batch=128, steps=20, warmup=
                 step()
             target.synchronize()
             instrumented_total = time.perf_counter() - start
+        products = []
+        with recording_products(products):
+            step()
+        gemms = time_products(products, target.put, target.synchronize)
     return {"model": model_name, "backend": backend_name, "batch": batch, "steps": steps,
             "step_ms_median": statistics.median(plain) * 1e3,
             "step_ms_instrumented": instrumented_total / steps * 1e3,
             "ms_per_step": {label: seconds / steps * 1e3 for label, seconds in timers.seconds.items()},
-            "calls_per_step": {label: count / steps for label, count in timers.calls.items()}}
+            "calls_per_step": {label: count / steps for label, count in timers.calls.items()},
+            "matrix_products_ms": dict(gemms)}
 
 
 def table(profile):
@@ -154,6 +224,14 @@ def table(profile):
                              f"{100 * per_step[kernel] / total:.1f}% |")
     rest = total - covered
     lines.append(f"| the rest (Python: graph, autograd walk, checks) | {rest:.2f} | {100 * rest / total:.1f}% |")
+    products = profile.get("matrix_products_ms", {})
+    if products:
+        blas = sum(products.values())
+        lines += ["", f"The step's {len(products)} matrix products, timed apart at the same shapes "
+                  f"(BLAS; included in the conv2d and linear rows above): {blas:.2f} ms, "
+                  f"{100 * blas / total:.0f}% of the step.", "",
+                  "| matrix product: layer (sizes), part | ms |", "|---|---:|"]
+        lines += [f"| {label} | {ms:.2f} |" for label, ms in products.items()]
     return "\n".join(lines) + "\n"
 
 
