@@ -133,6 +133,10 @@ def make_cases(quick):
     def relu_backward_arguments(rng, shape):
         return _random(rng, shape), _random(rng, shape) > 0
 
+    def batch_major_arguments(rng, shape):
+        batch, filters, height, width = shape
+        return _random(rng, (filters, batch * height * width)), batch, _random(rng, (filters,))
+
     def case(name, label, build, *extra):
         return name, label, lambda rng: build(rng, *extra)
 
@@ -154,6 +158,10 @@ def make_cases(quick):
     relu_label = f"keras conv1 output, x ({keras},32,26,26)"
     cases += [case("relu_forward", relu_label, relu_forward_arguments, relu_shape),
               case("relu_backward", relu_label, relu_backward_arguments, relu_shape)]
+    cases += [case("batch_major", f"keras conv1 product + bias, y (32, {keras}*26*26)",
+                   batch_major_arguments, relu_shape),
+              case("filter_major", f"keras conv1 gradient, ({keras},32,26,26)",
+                   relu_forward_arguments, relu_shape)]
     return cases
 
 

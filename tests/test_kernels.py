@@ -219,6 +219,21 @@ def test_relu_forward_and_backward(shape, dtype, seed, specials, transposed):
     assert_identical(numba_cpu.relu_backward(grad_y, positive), expected)
 
 
+@needs_numba
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4), dtypes, seeds,
+       st.booleans())
+def test_batch_major_and_filter_major(batch, filters, height, width, dtype, seed, with_bias):
+    # Pure data movement (and one addition of the bias): exact.
+    y = make_data(seed, (filters, batch * height * width), dtype, ties=False)
+    bias = make_data(seed + 1, (filters,), dtype, ties=False) if with_bias else None
+    assert_identical(numba_cpu.batch_major(y, batch, bias), reference.batch_major(y, batch, bias))
+    grad = make_data(seed + 2, (batch, filters, height, width), dtype, ties=False)
+    assert_identical(numba_cpu.filter_major(grad), reference.filter_major(grad))
+    # the two are inverse layouts: (N, F, S) -> (F, N*S) -> (N, F, S)
+    flat = grad.reshape(batch, filters, -1)
+    assert_identical(numba_cpu.batch_major(numba_cpu.filter_major(grad), batch), flat)
+
+
 # --------------------------------------------------------------------------
 # Which implementation the dispatcher picks
 # --------------------------------------------------------------------------

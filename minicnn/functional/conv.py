@@ -22,7 +22,6 @@ Backward, for the gradient g = dL/dy laid out as an (F, P) matrix:
 """
 
 from .. import kernels
-from ..backend import get_array_module
 from ..shapes import ShapeError, conv_output_size, pair
 from ..tensor import Function, as_tensor
 from .checks import check_float, check_input, check_same_dtype
@@ -36,7 +35,6 @@ class Conv2dFunction(Function):
         self.stride, self.padding, self.out = stride, padding, out
 
     def forward(self, x, weight, bias=None):
-        xp = get_array_module(x)
         n = x.shape[0]
         filters, channels, kh, kw = weight.shape
         oh, ow = self.out
@@ -45,9 +43,7 @@ class Conv2dFunction(Function):
         self.weight = weight
         cols = self.cols.reshape(channels * kh * kw, n * oh * ow)             # (K, P), a view
         y = weight.reshape(filters, -1) @ cols                                 # (F, P)
-        if bias is not None:
-            y += bias.reshape(filters, 1)
-        return xp.ascontiguousarray(y.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3))
+        return kernels.batch_major(y, n, bias).reshape(n, filters, oh, ow)    # + b, as (N, F, OH, OW)
 
     def backward(self, grad_output):
         filters = self.weight.shape[0]
@@ -67,8 +63,7 @@ class Conv2dFunction(Function):
 
 def filter_major(grad_output):
     """(N, F, OH, OW) -> (F, N*OH*OW): the gradient as a matrix, one row per filter."""
-    n, filters, oh, ow = grad_output.shape
-    return grad_output.transpose(1, 0, 2, 3).reshape(filters, n * oh * ow)
+    return kernels.filter_major(grad_output)
 
 
 def columns_to_image(grad_cols, weight_shape, input_shape, output_shape, stride, padding):

@@ -14,6 +14,7 @@ from .availability import is_cupy_array
 NAMES = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
+    "batch_major", "filter_major",
 )
 
 
@@ -77,3 +78,11 @@ def relu_forward(x):
 
 def relu_backward(grad_y, positive):
     return _pick("relu_backward", grad_y)(grad_y, positive)
+
+
+def batch_major(y, batch, bias=None):
+    return _pick("batch_major", y)(y, batch, bias)
+
+
+def filter_major(grad):
+    return _pick("filter_major", grad)(grad)

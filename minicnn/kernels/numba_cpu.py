@@ -80,6 +80,7 @@ compiled = numba.njit(parallel=True, cache=True, fastmath=False)
 FASTER_THAN_REFERENCE = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
+    "batch_major", "filter_major",
 )
 
 
@@ -132,13 +133,20 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
 
     or ``pad_value`` where that row or column lies in the padding. Flat
     offsets (see the module docstring for why):
-        images[n, c, y, x]          at ((n*C + c)*H + y)*W + x = plane*H*W + y*W + x
+        images[n, c, y, x]          at ((n*C + c)*H + y)*W + x
         cols[c, i, j, n] (OH x OW)  starts at (((c*KH + i)*KW + j)*N + n) * OH*OW
+
+    The planes (n, c) go channel by channel, and within a channel image by
+    image. In cols the N images' blocks for one tap lie one after another,
+    so plane (n+1, c) writes each of its KH*KW blocks right after plane
+    (n, c)'s: KH*KW straight streams, which the hardware prefetcher follows.
+    (Image-fastest order made im2col 1.15x and col2im 1.2-1.3x faster than
+    channel-fastest order at keras and ZFNet sizes.)
     """
     window_size = out_height * out_width
     for plane in prange(count * channels):
-        n, c = plane // channels, plane % channels
-        image = plane * height * width
+        c, n = plane // count, plane % count              # image n moves fastest: see below
+        image = (n * channels + c) * height * width
         for i in range(kernel_height):
             # rows oy in top .. bottom-1 read the image, the others the padding
             top, bottom = _inside(out_height, stride_y, i - padding_y, height)
@@ -191,8 +199,8 @@ def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_wi
     """
     window_size = out_height * out_width
     for plane in prange(count * channels):
-        n, c = plane // channels, plane % channels
-        image = plane * height * width
+        c, n = plane // count, plane % count              # image n moves fastest, as in im2col
+        image = (n * channels + c) * height * width
         for pixel in range(height * width):
             images[unsigned(image + pixel)] = 0
         for i in range(kernel_height):
@@ -220,6 +228,61 @@ def col2im(cols, input_shape, kernel, stride, padding):
     _col2im_loops(_flat(cols), *_ints(n, c, height, width, kernel_height, kernel_width, *stride,
                                       *padding, out_height, out_width), x.reshape(-1))
     return x
+
+
+# --------------------------------------------------------------------------
+# A convolution's layouts: (F, N*S) <-> (N, F, S), S = OH*OW
+# --------------------------------------------------------------------------
+
+@compiled
+def _batch_major_loops(y, batch, filters, size, bias, add_bias, out):
+    """y: (F, N, S) -> out: (N, F, S), both flat, out written in place.
+
+        out[(n*F + f)*S + s] = y[(f*N + n)*S + s] (+ bias[f] if add_bias)
+
+    Each (n, f) block of S values is one contiguous read and one contiguous
+    write; the blocks are shared out among the threads.
+    """
+    for block in prange(batch * filters):
+        n, f = block // filters, block % filters
+        source, target = (f * batch + n) * size, block * size
+        if add_bias:
+            shift = bias[f]
+            for s in range(size):
+                out[unsigned(target + s)] = y[unsigned(source + s)] + shift
+        else:
+            for s in range(size):
+                out[unsigned(target + s)] = y[unsigned(source + s)]
+
+
+def batch_major(y, batch, bias=None):
+    """(F, N*S) -> (N, F, S), adding the bias; see reference.batch_major."""
+    filters = y.shape[0]
+    size = y.shape[1] // batch
+    out = numpy.empty((batch, filters, size), dtype=y.dtype)
+    add_bias = bias is not None
+    bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=y.dtype)
+    _batch_major_loops(_flat(y), *_ints(batch, filters, size), bias, add_bias, out.reshape(-1))
+    return out
+
+
+@compiled
+def _filter_major_loops(grad, batch, filters, size, out):
+    """grad: (N, F, S) -> out: (F, N, S), both flat, out written in place."""
+    for block in prange(batch * filters):
+        f, n = block // batch, block % batch
+        source, target = (n * filters + f) * size, block * size
+        for s in range(size):
+            out[unsigned(target + s)] = grad[unsigned(source + s)]
+
+
+def filter_major(grad):
+    """(N, F, OH, OW) -> (F, N*OH*OW); see reference.filter_major."""
+    batch, filters = grad.shape[:2]
+    size = grad.shape[2] * grad.shape[3]
+    out = numpy.empty((filters, batch * size), dtype=grad.dtype)
+    _filter_major_loops(_flat(grad), *_ints(batch, filters, size), out.reshape(-1))
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -82,6 +82,32 @@ def col2im(cols, input_shape, kernel, stride, padding):
     return padded[:, :, ph:ph + h, pw:pw + w]
 
 
+def batch_major(y, batch, bias=None):
+    """A convolution's (F, N*OH*OW) product -> (N, F, OH*OW), plus the bias.
+
+    y: (F, N*S) with S = OH*OW, one row per filter; bias: (F,) or None.
+    Returns out: (N, F, S), C-contiguous, with
+
+        out[n, f, s] = y[f, n*S + s] + bias[f]
+    """
+    xp = get_array_module(y)
+    filters = y.shape[0]
+    if bias is not None:
+        y = y + bias.reshape(filters, 1)
+    return xp.ascontiguousarray(y.reshape(filters, batch, -1).transpose(1, 0, 2))
+
+
+def filter_major(grad):
+    """(N, F, OH, OW) -> (F, N*OH*OW), C-contiguous: one row per filter.
+
+        out[f, n*S + s] = grad[n, f, s]   with S = OH*OW
+
+    The layout the convolution's matrix products want (see functional/conv.py).
+    """
+    n, filters = grad.shape[:2]
+    return grad.transpose(1, 0, 2, 3).reshape(filters, -1)
+
+
 def maxpool_forward(x, kernel, stride, padding, out):
     """Max over each window, and where it was (the "switches").
 
