@@ -161,6 +161,8 @@ def make_cases(quick):
     cases += [case("batch_major", f"keras conv1 product + bias, y (32, {keras}*26*26)",
                    batch_major_arguments, relu_shape),
               case("filter_major", f"keras conv1 gradient, ({keras},32,26,26)",
+                   relu_forward_arguments, relu_shape),
+              case("filter_major_with_sums", f"keras conv1 gradient, ({keras},32,26,26)",
                    relu_forward_arguments, relu_shape)]
     return cases
 

@@ -5,7 +5,7 @@ backward, every hot-loop kernel and the optimizer.
 
 For the duration of the run, the ``forward`` and ``backward`` of every
 Function subclass (conv2d, max_pool2d, relu, linear, ...), each kernel of
-minicnn.kernels (im2col, col2im, maxpool_*, lrn_*) and ``SGD.step`` are
+minicnn.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the layout kernels) and ``SGD.step`` are
 wrapped in timers (on the GPU the timer synchronises first, which slows
 the step a little but puts the time where the work is). Kernels run inside
 ops, so their rows are part of an op's row, shown indented. What no timer
@@ -205,7 +205,10 @@ def table(profile):
     total = profile["step_ms_instrumented"]
     ops = sorted((label for label in per_step if not label.startswith("kernel ")),
                  key=lambda label: -per_step[label])
-    inside = {"conv2d forward": ["kernel im2col"], "conv2d backward": ["kernel col2im"],
+    inside = {"conv2d forward": ["kernel im2col", "kernel batch_major"],
+              "conv2d backward": ["kernel col2im", "kernel filter_major_with_sums",
+                                  "kernel filter_major"],
+              "relu forward": ["kernel relu_forward"], "relu backward": ["kernel relu_backward"],
               "max_pool2d forward": ["kernel maxpool_forward"],
               "max_pool2d backward": ["kernel maxpool_scatter"],
               "local_response_norm forward": ["kernel lrn_forward"],

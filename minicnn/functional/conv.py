@@ -18,7 +18,7 @@ How it is computed, with K = C*KH*KW and P = N*OH*OW (every window of every imag
 Backward, for the gradient g = dL/dy laid out as an (F, P) matrix:
     dL/dw    = g @ cols^T            (F, K)
     dL/dcols = w^T @ g               (K, P), then col2im -> dL/dx
-    dL/db    = g summed over P       (F,)
+    dL/db    = g summed over P       (F,), in float64
 """
 
 from .. import kernels
@@ -47,8 +47,12 @@ class Conv2dFunction(Function):
 
     def backward(self, grad_output):
         filters = self.weight.shape[0]
-        grad = filter_major(grad_output)                                      # (F, P)
         grad_x = grad_weight = grad_bias = None
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            # (F, P), and dL/db = its row sums, added in float64
+            grad, grad_bias = kernels.filter_major_with_sums(grad_output)
+        else:
+            grad = filter_major(grad_output)                                  # (F, P)
         if self.needs_input_grad[0]:
             grad_x = columns_to_image(self.weight.reshape(filters, -1).T @ grad,
                                       self.weight.shape, self.input_shape, grad_output.shape,
@@ -56,8 +60,6 @@ class Conv2dFunction(Function):
         if self.needs_input_grad[1]:
             cols = self.cols.reshape(-1, grad.shape[1])                       # (K, P)
             grad_weight = (grad @ cols.T).reshape(self.weight.shape)          # (F, K)
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            grad_bias = grad.sum(axis=1)
         return grad_x, grad_weight, grad_bias
 
 

@@ -14,7 +14,7 @@ from .availability import is_cupy_array
 NAMES = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
-    "batch_major", "filter_major",
+    "batch_major", "filter_major", "filter_major_with_sums",
 )
 
 
@@ -86,3 +86,7 @@ def batch_major(y, batch, bias=None):
 
 def filter_major(grad):
     return _pick("filter_major", grad)(grad)
+
+
+def filter_major_with_sums(grad):
+    return _pick("filter_major_with_sums", grad)(grad)

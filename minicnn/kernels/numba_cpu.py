@@ -80,7 +80,7 @@ compiled = numba.njit(parallel=True, cache=True, fastmath=False)
 FASTER_THAN_REFERENCE = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
-    "batch_major", "filter_major",
+    "batch_major", "filter_major", "filter_major_with_sums",
 )
 
 
@@ -283,6 +283,37 @@ def filter_major(grad):
     out = numpy.empty((filters, batch * size), dtype=grad.dtype)
     _filter_major_loops(_flat(grad), *_ints(batch, filters, size), out.reshape(-1))
     return out
+
+
+@compiled
+def _filter_major_sums_loops(grad, batch, filters, size, out, per_pixel):
+    """grad: (N, F, S) -> out: (F, N, S), and per_pixel: (F, S) float64 sums over n.
+
+    One filter per task: its N blocks are copied in order and added, in
+    float64, into that filter's S running sums (independent lanes, which
+    the compiler vectorises): the reference's order, image by image.
+    """
+    for f in prange(filters):
+        sums = f * size
+        for s in range(size):
+            per_pixel[unsigned(sums + s)] = 0.0
+        for n in range(batch):
+            source, target = (n * filters + f) * size, (f * batch + n) * size
+            for s in range(size):
+                value = grad[unsigned(source + s)]
+                out[unsigned(target + s)] = value
+                per_pixel[unsigned(sums + s)] += value
+
+
+def filter_major_with_sums(grad):
+    """filter_major and the bias gradient in one pass; see reference.filter_major_with_sums."""
+    batch, filters = grad.shape[:2]
+    size = grad.shape[2] * grad.shape[3]
+    out = numpy.empty((filters, batch * size), dtype=grad.dtype)
+    per_pixel = numpy.empty((filters, size), dtype=numpy.float64)
+    _filter_major_sums_loops(_flat(grad), *_ints(batch, filters, size), out.reshape(-1),
+                             per_pixel.reshape(-1))
+    return out, per_pixel.sum(axis=1).astype(grad.dtype)   # the last sum is NumPy's, as in the reference
 
 
 # --------------------------------------------------------------------------
