@@ -71,12 +71,12 @@ unsigned = numba.uint64
 compiled = numba.njit(parallel=True, cache=True, fastmath=False)
 
 # The kernels measured faster than the reference, and so used by the
-# dispatcher on the "numba" backend: all nine, at batch 128 keras-MNIST and
+# dispatcher on the "numba" backend: all twelve, at batch 128 keras-MNIST and
 # batch 32 ZFNet sizes (benchmarks/kernels.py; the figures are in
-# benchmarks/results/kernels-cpu.md). On this project's 2-core machine, quiet:
-# maxpool_forward 13-15x, maxpool_scatter 3.4-4.1x, col2im 3.1-3.2x,
-# maxpool_gather 3.2-6.5x, ReLU 2.3-3.0x, LRN 2.0x, im2col 1.7-2.9x. im2col
-# gains least (the reference's strided copies are near memory speed).
+# benchmarks/results/kernels-cpu.md). On this project's 2-core machine:
+# maxpool_forward 5-15x, col2im 6.2-6.5x, maxpool_scatter 3.8-5.0x,
+# maxpool_gather 3.8-7.3x, ReLU 2.9-4.0x, im2col 2.3-2.6x, the layout
+# kernels 1.7-2.9x, LRN 2.1-2.2x.
 FASTER_THAN_REFERENCE = (
     "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
     "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
