@@ -14,10 +14,11 @@ the other one down.
 
 1. Idle OpenBLAS threads sleep at once (OPENBLAS_THREAD_TIMEOUT=4).
    After each product OpenBLAS's workers poll for more work for 2**28 CPU
-   cycles (about 0.1 s); on 2 cores that made the Numba loops in between run
-   1.7-1.9x slower than alone (im2col, col2im, profiled in a step). 4 means 2**4 cycles. OpenBLAS reads the
-   variable once, when NumPy loads it, so this works only if minicnn is
-   imported before NumPy (or if you set it in the shell).
+   cycles (about 0.1 s); on 2 cores that made the Numba loops in between
+   (im2col, col2im, profiled in a step) run 1.7-1.9x slower than alone.
+   4 means 2**4 cycles. OpenBLAS reads the variable once, when NumPy loads
+   it, so this works only if minicnn is imported before NumPy (or if you
+   set it in the shell).
 
 2. Idle OpenMP threads spin briefly, then sleep (OMP_WAIT_POLICY=PASSIVE
    with GOMP_SPINCOUNT=5000, about 50 microseconds). libgomp's default is to
