@@ -74,6 +74,26 @@ print("threads:", {"BLAS": [b.get("num_threads") for b in threads_report["blas"]
                    "numba": threads_report.get("numba")})
 
 # %% [markdown]
+# ## Timing fairly, 1b: idle threads and fresh memory
+#
+# Two costs hide between the ops of a training step. After a matrix
+# product OpenBLAS's threads keep polling for more work, and Numba's
+# OpenMP threads do the same after a compiled loop: on a machine with few
+# cores each pool then steals the cores the other one needs next. And each
+# step allocates tens of MB of new arrays; by default glibc gives large
+# blocks back to the operating system on free, so the next step touches
+# fresh pages and pays a page fault (the kernel zeroing the page) for
+# every 4 KiB. `import minicnn` sets both right for the whole process
+# (read `minicnn/process.py`: it says what it changes, why, and what it
+# measured); `mc.process.settings()` says what is in force here.
+
+# %%
+process_settings = mc.process.settings()
+for part, state in process_settings.items():
+    print(f"{part:>6}: {state}")
+assert set(process_settings) == {"tuned", "blas", "openmp", "memory"}
+
+# %% [markdown]
 # ## Timing fairly, 2: the first call is different
 #
 # The first call of a Numba kernel loads its compiled machine code (and,
@@ -301,4 +321,6 @@ else:
 # * time the steady state: warm up, take several samples, quote the median
 #   and look at the spread; synchronise a GPU before reading the clock;
 # * compare with the same thread counts, and write down the machine and its load;
+# * idle thread pools and fresh memory cost real time: minicnn/process.py
+#   sets them for every library in the process, and the benchmarks record it;
 # * profile before optimising: the slow part is rarely where you guess.
