@@ -156,6 +156,19 @@ def test_relu_values_and_zero_gradient_at_zero(backend_name):
     np.testing.assert_array_equal(mc.to_numpy(t.grad), [[0.0, 0.0, 0.0, 1.0, 1.0]])
 
 
+@pytest.mark.parametrize("size", [8, 2**20])     # the numba backend compiles loops only for large arrays
+def test_relu_on_signed_zeros_and_tiny_values(backend_name, size):
+    # (NaN and infinities never get here: every op refuses them, see tests/test_errors.py;
+    # the kernels' own handling of them is checked in tests/test_kernels.py.)
+    x = np.full(size, 2.0, dtype=np.float32)
+    x[:5] = [-0.0, 0.0, -1e-30, 1e-30, -3.0]
+    t = to_tensor(x, True)
+    y = F.relu(t)
+    np.testing.assert_array_equal(y.numpy()[:6], np.float32([0.0, 0.0, 0.0, 1e-30, 0.0, 2.0]))
+    y.sum().backward()
+    np.testing.assert_array_equal(mc.to_numpy(t.grad)[:6], [0.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+
+
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), seed=st.integers(0, 100))
 def test_relu_gradients(backend_name, shape, seed):
     values = values_apart(tuple(shape), seed)
