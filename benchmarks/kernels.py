@@ -2,7 +2,7 @@
 
     python benchmarks/kernels.py [--quick] [--json PATH] [--repeat R]
 
-For each kernel in minicnn/kernels/reference.py and each case below (layer
+For each kernel in minicnn/engine/kernels/reference.py and each case below (layer
 sizes of a keras-MNIST convnet at batch 128 and of ZFNet at batch 32), this
 script
 
@@ -18,7 +18,7 @@ script
 4. prints a Markdown table with the speed-ups and the machine it ran on.
 
 The figures are what decides ``FASTER_THAN_REFERENCE`` in
-minicnn/kernels/numba_cpu.py and cuda.py.
+minicnn/engine/kernels/numba_cpu.py and cuda.py.
 """
 
 import argparse
@@ -33,13 +33,13 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import minicnn  # noqa: E402  (before NumPy: minicnn/process.py)
+import minicnn  # noqa: E402  (before NumPy: minicnn/engine/process.py)
 import numpy  # noqa: E402
-from minicnn.kernels import availability, reference  # noqa: E402
-from minicnn.shapes import conv_output_size  # noqa: E402
+from minicnn.engine.kernels import availability, reference  # noqa: E402
+from minicnn.engine.shapes import conv_output_size  # noqa: E402
 
 try:
-    from minicnn.kernels import numba_cpu
+    from minicnn.engine.kernels import numba_cpu
     numba_cpu_reason = ""
 except ImportError as error:
     numba_cpu, numba_cpu_reason = None, str(error)
@@ -48,7 +48,7 @@ cupy = availability.cupy
 try:
     if cupy is None:
         raise ImportError(availability.cupy_reason)
-    from minicnn.kernels import cuda as cuda_kernels
+    from minicnn.engine.kernels import cuda as cuda_kernels
     cuda_reason = ""
 except ImportError as error:
     cuda_kernels, cuda_reason = None, str(error)
@@ -239,9 +239,9 @@ def machine_info():
         "load_average_1min_at_start": os.getloadavg()[0],
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "(unset)"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),   # minicnn/process.py
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),   # minicnn/engine/process.py
         "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "(unset)"),
-        "process_settings": minicnn.process.settings(),
+        "process_settings": minicnn.engine.process.settings(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "numba": availability.numba.__version__ if availability.numba else "(none)",

@@ -9,7 +9,7 @@ process-wide setting really starts from scratch), for several rounds, and
 reports every round's medians and the median over the rounds:
 
 - ``same process``: numba and PyTorch in one process with minicnn's process
-  settings (minicnn/process.py) -- the issue's protocol.
+  settings (minicnn/engine/process.py) -- the issue's protocol.
 - ``numba untuned``: numba alone with MINICNN_TUNE_PROCESS=0, to show what
   the process settings are worth.
 - ``PyTorch alone, its defaults``: PyTorch alone with MINICNN_TUNE_PROCESS=0,

@@ -36,14 +36,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import minicnn as mc  # noqa: E402  (before NumPy: minicnn/process.py)
+import minicnn as mc  # noqa: E402  (before NumPy: minicnn/engine/process.py)
 import numpy  # noqa: E402
-from minicnn.backend import backend, to_numpy  # noqa: E402
-from minicnn.checkpoint import atomic_write, write_json  # noqa: E402
-from minicnn.cli import UsageError, choose_backend  # noqa: E402
-from minicnn.experiment import RunConfig, load_data, machine_info, run  # noqa: E402
+from minicnn.engine.backend import to_numpy, using_backend  # noqa: E402
+from minicnn.training.checkpoint import atomic_write, write_json  # noqa: E402
+from minicnn.cli.main import UsageError, choose_backend  # noqa: E402
+from minicnn.training.experiment import RunConfig, load_data, machine_info, run  # noqa: E402
 from minicnn.models import get_model  # noqa: E402
-from minicnn.train import fit  # noqa: E402
+from minicnn.training.loop import fit  # noqa: E402
 
 # (model, epochs, step size of the learning-rate schedule: lr x0.1 after that many epochs,
 # as ZFNet annealed by hand; None for a constant rate)
@@ -58,7 +58,7 @@ def check_against_numpy(name, x):
     with mc.no_grad():
         logits = to_numpy(model(mc.tensor(x)).data)
     state = model.state_dict()
-    with backend("numpy"):
+    with using_backend("numpy"):
         reference = get_model(name).eval()
         reference.load_state_dict(state)
         with mc.no_grad():

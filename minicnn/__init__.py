@@ -3,28 +3,43 @@
     import minicnn as mc
     from minicnn import nn, optim, functional as F
 
-Conventions, fixed everywhere: arrays are NCHW; float32 by default, float64
-when given float64 (gradient checks); output sizes are floored,
-(N - F + 2P) / S + 1, unless ceil_mode=True; max-pool ties go to the first
-maximum in row-major window order; ReLU's gradient is 0 at exactly 0; LRN
-divides alpha by its window size; parameter names and shapes are PyTorch's.
+The package has two layers (docs/architecture.md draws them):
+
+    minicnn/engine/    the engine: tensors and autograd, the ops, layers,
+                       SGD, gradient checks, shapes, backends and kernels.
+                       It imports nothing else from minicnn.
+    the lab, built on the engine and loaded only when named:
+    minicnn/data/      IDX files, Fashion-MNIST and MNIST, augmentation
+    minicnn/models/    the model zoo (LeNet-5 ... VGG16)
+    minicnn/training/  fit, checkpoints, schedules, callbacks, experiments
+    minicnn/visualize/ ZFNet's deconvnet and diagnostics
+    minicnn/bench/     timing the backends against each other and PyTorch
+    minicnn/cli/       the ``minicnn`` command, the tour and its HTML reports
+
+``import minicnn`` loads the engine alone; everything the README's first
+example uses is here. Conventions, fixed everywhere: arrays are NCHW;
+float32 by default, float64 when given float64 (gradient checks); output
+sizes are floored, (N - F + 2P) / S + 1, unless ceil_mode=True; max-pool ties
+go to the first maximum in row-major window order; ReLU's gradient is 0 at
+exactly 0; LRN divides alpha by its window size; parameter names and shapes
+are PyTorch's.
 """
 
-from . import process
+from .engine import process
 
-process.tune()  # before NumPy loads OpenBLAS: see minicnn/process.py (MINICNN_TUNE_PROCESS=0 skips it)
+process.tune()  # before NumPy loads OpenBLAS: see minicnn/engine/process.py (MINICNN_TUNE_PROCESS=0 skips it)
 
-from . import functional, nn, optim, random, shapes  # noqa: E402 (after tune(), on purpose)
-from .backend import backend, backends, get_backend, set_backend, to_numpy
-from .gradcheck import GradcheckError, gradcheck
-from .random import manual_seed
-from .shapes import ShapeError
-from .tensor import Function, Tensor, no_grad, tensor
+from .engine import functional, nn, optim, rng, shapes  # noqa: E402 (after tune(), on purpose)
+from .engine.backend import backends, get_backend, set_backend, to_numpy, using_backend  # noqa: E402
+from .engine.gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .engine.rng import manual_seed  # noqa: E402
+from .engine.shapes import ShapeError  # noqa: E402
+from .engine.tensor import Function, Tensor, no_grad, tensor  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "gradcheck", "GradcheckError", "ShapeError",
-    "functional", "nn", "optim", "shapes", "random", "manual_seed",
-    "set_backend", "get_backend", "backend", "backends", "to_numpy",
+    "functional", "nn", "optim", "shapes", "rng", "manual_seed",
+    "set_backend", "get_backend", "using_backend", "backends", "to_numpy",
 ]

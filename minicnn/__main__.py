@@ -1,7 +1,7 @@
-"""``python -m minicnn ...`` runs the minicnn command (minicnn/cli.py)."""
+"""``python -m minicnn ...`` runs the minicnn command (minicnn/cli/main.py)."""
 
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

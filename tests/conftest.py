@@ -34,8 +34,8 @@ def _backend_params():
 
 @pytest.fixture(params=_backend_params())
 def backend_name(request):
-    """Run the test inside ``with mc.backend(name)`` for every available backend."""
-    with mc.backend(request.param):
+    """Run the test inside ``with mc.using_backend(name)`` for every available backend."""
+    with mc.using_backend(request.param):
         yield request.param
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn.tensor import Function
+from minicnn.engine.tensor import Function
 
 from conftest import to_tensor
 

@@ -32,7 +32,7 @@ def test_asking_for_missing_cupy_says_how_to_get_it():
 
 def test_backend_block_restores_the_previous_backend():
     before = mc.get_backend()
-    with mc.backend("numba" if "numba" in available else "numpy"):
+    with mc.using_backend("numba" if "numba" in available else "numpy"):
         assert mc.get_backend() in available
     assert mc.get_backend() == before
 
@@ -51,7 +51,7 @@ def test_to_cpu_is_a_no_op_on_cpu_tensors():
 
 def _train(backend, steps=20, dtype="float64"):
     """zfnet_small (no dropout: CPU and GPU generators differ) for ``steps`` SGD steps."""
-    with mc.backend(backend):
+    with mc.using_backend(backend):
         mc.manual_seed(0)
         model = zfnet_small(dropout=0.0).to(dtype)
         device = "gpu" if backend == "cupy" else "cpu"

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn import checkpoint as ckpt
+from minicnn.training import checkpoint as ckpt
 from minicnn import nn
-from minicnn.backend import to_numpy
-from minicnn.callbacks import Callback
-from minicnn.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_model, save_checkpoint
+from minicnn.engine.backend import to_numpy
+from minicnn.training.callbacks import Callback
+from minicnn.training.checkpoint import CheckpointError, atomic_write, load_checkpoint, load_model, save_checkpoint
 from minicnn.data import load_dataset, mean_std, normalize, to_float
 from minicnn.data.sources import EMBEDDED_DIRS
-from minicnn.history import History
+from minicnn.training.history import History
 from minicnn.models import get_model
-from minicnn.optim import SGD
-from minicnn.schedules import ReduceLROnPlateau
-from minicnn.train import fit
+from minicnn.engine.optim import SGD
+from minicnn.training.schedules import ReduceLROnPlateau
+from minicnn.training.loop import fit
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_checkpoint_round_trip_holds_everything(images, tmp_path):
                         "val_accuracy": None, "lr": 0.02, "seconds": 1.0, "images_per_second": 8.0}])
     schedule = ReduceLROnPlateau(patience=3)
     schedule.best = 0.7
-    random_state = mc.random.get_state()
+    random_state = mc.rng.get_state()
     path = save_checkpoint(tmp_path / "run" / "c.npz", model, optimizer, epoch=1, seed=3,
                            history=history, schedule=schedule, extra={"dataset": "fashion-mnist"})
     assert sorted(os.listdir(path.parent)) == ["c.npz"]          # no temporary file left behind
@@ -99,7 +99,7 @@ def test_checkpoint_round_trip_holds_everything(images, tmp_path):
     for a, b in zip(fresh_optimizer.velocity, optimizer.velocity):
         assert np.array_equal(to_numpy(a), to_numpy(b))
     assert fresh_schedule.best == 0.7 and fresh_schedule.patience == 3
-    assert mc.random.get_state() == random_state
+    assert mc.rng.get_state() == random_state
 
 
 def test_interrupt_mid_epoch_leaves_the_last_complete_checkpoint(images, tmp_path):
@@ -150,7 +150,7 @@ def write_npz(path, **arrays):
 
 def metadata_bytes(**fields):
     document = {"format": "minicnn-checkpoint", "version": 1, "epoch": 0, "model": None,
-                "optimizer": None, "schedule": None, "random": mc.random.get_state(),
+                "optimizer": None, "schedule": None, "random": mc.rng.get_state(),
                 "data": {"seed": 0, "next_epoch": 0}, "history": None, "extra": {}, **fields}
     return np.frombuffer(json.dumps(document).encode(), dtype=np.uint8)
 

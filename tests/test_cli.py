@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn import cli, plots
-from minicnn import tour as tour_module
-from minicnn.cli import main
+from minicnn.cli import main as cli
+from minicnn.training import plots
+from minicnn.cli import tour as tour_module
+from minicnn.cli.main import main
 from minicnn.models import NAMES
 
 TINY = ["--limit", "120", "--epochs", "1", "--batch-size", "32", "--quiet", "--backend", "numpy"]
@@ -121,7 +122,7 @@ def test_train_eval_and_resume(capsys, tmp_path):
 
 
 def test_train_refuses_a_model_that_does_not_fit_the_images(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(mc.random, "normal", lambda shape, scale, dtype: np.zeros(shape, dtype))  # 62M weights
+    monkeypatch.setattr(mc.rng, "normal_array", lambda shape, scale, dtype: np.zeros(shape, dtype))  # 62M weights
     status, _, err = run_main(["train", "--model", "alexnet", "--out", str(tmp_path)] + TINY, capsys)
     assert status == 2 and "alexnet does not fit" in err and "Conv2d layer '0'" in err
 

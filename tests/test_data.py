@@ -22,7 +22,7 @@ from minicnn.data import (
 from minicnn.data import geometry, make_embedded, sources
 from minicnn.data.datasets import read_split
 from minicnn.data.idx import idx_bytes, read_bytes
-from minicnn.kernels import availability
+from minicnn.engine.kernels import availability
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED = sources.EMBEDDED_DIRS["fashion-mnist"]

@@ -7,7 +7,7 @@ import pytest
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
-from minicnn.shapes import ShapeError
+from minicnn.engine.shapes import ShapeError
 
 
 def images(*shape, dtype=np.float32):

@@ -1,4 +1,4 @@
-"""Every compiled kernel against its reference in minicnn/kernels/reference.py.
+"""Every compiled kernel against its reference in minicnn/engine/kernels/reference.py.
 
 The twins are
 
@@ -32,13 +32,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minicnn import kernels
-from minicnn.backend import backend
-from minicnn.kernels import availability, reference
-from minicnn.shapes import conv_output_size
+from minicnn.engine import kernels
+from minicnn.engine.backend import using_backend
+from minicnn.engine.kernels import availability, reference
+from minicnn.engine.shapes import conv_output_size
 
 try:
-    from minicnn.kernels import numba_cpu
+    from minicnn.engine.kernels import numba_cpu
     numba_reason = ""
 except ImportError as error:
     numba_cpu, numba_reason = None, str(error)
@@ -249,14 +249,14 @@ def test_pick_uses_a_numba_twin_only_where_listed():
     x = numpy.zeros((1, 1, 2, 2), dtype=numpy.float32)
     large = numpy.zeros((1, 1, 1024, 1024), dtype=numpy.float32)     # above every threshold
     assert large.size >= max(numba_cpu.SMALLEST_FASTER.values())
-    with backend("numba"):
+    with using_backend("numba"):
         for name in kernels.NAMES:
             listed = name in numba_cpu.FASTER_THAN_REFERENCE
             expected = getattr(numba_cpu if listed else reference, name)
             assert kernels._pick(name, large) is expected, name
             small_expected = getattr(reference, name) if name in numba_cpu.SMALLEST_FASTER else expected
             assert kernels._pick(name, x) is small_expected, name
-    with backend("numpy"):
+    with using_backend("numpy"):
         for name in kernels.NAMES:
             assert kernels._pick(name, x) is getattr(reference, name), name
 
@@ -354,7 +354,7 @@ SIMULATOR_SCRIPT = f"""
 import sys
 sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
 import numpy
-from minicnn.kernels import cuda
+from minicnn.engine.kernels import cuda
 import test_kernels
 test_kernels.check_cuda_twins(cuda, numpy.asarray, numpy.asarray)
 print("cuda twins agree with the reference under the simulator")
@@ -381,14 +381,14 @@ def test_cuda_module_says_why_it_cannot_load():
         pytest.skip("this machine has a CUDA GPU, so kernels.cuda loads")
     environment = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
     script = ("import sys; sys.path.insert(0, %r)\n"
-              "try:\n    import minicnn.kernels.cuda\n"
+              "try:\n    import minicnn.engine.kernels.cuda\n"
               "except ImportError as error:\n    print('ImportError:', error)\n" % str(ROOT))
     result = subprocess.run([sys.executable, "-c", script], env=environment,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     if "ImportError" not in result.stdout:
         pytest.skip("numba.cuda finds a GPU here, so kernels.cuda loads")
-    assert "minicnn.kernels.cuda" in result.stdout and len(result.stdout) > 60
+    assert "minicnn.engine.kernels.cuda" in result.stdout and len(result.stdout) > 60
 
 
 # numba.cuda warns that a tiny grid under-uses the GPU; these shapes are tiny on purpose.
@@ -399,7 +399,7 @@ quiet_small_grids = pytest.mark.filterwarnings("ignore:Grid size")
 @needs_gpu
 @quiet_small_grids
 def test_cuda_twins_on_a_gpu():
-    from minicnn.kernels import cuda
+    from minicnn.engine.kernels import cuda
 
     cupy = availability.cupy
     check_cuda_twins(cuda, cupy.asarray, cupy.asnumpy)
@@ -415,7 +415,7 @@ def test_cuda_twins_on_a_gpu():
 @settings(max_examples=30)
 @given(geometries(), dtypes, seeds, st.booleans())
 def test_cuda_maxpool_and_col2im_on_drawn_shapes(geometry, dtype, seed, ties):
-    from minicnn.kernels import cuda
+    from minicnn.engine.kernels import cuda
 
     cupy = availability.cupy
     x = make_data(seed, geometry.input_shape, dtype, ties)

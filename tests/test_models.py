@@ -71,7 +71,7 @@ def big_models():
     no memory). test_zfnet_initialisation_is_gaussian_0_01 draws real ones.
     """
     patch = pytest.MonkeyPatch()
-    patch.setattr(mc.random, "normal", lambda shape, scale, dtype: np.zeros(shape, dtype))
+    patch.setattr(mc.rng, "normal_array", lambda shape, scale, dtype: np.zeros(shape, dtype))
     summaries = {}
     try:
         for name in ("alexnet", "zfnet", "vgg16"):
@@ -122,7 +122,7 @@ def test_normal_init_is_gaussian_0_01_with_zero_biases():
 def test_zfnet_uses_the_papers_initialisation_unless_told(monkeypatch):
     """ZFNet section 3: weights N(0, 0.01^2), biases 0 (drawing 62M numbers is skipped here)."""
     calls = []
-    monkeypatch.setattr(mc.random, "normal", lambda shape, scale, dtype: np.zeros(shape, dtype))
+    monkeypatch.setattr(mc.rng, "normal_array", lambda shape, scale, dtype: np.zeros(shape, dtype))
     monkeypatch.setattr(imagenet, "normal_init", lambda model, std: calls.append(std) or model)
     imagenet.zfnet(num_classes=10)
     imagenet.zfnet(num_classes=10, init="he")

@@ -1,4 +1,4 @@
-"""minicnn.process: the two process settings applied on import.
+"""minicnn.engine.process: the two process settings applied on import.
 
 Each case runs in a fresh Python, because both settings act once per
 process (OpenBLAS reads its variable when it loads; mallopt changes the
@@ -37,7 +37,7 @@ def run_python(code, **environment):
 
 REPORT = """
 import json, os
-print(json.dumps({"settings": minicnn.process.settings(),
+print(json.dumps({"settings": minicnn.engine.process.settings(),
                   "timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
                   "spin": os.environ.get("GOMP_SPINCOUNT"),
                   "policy": os.environ.get("OMP_WAIT_POLICY")}))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
-from minicnn.shapes import ShapeError, conv_output_size
+from minicnn.engine.shapes import ShapeError, conv_output_size
 
 import naive
 

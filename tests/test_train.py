@@ -5,13 +5,13 @@ import pytest
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.callbacks import AtEpochs, Callback, EarlyStopping
+from minicnn.training.callbacks import AtEpochs, Callback, EarlyStopping
 from minicnn.data import load_dataset, mean_std, normalize, to_float
 from minicnn.data.sources import EMBEDDED_DIRS
-from minicnn.history import History
+from minicnn.training.history import History
 from minicnn.models import get_model
-from minicnn.schedules import ReduceLROnPlateau, StepLR
-from minicnn.train import confusion_matrix, epoch_seed, evaluate, fit
+from minicnn.training.schedules import ReduceLROnPlateau, StepLR
+from minicnn.training.loop import confusion_matrix, epoch_seed, evaluate, fit
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.backend import default_device, get_array_module, to_device, to_numpy
-from minicnn.functional.activation import ReLUFunction
-from minicnn.functional.normalization import LocalResponseNormFunction
-from minicnn.shapes import ShapeError
+from minicnn.engine.backend import default_device, get_array_module, to_device, to_numpy
+from minicnn.engine.functional.activation import ReLUFunction
+from minicnn.engine.functional.normalization import LocalResponseNormFunction
+from minicnn.engine.shapes import ShapeError
 from minicnn.visualize import Deconvnet, conv_transpose2d, strongest_positions
 
 

@@ -2,7 +2,7 @@
 
 Invariance (Fig. 5), architecture selection (Fig. 6), correspondence
 (Table 1), discriminability (Table 7), ablation (Tables 2-3), feature
-evolution (Fig. 4) with minicnn.train.fit, feature maps, gradient ascent,
+evolution (Fig. 4) with minicnn.training.loop.fit, feature maps, gradient ascent,
 Grad-CAM, and that no experiment disturbs the model.
 """
 
@@ -16,8 +16,8 @@ from hypothesis.extra import numpy as hnp
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.shapes import ShapeError
-from minicnn.tensor import no_grad
+from minicnn.engine.shapes import ShapeError
+from minicnn.engine.tensor import no_grad
 from minicnn.visualize import (
     Deconvnet, FeatureEvolution, ablation, compare_first_layers, correspondence, discriminability, extract_features,
     feature_maps,
@@ -255,7 +255,7 @@ def test_resize_bilinear_matches_pixel_centre_interpolation():
 # ------------------------------------------------------------ feature evolution (Fig. 4)
 
 def test_feature_evolution_snapshots_during_fit():
-    from minicnn.train import fit
+    from minicnn.training.loop import fit
     model = small_net()
     x, labels = images(16, seed=5), np.arange(16) % 3
     evolution = FeatureEvolution(x[:6], layers=[1, 5], epochs=[1, 2], max_maps=3)

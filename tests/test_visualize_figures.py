@@ -11,8 +11,9 @@ from minicnn.visualize import (
     feature_visualization, format_rows, format_table, grad_cam, invariance, maximize_activation, occlusion,
     occlusion_attribution, plot_ablation, plot_correspondence, plot_discriminability, plot_evolution,
     plot_feature_maps, plot_feature_visualization, plot_first_layers, plot_grad_cam, plot_invariance,
-    plot_occlusion, plot_patterns, top_k, tour_figures,
+    plot_occlusion, plot_patterns, top_k,
 )
+from minicnn.cli.tour_figures import tour_figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -115,7 +116,7 @@ def test_experiments_leave_the_model_as_they_found_it():
 
 def test_every_experiment_gives_the_same_numbers_on_every_backend(backend_name, tmp_path):
     """Each experiment on the active backend's device equals its NumPy-backend result, and plots."""
-    from minicnn.backend import default_device, to_device, to_numpy
+    from minicnn.engine.backend import default_device, to_device, to_numpy
     from minicnn.visualize import filter_report
 
     def run_all(model, x):
@@ -134,7 +135,7 @@ def test_every_experiment_gives_the_same_numbers_on_every_backend(backend_name, 
             "evolution": FeatureEvolution(x, [5], max_maps=2).snapshot(model, 1)[5].projections,
         }
 
-    with mc.backend("numpy"):
+    with mc.using_backend("numpy"):
         model = small_net().to("float64")
         x = images(8).astype(np.float64)
         expected = run_all(model, x)

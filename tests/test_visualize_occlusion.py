@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.backend import default_device, to_device, to_numpy
-from minicnn.shapes import ShapeError
-from minicnn.tensor import no_grad
+from minicnn.engine.backend import default_device, to_device, to_numpy
+from minicnn.engine.shapes import ShapeError
+from minicnn.engine.tensor import no_grad
 from minicnn.visualize import occlusion, occlusion_attribution, occlusion_starts
 
 

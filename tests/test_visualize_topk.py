@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn import nn
-from minicnn.backend import default_device, to_device, to_numpy
-from minicnn.shapes import ShapeError
+from minicnn.engine.backend import default_device, to_device, to_numpy
+from minicnn.engine.shapes import ShapeError
 from minicnn.visualize import Deconvnet, receptive_box, receptive_boxes, top_k, top_k_many
 
 

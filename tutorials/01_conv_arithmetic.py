@@ -16,9 +16,9 @@
 # there are. This lesson works those out by hand, checks each against
 # minicnn, and draws where the windows go.
 #
-# Where it lives in minicnn: `minicnn/shapes.py` (the formula and its error
-# messages), `minicnn/nn/layers.py` (`Conv2d.output_shape`, parameter
-# shapes), `minicnn/functional/conv.py` (the convolution itself).
+# Where it lives in minicnn: `minicnn/engine/shapes.py` (the formula and its error
+# messages), `minicnn/engine/nn/layers.py` (`Conv2d.output_shape`, parameter
+# shapes), `minicnn/engine/functional/conv.py` (the convolution itself).
 
 # %%
 from common import FAST, savefig   # first: fast mode, figure folder, BLAS threads
@@ -30,7 +30,7 @@ from matplotlib.patches import Rectangle
 
 import minicnn as mc
 from minicnn import nn, functional as F
-from minicnn.shapes import ShapeError, conv_output_size
+from minicnn.engine.shapes import ShapeError, conv_output_size
 
 mc.manual_seed(0)
 

@@ -19,8 +19,8 @@
 # most weights forced to zero and the rest tied together, and an FC layer is
 # a convolution whose filter covers the whole input.
 #
-# Where it lives in minicnn: `minicnn/functional/linear.py` (linear,
-# flatten), `minicnn/functional/conv.py` (conv2d), `minicnn/nn/layers.py`.
+# Where it lives in minicnn: `minicnn/engine/functional/linear.py` (linear,
+# flatten), `minicnn/engine/functional/conv.py` (conv2d), `minicnn/engine/nn/layers.py`.
 
 # %%
 from common import FAST, per_class_subset, savefig   # first: fast mode, figure folder, BLAS threads

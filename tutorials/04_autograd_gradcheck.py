@@ -18,9 +18,9 @@
 # small computation through that machinery, then checks backward passes
 # numerically with `mc.gradcheck`, and shows what a wrong one looks like.
 #
-# Where it lives in minicnn: `minicnn/tensor.py` (Tensor, Function, the
-# backward walk), `minicnn/arithmetic.py` (+, *, @, sum, ... each with its
-# backward), `minicnn/gradcheck.py`.
+# Where it lives in minicnn: `minicnn/engine/tensor.py` (Tensor, Function, the
+# backward walk), `minicnn/engine/arithmetic.py` (+, *, @, sum, ... each with its
+# backward), `minicnn/engine/gradcheck.py`.
 
 # %%
 from common import savefig   # first: fast mode, figure folder, BLAS threads
@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn import nn, functional as F
-from minicnn.tensor import Function, _reverse_topological_order
+from minicnn.engine.tensor import Function, _reverse_topological_order
 
 mc.manual_seed(0)
 
@@ -69,7 +69,7 @@ assert (a.grad, b.grad, c.grad) == (-24.0, 16.0, 8.0)
 
 # %% [markdown]
 # The backward methods are short. Multiplication (from
-# `minicnn/arithmetic.py`) keeps its inputs for backward and returns one
+# `minicnn/engine/arithmetic.py`) keeps its inputs for backward and returns one
 # gradient per input, in input order:
 #
 # ```python

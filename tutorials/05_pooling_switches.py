@@ -19,8 +19,8 @@
 # the record of where each maximum was, which lets ZFNet's deconvnet undo
 # the pooling (lesson 8).
 #
-# Where it lives in minicnn: `minicnn/functional/pooling.py` (max_pool2d,
-# max_unpool2d, Switches), `minicnn/kernels/reference.py`
+# Where it lives in minicnn: `minicnn/engine/functional/pooling.py` (max_pool2d,
+# max_unpool2d, Switches), `minicnn/engine/kernels/reference.py`
 # (`maxpool_forward`, `maxpool_scatter`).
 
 # %%

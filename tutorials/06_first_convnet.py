@@ -18,8 +18,8 @@
 # with the same budget, and look at where each one goes wrong.
 #
 # Where it lives in minicnn: `minicnn/models/small.py` (both networks),
-# `minicnn/nn/summary.py` (the layer table), `minicnn/train.py` (`fit`,
-# `evaluate`, `confusion_matrix`), `minicnn/plots.py` (the figures).
+# `minicnn/engine/nn/summary.py` (the layer table), `minicnn/training/loop.py` (`fit`,
+# `evaluate`, `confusion_matrix`), `minicnn/training/plots.py` (the figures).
 
 # %%
 from common import FAST, OUT, Stopwatch, fashion_subset, show   # first: fast mode, figure folder, BLAS threads
@@ -27,9 +27,9 @@ from common import FAST, OUT, Stopwatch, fashion_subset, show   # first: fast mo
 import numpy as np
 
 import minicnn as mc
-from minicnn import plots
+from minicnn.training import plots
 from minicnn.models import get_model
-from minicnn.train import confusion_matrix, describe_epoch, evaluate, fit
+from minicnn.training.loop import confusion_matrix, describe_epoch, evaluate, fit
 
 mc.manual_seed(0)
 

@@ -19,7 +19,7 @@
 # each deeper unit sees a larger part of the image, its *receptive field*.
 #
 # Where it lives in minicnn: `minicnn/visualize/feature_maps.py` (the
-# maps), `minicnn/shapes.py` (`receptive_field_step`), `minicnn/nn/summary.py`
+# maps), `minicnn/engine/shapes.py` (`receptive_field_step`), `minicnn/engine/nn/summary.py`
 # (the receptive-field column), `minicnn/visualize/receptive_field.py`
 # (which pixels one unit sees).
 
@@ -33,8 +33,8 @@ from matplotlib.patches import Rectangle
 import minicnn as mc
 from minicnn import nn
 from minicnn.models import get_model
-from minicnn.shapes import receptive_field_step
-from minicnn.train import evaluate, fit
+from minicnn.engine.shapes import receptive_field_step
+from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import feature_maps, plot_feature_maps, receptive_box
 
 mc.manual_seed(0)

@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import minicnn as mc
 from minicnn import nn
 from minicnn.models import get_model
-from minicnn.train import evaluate, fit
+from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import Deconvnet, feature_visualization, plot_feature_visualization, receptive_box
 
 mc.manual_seed(0)

@@ -36,8 +36,8 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn.models import get_model
-from minicnn.shapes import conv_output_size
-from minicnn.train import evaluate, fit
+from minicnn.engine.shapes import conv_output_size
+from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import extract_features, invariance, occlusion, plot_invariance, plot_occlusion
 
 mc.manual_seed(0)

@@ -26,8 +26,8 @@
 #
 # Where it lives in minicnn: `minicnn/visualize/architecture.py`
 # (filter_report, compare_first_layers, plot_first_layers),
-# `minicnn/optim.py` (`renormalize_filters`, `SGD(filter_radius=...)`),
-# `minicnn/shapes.py`.
+# `minicnn/engine/optim.py` (`renormalize_filters`, `SGD(filter_radius=...)`),
+# `minicnn/engine/shapes.py`.
 
 # %%
 from common import FAST, OUT, Stopwatch, fashion_subset, savefig, show   # first: fast mode, figure folder, BLAS threads
@@ -37,9 +37,9 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn import nn, functional as F
-from minicnn.optim import renormalize_filters
-from minicnn.shapes import ShapeError, conv_output_size
-from minicnn.train import evaluate, fit
+from minicnn.engine.optim import renormalize_filters
+from minicnn.engine.shapes import ShapeError, conv_output_size
+from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import compare_first_layers, plot_first_layers
 
 mc.manual_seed(0)

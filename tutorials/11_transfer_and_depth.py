@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import minicnn as mc
 from minicnn import nn
 from minicnn.models import get_model
-from minicnn.train import evaluate, fit
+from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import ablation, discriminability, format_rows, train_softmax
 from minicnn.visualize.ablation import plot_ablation
 

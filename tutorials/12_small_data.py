@@ -25,8 +25,8 @@
 #
 # Where it lives in minicnn: `minicnn/data/transforms.py` (`keras_example`
 # and the random transforms), `minicnn/data/geometry.py` (how an image is
-# rotated or sheared), `minicnn/functional/activation.py` (dropout),
-# `minicnn/train.py` (`fit(..., transform=...)`).
+# rotated or sheared), `minicnn/engine/functional/activation.py` (dropout),
+# `minicnn/training/loop.py` (`fit(..., transform=...)`).
 
 # %%
 from common import FAST, OUT, Stopwatch, fashion_subset, savefig, show   # first: fast mode, figure folder, BLAS threads
@@ -35,9 +35,10 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 import minicnn as mc
-from minicnn import nn, plots
+from minicnn import nn
+from minicnn.training import plots
 from minicnn.data import Compose, RandomHorizontalFlip, RandomShift, keras_example
-from minicnn.train import evaluate, fit
+from minicnn.training.loop import evaluate, fit
 
 mc.manual_seed(0)
 

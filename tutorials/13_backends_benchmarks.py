@@ -14,12 +14,12 @@
 # The same minicnn code runs on three backends: plain NumPy (the reference
 # kernels you have been reading), NumPy with the hot loops compiled by
 # Numba, and CuPy on an NVIDIA GPU. The ops never ask which backend is
-# active; only `minicnn/kernels/` does. This lesson checks that the
+# active; only `minicnn/engine/kernels/` does. This lesson checks that the
 # backends compute the same numbers, then measures them, and on the way
 # shows how to time code so that the numbers mean something.
 #
-# Where it lives in minicnn: `minicnn/backend.py` (choosing a backend),
-# `minicnn/kernels/` (`reference.py`, `numba_cpu.py`, `cuda.py` and the
+# Where it lives in minicnn: `minicnn/engine/backend.py` (choosing a backend),
+# `minicnn/engine/kernels/` (`reference.py`, `numba_cpu.py`, `cuda.py` and the
 # dispatcher in `__init__.py`), `minicnn/bench/` (`timing.py`: how one
 # number is taken; `machine.py`: threads and the machine; `profile.py`:
 # where a training step spends its time), `benchmarks/README.md`.
@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn import kernels
+from minicnn.engine import kernels
 from minicnn.bench.machine import limit_threads, machine_info
 from minicnn.bench.profile import profile_training_step, table
 from minicnn.bench.timing import measure
@@ -84,7 +84,7 @@ print("threads:", {"BLAS": [b.get("num_threads") for b in threads_report["blas"]
 # blocks back to the operating system on free, so the next step touches
 # fresh pages and pays a page fault (the kernel zeroing the page) for
 # every 4 KiB. `import minicnn` sets both right for the whole process
-# (read `minicnn/process.py`: it says what it changes, why, and what it
+# (read `minicnn/engine/process.py`: it says what it changes, why, and what it
 # measured); `mc.process.settings()` says what is in force here.
 
 # %%
@@ -112,13 +112,13 @@ y = rng.integers(0, 10, batch)
 
 def one_step(backend_name, model, x_on_device, y_on_device):
     """Forward, loss and backward of one batch (no optimizer step: the weights stay put)."""
-    with mc.backend(backend_name):
+    with mc.using_backend(backend_name):
         model.zero_grad()
         F.cross_entropy(model(x_on_device), y_on_device).backward()
 
 
 for name in cpu_backends:
-    with mc.backend(name):
+    with mc.using_backend(name):
         mc.manual_seed(0)
         model = get_model("zfnet_small")
         x_on_device, y_on_device = mc.tensor(x), mc.tensor(y).data
@@ -139,7 +139,7 @@ for name in cpu_backends:
 
 # %%
 def loss_and_gradients(backend_name):
-    with mc.backend(backend_name):
+    with mc.using_backend(backend_name):
         mc.manual_seed(0)
         model = get_model("zfnet_small").eval()       # eval: no dropout, so both runs are deterministic
         x_on_device = mc.tensor(x)
@@ -238,7 +238,7 @@ savefig(fig, "13_profile.png")
 # ## Kernel by kernel
 #
 # The same kernels on a workload of `zfnet_small`'s size, through the
-# dispatcher (`minicnn.kernels`), each backend timed the fair way. The
+# dispatcher (`minicnn.engine.kernels`), each backend timed the fair way. The
 # results are compared with the reference before timing.
 
 # %%
@@ -261,10 +261,10 @@ def as_tuple(value):
 
 kernel_times = {name: {} for name in cases}
 for case, function in cases.items():
-    with mc.backend("numpy"):
+    with mc.using_backend("numpy"):
         expected = as_tuple(function())
     for name in cpu_backends:
-        with mc.backend(name):
+        with mc.using_backend(name):
             for want, have in zip(expected, as_tuple(function())):
                 assert np.allclose(have, want, rtol=1e-5, atol=1e-6), (case, name)     # check, then time
             kernel_times[case][name] = measure(function, repeat=repeat).median_s
@@ -288,7 +288,7 @@ savefig(fig, "13_kernels.png")
 # `mc.set_backend("cupy")` (or `MINICNN_BACKEND=cupy`), `model.to("gpu")`,
 # and `mc.tensor(x)` puts inputs there. Every array then lives in GPU
 # memory; the matrix products go to cuBLAS, the loops to the CUDA kernels
-# of `minicnn/kernels/cuda.py`. Time it with a synchronisation before each
+# of `minicnn/engine/kernels/cuda.py`. Time it with a synchronisation before each
 # clock reading (`measure(..., synchronize=...)`), or you time only the
 # queueing of the work.
 
@@ -296,7 +296,7 @@ savefig(fig, "13_kernels.png")
 if available["cupy"]:
     import cupy
 
-    with mc.backend("cupy"):
+    with mc.using_backend("cupy"):
         mc.manual_seed(0)
         gpu_model = get_model("zfnet_small").to("gpu")
         gpu_x, gpu_y = mc.tensor(x), mc.tensor(y).data
@@ -321,6 +321,6 @@ else:
 # * time the steady state: warm up, take several samples, quote the median
 #   and look at the spread; synchronise a GPU before reading the clock;
 # * compare with the same thread counts, and write down the machine and its load;
-# * idle thread pools and fresh memory cost real time: minicnn/process.py
+# * idle thread pools and fresh memory cost real time: minicnn/engine/process.py
 #   sets them for every library in the process, and the benchmarks record it;
 # * profile before optimising: the slow part is rarely where you guess.

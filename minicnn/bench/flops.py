@@ -21,8 +21,8 @@ which goes into the JSON and the Markdown next to the figures.
 
 from dataclasses import dataclass
 
-from .. import nn
-from ..shapes import conv_output_size
+from ..engine import nn
+from ..engine.shapes import conv_output_size
 
 FLOAT32, INT64 = 4, 8
 

@@ -30,7 +30,7 @@ import traceback
 
 import numpy
 
-from ..kernels import availability
+from ..engine.kernels import availability
 from .timing import measure
 
 

@@ -38,8 +38,8 @@ import sys
 
 import numpy
 
-from .. import process
-from ..kernels import availability
+from ..engine import process
+from ..engine.kernels import availability
 from .timing import measure
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -82,7 +82,7 @@ def set_thread_variables(count):
     """The environment variables, for libraries that load later and for child processes.
 
     How idle threads wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT,
-    OPENBLAS_THREAD_TIMEOUT) is set by ``import minicnn``: minicnn/process.py.
+    OPENBLAS_THREAD_TIMEOUT) is set by ``import minicnn``: minicnn/engine/process.py.
     """
     for variable in THREAD_VARIABLES:
         if variable == "NUMBA_NUM_THREADS" and "numba" in sys.modules:

@@ -5,7 +5,7 @@ backward, every hot-loop kernel and the optimizer.
 
 For the duration of the run, the ``forward`` and ``backward`` of every
 Function subclass (conv2d, max_pool2d, relu, linear, ...), each kernel of
-minicnn.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the layout kernels) and ``SGD.step`` are
+minicnn.engine.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the layout kernels) and ``SGD.step`` are
 wrapped in timers (on the GPU the timer synchronises first, which slows
 the step a little but puts the time where the work is). Kernels run inside
 ops, so their rows are part of an op's row, shown indented. What no timer
@@ -31,14 +31,14 @@ from collections import defaultdict
 
 import numpy
 
-from .. import functional as F
-from .. import kernels, optim
-from ..backend import backend
+from ..engine import functional as F
+from ..engine import kernels, optim
+from ..engine.backend import using_backend
 from ..models import get_model, input_shape
-from ..random import manual_seed
-from ..functional.conv import Conv2dFunction
-from ..functional.linear import LinearFunction
-from ..tensor import Function, tensor
+from ..engine.rng import manual_seed
+from ..engine.functional.conv import Conv2dFunction
+from ..engine.functional.linear import LinearFunction
+from ..engine.tensor import Function, tensor
 from .machine import limit_threads
 from .targets import MinicnnTarget
 
@@ -155,7 +155,7 @@ def profile_training_step(model_name, backend_name, batch=128, steps=20, warmup=
     """Per-op seconds of one training step; returns a dict (see ``table``)."""
     target = MinicnnTarget(backend_name)
     rng = numpy.random.default_rng(seed)
-    with backend(backend_name):
+    with using_backend(backend_name):
         manual_seed(seed)
         model = get_model(model_name)
         if target.device == "gpu":

@@ -116,7 +116,7 @@ def _machine_lines(document):
         f"PyTorch {threads.get('torch', '-')}",
         f"- **NumPy's BLAS:** {blas.get('name')} {blas.get('version') or ''}; "
         f"OPENBLAS_CORETYPE={machine['environment'].get('OPENBLAS_CORETYPE')}",
-        "- **Process settings (minicnn/process.py):** " + (
+        "- **Process settings (minicnn/engine/process.py):** " + (
             f"{machine['process']['blas']}; {machine['process'].get('openmp', '-')}; "
             f"{machine['process']['memory']}" if "process" in machine
             else "not recorded"),

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from .. import functional as F
-from .. import nn, optim
+from ..engine import functional as F
+from ..engine import nn, optim
 from ..models import get_model, input_shape
-from ..random import manual_seed
-from ..tensor import no_grad, tensor
+from ..engine.rng import manual_seed
+from ..engine.tensor import no_grad, tensor
 from . import flops
 
 # The check runs in float64 (see above): rounding differences of about 1e-16

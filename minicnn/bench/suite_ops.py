@@ -14,7 +14,7 @@
     cross_entropy forward and backward: logits (128, 10) and (128, 1000)
 
 For each, ``ours`` is the minicnn call a user writes (F.conv2d, ...; for
-im2col and col2im the kernel dispatcher, minicnn.kernels) and ``theirs`` the
+im2col and col2im the kernel dispatcher, minicnn.engine.kernels) and ``theirs`` the
 PyTorch call that computes the same numbers (torch.nn.functional.conv2d,
 unfold, fold, ...). A backward case builds the graph once, untimed, and
 times ``y.backward(grad)`` (minicnn) and ``torch.autograd.grad`` (PyTorch).
@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy
 
-from .. import functional as F
-from .. import kernels
-from ..tensor import tensor
+from ..engine import functional as F
+from ..engine import kernels
+from ..engine.tensor import tensor
 from . import flops
 from .flops import ConvGeometry
 

@@ -17,8 +17,8 @@ a steeper rise at the large end.
 
 import numpy
 
-from .. import functional as F
-from ..tensor import tensor
+from ..engine import functional as F
+from ..engine.tensor import tensor
 from . import flops
 from .flops import ConvGeometry
 from .suite_ops import OpCase, random_array, torch_functional

@@ -22,9 +22,9 @@ import contextlib
 
 import numpy
 
-from ..backend import backend, backends, to_device, to_numpy
-from ..kernels import availability
-from ..tensor import Tensor
+from ..engine.backend import backends, to_device, to_numpy, using_backend
+from ..engine.kernels import availability
+from ..engine.tensor import Tensor
 
 MINICNN_NAMES = ("numpy", "numba", "cupy")
 TORCH_NAMES = ("torch-cpu", "torch-cuda")
@@ -50,7 +50,7 @@ class MinicnnTarget:
 
     def active(self):
         """``with target.active():`` runs minicnn code on this backend."""
-        return backend(self.name)
+        return using_backend(self.name)
 
     @property
     def xp(self):
@@ -85,9 +85,9 @@ class MinicnnTarget:
             return []
         try:
             if self.name == "numba":
-                from ..kernels import numba_cpu as module
+                from ..engine.kernels import numba_cpu as module
             else:
-                from ..kernels import cuda as module
+                from ..engine.kernels import cuda as module
         except ImportError as error:
             return [f"(none: {error})"]
         return list(getattr(module, "FASTER_THAN_REFERENCE", ()))

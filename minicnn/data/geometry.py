@@ -21,7 +21,7 @@ nearest border pixel (``fill="nearest"``, Keras's default) or 0
 
 import numpy
 
-from minicnn.backend import get_array_module
+from minicnn.engine.backend import get_array_module
 
 FILLS = ("nearest", "constant")
 

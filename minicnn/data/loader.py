@@ -14,7 +14,7 @@ import math
 
 import numpy
 
-from minicnn.backend import get_array_module
+from minicnn.engine.backend import get_array_module
 
 
 class DataLoader:

@@ -9,7 +9,7 @@ the test split, so that no test statistic leaks into training. They work on
 NumPy and CuPy arrays alike (``xp = get_array_module(x)``).
 """
 
-from minicnn.backend import get_array_module
+from minicnn.engine.backend import get_array_module
 
 
 def to_float(images):

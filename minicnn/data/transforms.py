@@ -16,7 +16,7 @@ each step resamples with nearest neighbours, which is simpler to read.
 
 import numpy
 
-from minicnn.shapes import pair
+from minicnn.engine.shapes import pair
 
 from . import geometry
 from .preprocess import normalize, to_float

@@ -7,7 +7,7 @@ Each model is an ``nn.Sequential`` (parameter names "0.weight", ... as in
 PyTorch). ``get_model`` also records on it what it was built from:
 
     model.config       {"name": ..., "kwargs": {...}}, which checkpoints store
-                       so that ``minicnn.checkpoint.load_model`` can rebuild it
+                       so that ``minicnn.training.checkpoint.load_model`` can rebuild it
     model.input_shape  the (C, H, W) it was designed for
 
 small.py holds the 28x28 networks, imagenet.py the 224x224 ones, init.py normal_init.

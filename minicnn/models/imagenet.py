@@ -7,10 +7,10 @@
 No ImageNet data or pretrained weights are available offline (SOURCES.md
 section 5): these are built for ``summary()``, parameter counts and GPU
 benchmarks. Output sizes use out = (N - F + 2P)/S + 1, floored unless the
-pool says ceil_mode (see minicnn/shapes.py).
+pool says ceil_mode (see minicnn/engine/shapes.py).
 """
 
-from .. import nn
+from ..engine import nn
 from .init import normal_init
 
 

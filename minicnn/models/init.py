@@ -1,7 +1,7 @@
 """Re-initialising a model's weights (the layers draw He-initialised weights themselves)."""
 
-from .. import random
-from ..backend import to_device
+from ..engine import rng
+from ..engine.backend import to_device
 
 
 def normal_init(model, std=0.01):
@@ -16,6 +16,6 @@ def normal_init(model, std=0.01):
         if name.endswith("bias"):
             parameter.data[...] = 0
         else:
-            data = random.normal(parameter.shape, std, parameter.dtype)
+            data = rng.normal_array(parameter.shape, std, parameter.dtype)
             parameter.data = to_device(data, parameter.device)
     return model

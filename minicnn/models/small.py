@@ -5,10 +5,10 @@
     lenet5           LeNet-5 at 28x28 (about 60k parameters)
     zfnet_small      ZFNet's shape (ZFNet section 3) scaled down to 28x28
 
-Output sizes below use out = (N - F + 2P)/S + 1 (floored; see minicnn/shapes.py).
+Output sizes below use out = (N - F + 2P)/S + 1 (floored; see minicnn/engine/shapes.py).
 """
 
-from .. import nn
+from ..engine import nn
 from .init import normal_init
 
 

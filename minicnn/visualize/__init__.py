@@ -19,8 +19,6 @@ One idea per module:
     feature_maps.py           every map of a layer for one image
     gradient_ascent.py        input patterns that maximize a map
     gradcam.py                Grad-CAM class activation heatmaps
-    tour.py                   the figures of the ``minicnn tour`` report
-    checkpoint_report.py      ``minicnn visualize CKPT``: every figure for a saved model
     probe.py, resample.py, figures.py   shared helpers
 
 Every experiment returns arrays; each has a ``plot_...`` function that
@@ -30,7 +28,6 @@ evaluation mode and left exactly as they were.
 
 from .ablation import AblationRow, ablation, format_rows, plot_ablation, rebuild, top_errors
 from .architecture import FilterReport, compare_first_layers, filter_report, filter_spectrum, plot_first_layers
-from .checkpoint_report import visualize_checkpoint
 from .correspondence import (
     CorrespondenceTable, correspondence, format_table, mask_regions, plot_correspondence, sign_disagreements,
 )
@@ -48,10 +45,8 @@ from .occlusion import OcclusionMaps, occlusion, occlusion_attribution, occlusio
 from .receptive_field import receptive_box, receptive_boxes
 from .resample import resize_bilinear
 from .topk import TopK, top_k, top_k_many
-from .tour import tour_figures
 
 __all__ = [
-    "visualize_checkpoint",
     "Deconvnet", "Trace", "conv_transpose2d", "strongest_positions",
     "receptive_box", "receptive_boxes",
     "TopK", "top_k", "top_k_many",
@@ -67,5 +62,5 @@ __all__ = [
     "feature_maps", "plot_feature_maps",
     "maximize_activation", "plot_patterns",
     "GradCam", "grad_cam", "plot_grad_cam",
-    "resize_bilinear", "tour_figures",
+    "resize_bilinear",
 ]

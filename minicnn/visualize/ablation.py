@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import to_numpy
-from ..nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
-from ..shapes import ShapeError
+from ..engine.backend import to_numpy
+from ..engine.nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
+from ..engine.shapes import ShapeError
 from .figures import new_figure, save
 from .probe import as_batch, batched_collect, check_sequential, evaluation
 

@@ -3,7 +3,7 @@
 ZFNet looked at AlexNet's first layer (11x11 filters, stride 4) and saw a
 mix of very high and very low frequencies with little in between, and some
 "dead" filters; 7x7 filters with stride 2 fixed both. It also renormalized
-every filter whose RMS exceeds 0.1 (minicnn.optim.renormalize_filters) so
+every filter whose RMS exceeds 0.1 (minicnn.engine.optim.renormalize_filters) so
 that no filter dominates. This module measures those things for a trained
 model's first Conv2d:
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import to_numpy
-from ..nn import Conv2d, Parameter, Sequential
-from ..optim import renormalize_filters
+from ..engine.backend import to_numpy
+from ..engine.nn import Conv2d, Parameter, Sequential
+from ..engine.optim import renormalize_filters
 from .figures import as_picture, new_figure, save, show, tile
 from .probe import as_batch, batched_collect, evaluation
 from .receptive_field import leaves

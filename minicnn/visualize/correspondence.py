@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import get_array_module, to_numpy
+from ..engine.backend import get_array_module, to_numpy
 from .figures import new_figure, save
 from .probe import as_batch, batched_collect, check_sequential, evaluation, layer_index
 

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy
 
-from .. import functional as F
-from ..functional.conv import input_gradient
-from ..backend import get_array_module, to_numpy
-from ..nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
-from ..tensor import as_tensor, no_grad
+from ..engine import functional as F
+from ..engine.functional.conv import input_gradient
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
+from ..engine.tensor import as_tensor, no_grad
 from .probe import as_batch, check_sequential, layer_index
 
 SUPPORTED = (Conv2d, MaxPool2d, ReLU, LocalResponseNorm, Dropout, Linear, Flatten, Sequential)
@@ -58,7 +58,7 @@ def conv_transpose2d(signal, weight, input_shape, stride, padding):
         cols = w.reshape(F, C*KH*KW)^T @ signal.reshape(N, F, OH*OW)   (N, C*KH*KW, OH*OW)
         out  = col2im(cols)        each column entry added back to its pixel
 
-    This is the convolution's input gradient (minicnn/functional/conv.py). Written
+    This is the convolution's input gradient (minicnn/engine/functional/conv.py). Written
     as a sum over pixels it correlates the signal with each filter flipped
     vertically and horizontally: ZFNet's "transposed versions of the same
     filters". Rows or columns that the forward convolution never reached

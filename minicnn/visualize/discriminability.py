@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy
 
-from .. import functional as F
-from .. import optim
-from ..backend import get_array_module, to_numpy
-from ..nn import Parameter
-from ..tensor import Tensor, no_grad
+from ..engine import functional as F
+from ..engine import optim
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.nn import Parameter
+from ..engine.tensor import Tensor, no_grad
 from .figures import new_figure, save
 from .probe import as_batch, batched_collect, check_sequential, evaluation, layer_index
 

@@ -6,7 +6,7 @@ the deconvnet. Laid side by side, the snapshots show lower layers settling
 within a few epochs and upper layers only much later (ZFNet: after 40-50).
 
     evolution = FeatureEvolution(images, layers=[0, 4], epochs=[1, 2, 5, 10])
-    fit(model, train, epochs=10, callbacks=[evolution])   # minicnn.train.fit
+    fit(model, train, epochs=10, callbacks=[evolution])   # minicnn.training.loop.fit
     plot_evolution(evolution, "evolution.png")
 
 The callback logic is ``snapshot(model, epoch)``, which can be called
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import device_of, to_device, to_numpy
-from ..callbacks import Callback
+from ..engine.backend import device_of, to_device, to_numpy
+from ..training.callbacks import Callback
 from .figures import as_picture, display_signed, new_figure, place, save, show, tile
 from .probe import as_batch, evaluation, layer_index
 from .topk import assemble, crop, find_strongest
@@ -64,7 +64,7 @@ class FeatureEvolution(Callback):
         self.snapshots = {}
 
     def on_epoch_end(self, state, epoch, logs):
-        """minicnn.train.fit's hook (epoch is 0-based there)."""
+        """minicnn.training.loop.fit's hook (epoch is 0-based there)."""
         if self.epochs is None or epoch + 1 in self.epochs:
             self.snapshot(state.model, epoch + 1)
 

@@ -5,7 +5,7 @@ grey image: after an early block, many high-resolution maps (edges,
 corners, strokes); after a deeper block, smaller and more abstract ones.
 """
 
-from ..backend import to_numpy
+from ..engine.backend import to_numpy
 from .figures import display_range, new_figure, save, show, tile
 from .probe import as_batch, batched_collect, check_sequential, evaluation, layer_index
 

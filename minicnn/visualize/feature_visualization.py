@@ -7,7 +7,7 @@ field) next to the image patch the unit saw. Lower layers show edges and
 blobs; higher layers, larger and more specific parts of objects.
 """
 
-from ..backend import to_numpy
+from ..engine.backend import to_numpy
 from .figures import as_picture, display_range, display_signed, new_figure, place, save, show, tile
 from .probe import layer_index
 from .topk import assemble, crop, find_strongest

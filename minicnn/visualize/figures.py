@@ -15,7 +15,7 @@ import os
 
 import numpy
 
-from ..backend import to_numpy
+from ..engine.backend import to_numpy
 
 
 def new_figure(width, height):

@@ -15,8 +15,8 @@ stops there.
 
 from dataclasses import dataclass
 
-from ..backend import get_array_module, to_numpy
-from ..tensor import Tensor, no_grad
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.tensor import Tensor, no_grad
 from .figures import as_picture, display_range, new_figure, save, show
 from .probe import as_batch, check_sequential, evaluation, forward_to, frozen, last_spatial_layer, layer_index
 from .resample import resize_bilinear

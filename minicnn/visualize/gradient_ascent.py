@@ -16,8 +16,8 @@ maps are optimized at once, one image each.
 
 import numpy
 
-from ..backend import get_array_module, to_device, to_numpy
-from ..tensor import Tensor
+from ..engine.backend import get_array_module, to_device, to_numpy
+from ..engine.tensor import Tensor
 from .figures import as_picture, display_range, new_figure, save, show
 from .probe import check_sequential, evaluation, forward_to, frozen, layer_index
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import get_array_module, to_numpy
+from ..engine.backend import get_array_module, to_numpy
 from ..data import geometry
-from ..nn import Conv2d, Dropout, Linear
+from ..engine.nn import Conv2d, Dropout, Linear
 from .figures import new_figure, save
 from .probe import as_batch, batched_collect, check_sequential, evaluation, layer_index, softmax
 

@@ -15,7 +15,7 @@ starts at rows 0, S, 2S, ... and stays inside the image, so there are
 
     (H - window) // stride + 1   positions down,   (W - window) // stride + 1 across
 
-(the output-size formula of a window with no padding; minicnn/shapes.py).
+(the output-size formula of a window with no padding; minicnn/engine/shapes.py).
 
 ``occlusion_attribution`` turns the same idea into a per-pixel map, with
 the semantics of Captum's ``Occlusion`` (see its docstring).
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import get_array_module, to_numpy
-from ..shapes import ShapeError, conv_output_size
+from ..engine.backend import get_array_module, to_numpy
+from ..engine.shapes import ShapeError, conv_output_size
 from .figures import as_picture, display_range, new_figure, save, show
 from .probe import (
     as_batch, batched_collect, check_sequential, evaluation, last_spatial_layer, layer_index, softmax,

@@ -17,9 +17,9 @@ import contextlib
 
 import numpy
 
-from ..backend import get_array_module
-from ..nn import Sequential
-from ..tensor import Tensor, as_tensor, no_grad
+from ..engine.backend import get_array_module
+from ..engine.nn import Sequential
+from ..engine.tensor import Tensor, as_tensor, no_grad
 
 
 def check_sequential(model, where):

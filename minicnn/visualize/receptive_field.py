@@ -12,7 +12,7 @@ which hides no pixel). Applying this from the chosen layer down to the image
 gives the rows (and, the same way, the columns) a unit at (r, c) of layer l
 sees. Elementwise layers (ReLU, LRN, dropout) keep the box; after Flatten or
 Linear a unit sees the whole image. Without padding and clipping the box
-has the size ``summary()`` reports (minicnn/shapes.py, ``receptive_field_step``).
+has the size ``summary()`` reports (minicnn/engine/shapes.py, ``receptive_field_step``).
 
 The box is the smallest one holding every pixel the unit depends on. When a
 stride is larger than its kernel, some pixels inside the box are skipped.
@@ -23,8 +23,8 @@ patch": the part of the image inside this box.
 
 import numpy
 
-from ..nn import Conv2d, Flatten, Linear, MaxPool2d, Sequential
-from ..shapes import conv_output_size
+from ..engine.nn import Conv2d, Flatten, Linear, MaxPool2d, Sequential
+from ..engine.shapes import conv_output_size
 from .probe import check_sequential, layer_index
 
 

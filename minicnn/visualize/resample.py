@@ -9,7 +9,7 @@ and takes (1 - t) * a[floor(u)] + t * a[floor(u) + 1] with t = u - floor(u),
 first along rows, then along columns.
 """
 
-from ..backend import get_array_module
+from ..engine.backend import get_array_module
 
 
 def _axis_weights(n_in, n_out, xp):

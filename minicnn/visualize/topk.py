@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from ..backend import get_array_module, to_numpy
+from ..engine.backend import get_array_module, to_numpy
 from .deconvnet import Deconvnet
 from .probe import as_batch, check_sequential, evaluation, forward_collect, layer_index
 from .receptive_field import receptive_boxes

@@ -8,7 +8,7 @@ Notation, used in every docstring below:
     x:      (N, C, H, W)      a batch of N images with C channels
     KH, KW  window (kernel) height and width
     SH, SW  strides;  PH, PW  zero-padding on each side
-    OH, OW  output size: OH = (H - KH + 2*PH) // SH + 1 (see minicnn/shapes.py)
+    OH, OW  output size: OH = (H - KH + 2*PH) // SH + 1 (see minicnn/engine/shapes.py)
 """
 
 from ..backend import get_array_module

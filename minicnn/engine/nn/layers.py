@@ -1,4 +1,4 @@
-"""The layers: each wraps one op of minicnn.functional and holds its parameters.
+"""The layers: each wraps one op of minicnn.engine.functional and holds its parameters.
 
 Every layer also knows its output shape for an input shape (C, H, W)
 without computing anything (``output_shape``), which ``summary()`` uses, and
@@ -15,14 +15,14 @@ import math
 import numpy
 
 from .. import functional as F
-from .. import random
+from .. import rng
 from ..backend import default_device, to_device
 from ..shapes import ShapeError, conv_output_size, pair
 from .module import Module, Parameter
 
 
 def _parameter(shape, scale, dtype=numpy.float32):
-    data = random.normal(shape, scale, dtype) if scale else numpy.zeros(shape, dtype)
+    data = rng.normal_array(shape, scale, dtype) if scale else numpy.zeros(shape, dtype)
     return Parameter(to_device(data, default_device()))
 
 

@@ -10,12 +10,12 @@ name       arrays              hot loops (im2col, col2im, pooling, LRN)
 
 Ops never branch on the backend. They ask their inputs for the array module
 (``xp = get_array_module(x)``, as Chainer does) and write ``xp.exp(...)``;
-the few hot loops go through ``minicnn.kernels``, which picks the compiled
+the few hot loops go through ``minicnn.engine.kernels``, which picks the compiled
 version for the active backend.
 
 Choose a backend with ``set_backend("numba")``, the ``MINICNN_BACKEND``
 environment variable, the ``--backend`` flag of the ``minicnn`` command, or
-for a block of code ``with backend("numba"): ...``.
+for a block of code ``with using_backend("numba"): ...``.
 """
 
 import contextlib
@@ -65,8 +65,8 @@ def set_backend(name):
 
 
 @contextlib.contextmanager
-def backend(name):
-    """``with backend("numba"): ...`` runs a block on another backend."""
+def using_backend(name):
+    """``with using_backend("numba"): ...`` runs a block on another backend."""
     previous = get_backend()
     set_backend(name)
     try:

@@ -56,11 +56,11 @@ import numpy
 from .availability import numba, numba_reason
 
 if numba is None:
-    raise ImportError(f"minicnn.kernels.numba_cpu needs numba: {numba_reason}")
+    raise ImportError(f"minicnn.engine.kernels.numba_cpu needs numba: {numba_reason}")
 
 # Numba's default thread pool is OpenMP's (libgomp). How its idle threads
 # wait (spin briefly, then sleep) is set for the whole process by
-# minicnn/process.py, before libgomp loads: see the measurements there.
+# minicnn/engine/process.py, before libgomp loads: see the measurements there.
 
 prange = numba.prange
 unsigned = numba.uint64

@@ -138,7 +138,7 @@ class Tensor:
                 key = id(tensor)
                 grads[key] = input_grad if key not in grads else grads[key] + input_grad
 
-    # ----- arithmetic (the Functions live in minicnn/arithmetic.py) ---------
+    # ----- arithmetic (the Functions live in minicnn/engine/arithmetic.py) ---------
     def __add__(self, other):
         from . import arithmetic
         return arithmetic.Add()(self, other)

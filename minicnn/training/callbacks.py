@@ -9,7 +9,7 @@ Subclass ``Callback`` and override the hooks you need:
                                             checkpoint of this epoch is already written
     on_train_end(state)                     after the last epoch (not after an exception)
 
-``state`` is the ``TrainingState`` of minicnn/train.py: ``state.model``,
+``state`` is the ``TrainingState`` of minicnn/training/loop.py: ``state.model``,
 ``state.optimizer``, ``state.history``, ``state.epoch``, the data
 (``state.train_images``, ``state.val_images``, ...) and ``state.stop``, which a
 callback sets to True to end training after the current epoch.

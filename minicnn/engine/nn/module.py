@@ -135,7 +135,7 @@ class Module:
         return "\n".join(lines)
 
     def summary(self, input_shape, print_table=True):
-        """Layer table for one input of shape (C, H, W); see minicnn/nn/summary.py."""
+        """Layer table for one input of shape (C, H, W); see minicnn/engine/nn/summary.py."""
         from .summary import summary
         return summary(self, input_shape, print_table)
 

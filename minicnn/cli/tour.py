@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy
 
-from . import nn
-from .backend import to_numpy
-from .callbacks import Callback
-from .data import sources
-from .experiment import RunConfig, print_result, run
-from .nn.summary import format_table
-from .plots import plot_confusion_matrix, plot_examples, plot_feature_maps, plot_filters
+from ..engine import nn
+from ..engine.backend import to_numpy
+from ..training.callbacks import Callback
+from ..data import sources
+from ..training.experiment import RunConfig, print_result, run
+from ..engine.nn.summary import format_table
+from ..training.plots import plot_confusion_matrix, plot_examples, plot_feature_maps, plot_filters
 from .report import Section, html_table, write_report
-from .tensor import no_grad, tensor
-from .train import confusion_matrix
+from ..engine.tensor import no_grad, tensor
+from ..training.loop import confusion_matrix
 
 DEFAULT_EPOCHS = 8
 FAST = {"epochs": 1, "train_limit": 400, "test_limit": 100}
@@ -73,9 +73,9 @@ def experiment_sections(model, data, out):
     """[(title, png_path, caption)] from the experiments that follow the built-in sections.
 
     Each experiment is one plain call here: the deconvnet's top-9 grids for
-    every conv layer and occlusion maps (minicnn/visualize/tour.py).
+    every conv layer and occlusion maps (minicnn/cli/tour_figures.py).
     """
-    from .visualize import tour_figures
+    from .tour_figures import tour_figures
 
     triples = []
     triples += tour_figures(model, data, out)

@@ -12,18 +12,18 @@ import os
 
 import numpy
 
-from ..backend import default_device, to_device, to_numpy
+from ..engine.backend import default_device, to_device, to_numpy
 from ..data import mean_std, normalize, to_float
-from ..nn import Conv2d, ReLU
-from .feature_visualization import feature_visualization, plot_feature_visualization
-from .occlusion import occlusion, plot_occlusion
-from .probe import check_sequential
+from ..engine.nn import Conv2d, ReLU
+from ..visualize.feature_visualization import feature_visualization, plot_feature_visualization
+from ..visualize.occlusion import occlusion, plot_occlusion
+from ..visualize.probe import check_sequential
 
 
 def prepare(dataset, count, normalization=None, seed=0):
     """(images (n, C, H, W) float32 on the active device, labels (n,), class names, indices).
 
-    dataset: what the tour trained on, a minicnn.experiment.Data (its
+    dataset: what the tour trained on, a minicnn.training.experiment.Data (its
     standardized ``test_x``, ``test_y`` and ``classes`` are used); or a
     minicnn.data.Dataset (uint8 images); or a tuple (images, labels) or
     (images, labels, classes) with images prepared (float) or uint8.

@@ -7,7 +7,7 @@ dropout: inverted dropout (Srivastava et al. 2014): at training time each
          at evaluation time the layer is the identity.
 """
 
-from .. import kernels, random
+from .. import kernels, rng
 from ..backend import get_array_module
 from ..tensor import Function, as_tensor
 from .checks import check_float
@@ -39,7 +39,7 @@ class DropoutFunction(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        keep = random.uniform(xp, x.shape, x.dtype) >= self.p          # kept with probability 1 - p
+        keep = rng.uniform_array(xp, x.shape, x.dtype) >= self.p          # kept with probability 1 - p
         self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self.mask
 

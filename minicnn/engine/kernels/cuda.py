@@ -45,7 +45,7 @@ from ..backend import get_array_module
 from .availability import cupy, is_cupy_array, numba, numba_reason
 
 if numba is None:
-    raise ImportError(f"minicnn.kernels.cuda needs numba: {numba_reason}")
+    raise ImportError(f"minicnn.engine.kernels.cuda needs numba: {numba_reason}")
 import numpy  # noqa: E402
 
 if not hasattr(numpy, "row_stack"):
@@ -55,10 +55,10 @@ if not hasattr(numpy, "row_stack"):
 try:
     from numba import cuda
 except Exception as error:  # an old numba, a broken install
-    raise ImportError(f"minicnn.kernels.cuda: numba.cuda cannot be imported ({error})") from error
+    raise ImportError(f"minicnn.engine.kernels.cuda: numba.cuda cannot be imported ({error})") from error
 if not cuda.is_available():
     raise ImportError(
-        "minicnn.kernels.cuda: numba.cuda finds no usable CUDA GPU and driver on this machine; "
+        "minicnn.engine.kernels.cuda: numba.cuda finds no usable CUDA GPU and driver on this machine; "
         "to run these kernels on the CPU for testing, set NUMBA_ENABLE_CUDASIM=1 before "
         "numba is imported"
     )

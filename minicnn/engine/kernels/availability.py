@@ -3,7 +3,7 @@
 minicnn runs on NumPy alone. Numba (compiled CPU loops) and CuPy (GPU
 arrays) are optional: this module tries to import each once and records,
 in plain words, why it is not usable when it is not. Nothing outside the
-``minicnn.kernels`` package imports numba or cupy directly.
+``minicnn.engine.kernels`` package imports numba or cupy directly.
 """
 
 import os

@@ -17,17 +17,17 @@ import argparse
 import os
 import sys
 
-from . import models
-from .backend import NAMES as BACKENDS
-from .backend import backends, set_backend
-from .checkpoint import CheckpointError, load_checkpoint, load_model
-from .data import describe_sources, fetch, load_dataset, mean_std, normalize, to_float
-from .data.download import FetchError
-from .data.sources import NAMES as DATASETS
-from .experiment import AUGMENTATIONS, SCHEDULES, RunConfig, print_result, resume_config, run
-from .nn.summary import format_table
-from .shapes import ShapeError
-from .train import evaluate
+from .. import models
+from ..engine.backend import NAMES as BACKENDS
+from ..engine.backend import backends, set_backend
+from ..training.checkpoint import CheckpointError, load_checkpoint, load_model
+from ..data import describe_sources, fetch, load_dataset, mean_std, normalize, to_float
+from ..data.download import FetchError
+from ..data.sources import NAMES as DATASETS
+from ..training.experiment import AUGMENTATIONS, SCHEDULES, RunConfig, print_result, resume_config, run
+from ..engine.nn.summary import format_table
+from ..engine.shapes import ShapeError
+from ..training.loop import evaluate
 
 USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, CheckpointError, ShapeError)
 
@@ -147,12 +147,12 @@ def command_data(args):
 
 
 def command_bench(args):
-    from .bench import main as bench_main  # late import: only this command needs the harness
+    from ..bench import main as bench_main  # late import: only this command needs the harness
     return bench_main(args)
 
 
 def command_visualize(args):
-    from .visualize import visualize_checkpoint  # late import: matplotlib-heavy
+    from .checkpoint_page import visualize_checkpoint  # late import: matplotlib-heavy
     page = visualize_checkpoint(args.checkpoint, args.out, dataset=args.dataset,
                                 data_path=args.data_path, count=args.count, seed=args.seed)
     print(f"report: {page}")
@@ -243,7 +243,7 @@ def build_parser():
     data.add_argument("--data-path", default=None, help="also look in this directory first")
     data.set_defaults(run=command_data)
 
-    from .bench import add_arguments as add_bench_arguments
+    from ..bench import add_arguments as add_bench_arguments
     visualize = commands.add_parser("visualize", parents=[common],
                                     help="deconvnet, occlusion, invariance, filters and Grad-CAM of a checkpoint")
     visualize.add_argument("checkpoint", help="a checkpoint.npz written by minicnn train")

@@ -6,7 +6,7 @@
 
 Files written to ``config.out``:
 
-    checkpoint.npz   weights, optimizer, history, ... after every epoch (minicnn/checkpoint.py)
+    checkpoint.npz   weights, optimizer, history, ... after every epoch (minicnn/training/checkpoint.py)
     metrics.json     test loss and accuracy, the per-epoch history, data, backend, timings
     curves.png       loss and accuracy against epoch
 
@@ -27,15 +27,16 @@ from pathlib import Path
 
 import numpy
 
-from . import __version__, models, random
-from .backend import get_backend
+from .. import __version__, models
+from ..engine import rng
+from ..engine.backend import get_backend
 from .checkpoint import load_checkpoint, write_json
-from .data import load_dataset, mean_std, normalize, sources, to_float
-from .data.transforms import RandomCrop, RandomShift, keras_example
-from .kernels import availability
+from ..data import load_dataset, mean_std, normalize, sources, to_float
+from ..data.transforms import RandomCrop, RandomShift, keras_example
+from ..engine.kernels import availability
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
-from .train import evaluate, fit
+from .loop import evaluate, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
 SCHEDULES = ("none", "step", "plateau")
@@ -179,7 +180,7 @@ def machine_info():
 
 def check_fits(model, name, data):
     """Raise a ShapeError naming the failing layer if the images do not fit the model."""
-    from .shapes import ShapeError
+    from ..engine.shapes import ShapeError
     shape = tuple(data.train_x.shape[1:])
     try:
         model.output_shape(shape)
@@ -215,7 +216,7 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
         standardisation = None if saved is None else (saved["mean"], saved["std"])
     data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
                      config.val_fraction, config.seed, verbose, standardisation)
-    random.manual_seed(config.seed)  # the initial weights, too, follow the seed
+    rng.manual_seed(config.seed)  # the initial weights, too, follow the seed
     model = models.get_model(config.model, num_classes=len(data.classes), **config.model_kwargs)
     check_fits(model, config.model, data)
     extra = {"config": dataclasses.asdict(config), "dataset": data.name, "classes": data.classes,

@@ -28,12 +28,12 @@ def generator(xp=numpy):
     return _state["gpu"]
 
 
-def uniform(xp, shape, dtype):
+def uniform_array(xp, shape, dtype):
     """Uniform [0, 1) numbers of ``shape`` and float ``dtype``, on xp's device."""
     return generator(xp).random(shape, dtype=dtype)
 
 
-def normal(shape, scale, dtype):
+def normal_array(shape, scale, dtype):
     """Gaussian numbers with standard deviation ``scale`` (NumPy, for initialisation)."""
     return (_state["cpu"].standard_normal(shape) * scale).astype(dtype)
 

@@ -3,7 +3,7 @@
 For every leaf layer: its output shape for one input (no batch axis), its
 parameter count, and its receptive field, the size of the input region one
 output unit sees (grown by each window: field += (F - 1) * jump, and
-jump *= S; see minicnn/shapes.py; after Flatten, the whole input). Shapes are computed from the formulas,
+jump *= S; see minicnn/engine/shapes.py; after Flatten, the whole input). Shapes are computed from the formulas,
 not by running the model, so even VGG16 at 224x224 summarises instantly.
 """
 

@@ -13,14 +13,14 @@ trained on, and writes ``OUT/index.html`` linking these PNG figures:
 
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint, load_model
+from ..training.checkpoint import load_checkpoint, load_model
 from ..data import load_dataset
-from ..report import Section, write_report
-from .architecture import filter_report, plot_first_layers
-from .gradcam import grad_cam, plot_grad_cam
-from .gradient_ascent import maximize_activation, plot_patterns
-from .invariance import invariance, plot_invariance
-from .tour import conv_outputs, prepare, tour_figures
+from .report import Section, write_report
+from ..visualize.architecture import filter_report, plot_first_layers
+from ..visualize.gradcam import grad_cam, plot_grad_cam
+from ..visualize.gradient_ascent import maximize_activation, plot_patterns
+from ..visualize.invariance import invariance, plot_invariance
+from .tour_figures import conv_outputs, prepare, tour_figures
 
 
 def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=300, seed=0):

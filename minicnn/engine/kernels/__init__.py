@@ -35,7 +35,7 @@ def _compiled_module(array):
 
 
 def _pick(name, array):
-    from . import reference  # late import: reference.py uses minicnn.backend
+    from . import reference  # late import: reference.py uses minicnn.engine.backend
 
     module = _compiled_module(array)
     if (module is not None and name in getattr(module, "FASTER_THAN_REFERENCE", ())

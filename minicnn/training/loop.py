@@ -31,15 +31,15 @@ from collections import namedtuple
 import numpy
 from tqdm import tqdm
 
-from . import functional as F
-from . import random
-from .backend import default_device, to_device, to_numpy
+from ..engine import functional as F
+from ..engine import rng
+from ..engine.backend import default_device, to_device, to_numpy
 from .callbacks import Callback
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .data.loader import DataLoader
+from ..data.loader import DataLoader
 from .history import History
-from .optim import SGD
-from .tensor import no_grad, tensor
+from ..engine.optim import SGD
+from ..engine.tensor import no_grad, tensor
 
 
 @dataclasses.dataclass
@@ -101,9 +101,9 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
     train, val:     (images, labels) pairs; val is evaluated after every epoch
     batch_size, lr, momentum, weight_decay, filter_radius: mini-batch size and
                     optim.SGD's settings (filter_radius=0.1 is ZFNet's renormalization)
-    schedule:       a StepLR or ReduceLROnPlateau (minicnn/schedules.py), or None
+    schedule:       a StepLR or ReduceLROnPlateau (minicnn/training/schedules.py), or None
     transform:      augmentation applied to each training batch (minicnn.data transforms)
-    callbacks:      Callback objects (minicnn/callbacks.py)
+    callbacks:      Callback objects (minicnn/training/callbacks.py)
     seed:           seed of the data order, augmentation and dropout (default 0, or
                     the checkpoint's when resuming)
     checkpoint:     path of a .npz written (atomically) after every epoch, or None
@@ -124,7 +124,7 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
                          "or monitor a train_ value")
     for callback in callbacks:
         if not isinstance(callback, Callback):
-            raise TypeError(f"fit: callbacks must be minicnn.callbacks.Callback objects, got {callback!r}")
+            raise TypeError(f"fit: callbacks must be minicnn.training.callbacks.Callback objects, got {callback!r}")
     optimizer = SGD(model.parameters(), lr, momentum, weight_decay, filter_radius)
     history, start = History(), 0
     if resume is not None:
@@ -165,7 +165,7 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
 def _train_one_epoch(state, callbacks, progress, eval_batch_size):
     """One pass over the training data, then validation; returns the History record."""
     model, optimizer, loader, epoch = state.model, state.optimizer, state.loader, state.epoch
-    random.manual_seed(epoch_seed(state.seed, epoch))
+    rng.manual_seed(epoch_seed(state.seed, epoch))
     loader.set_epoch(epoch)
     model.train()
     for callback in callbacks:

@@ -10,7 +10,7 @@ A checkpoint is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays):
         epoch                number of completed epochs
         optimizer            SGD's settings (lr, momentum, weight_decay, filter_radius)
         schedule             {"type": "StepLR", "state": {...}} or null
-        random               minicnn.random.get_state() (dropout's generator)
+        random               minicnn.engine.rng.get_state() (dropout's generator)
         data                 {"seed": s, "next_epoch": e}: DataLoader order of the next epoch
         history              History.to_dict(): the record of every epoch so far
         extra                the caller's JSON data (dataset, normalization, ...)
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy
 
-from . import random
+from ..engine import rng
 
 FORMAT, VERSION = "minicnn-checkpoint", 1
 METADATA_KEY = "metadata.json"
@@ -115,7 +115,7 @@ def save_checkpoint(path, model, optimizer=None, *, epoch, seed=None, history=No
         "optimizer": optimizer_meta,
         "schedule": None if schedule is None else {
             "type": type(schedule).__name__, "state": schedule.state_dict()},
-        "random": random.get_state(),
+        "random": rng.get_state(),
         "data": {"seed": seed, "next_epoch": int(epoch)},
         "history": None if history is None else history.to_dict(),
         "extra": extra or {},
@@ -173,7 +173,7 @@ class Checkpoint:
                     f"{self.path}: saved with a {saved_schedule['type']} schedule, "
                     f"resumed with a {type(schedule).__name__}")
             schedule.load_state_dict(saved_schedule["state"])
-        random.set_state(self.metadata["random"])
+        rng.set_state(self.metadata["random"])
 
 
 def load_checkpoint(path):
@@ -213,7 +213,7 @@ def load_model(checkpoint):
     checkpoint: a path or a Checkpoint. Needs the model's config, which
     models.get_model records.
     """
-    from .models import get_model
+    from ..models import get_model
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     config = checkpoint.metadata.get("model")

@@ -1,0 +1,21 @@
+"""The engine: everything a convnet needs to compute, and nothing else.
+
+Read it bottom-up; each module imports only those above it in this list:
+
+    backend.py      which array library holds the data (NumPy or CuPy) and
+                    which kernels run (numpy, numba, cupy); the bottom layer
+    kernels/        the hot loops, one file per family: the plain-array
+                    reference first, its Numba and CUDA twins after it
+    tensor.py       Tensor, Function and the iterative backward pass
+    arithmetic.py   +, -, *, /, @, sum, mean, reshape ... with their gradients
+    rng.py          one seed for dropout and initialisation
+    shapes.py       (N - F + 2P)/S + 1, receptive fields, ShapeError
+    functional/     the ops: conv, pooling, ReLU, LRN, dropout, linear, loss
+    nn/             layers (Module, Conv2d, ...), summary(), state_dict()
+    optim.py        SGD with momentum, ZFNet's filter renormalization
+    gradcheck.py    centred-difference gradient checks
+    process.py      the process settings applied on import (threads, memory)
+
+The engine imports NumPy, and Numba or CuPy only inside kernels/ and the
+probes in backend.py; never matplotlib, tqdm, or the rest of minicnn.
+"""

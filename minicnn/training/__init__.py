@@ -1,0 +1,26 @@
+"""Training, built on the engine: the loop, checkpoints, schedules, experiments.
+
+    from minicnn.training import fit, evaluate
+
+One idea per module:
+
+    loop.py         fit() and evaluate(): epochs, batches, the progress bar
+    checkpoint.py   atomic, pickle-free checkpoints and exact resume
+    history.py      per-epoch metrics
+    callbacks.py    hooks called by fit(): AtEpochs, EarlyStopping
+    schedules.py    learning-rate schedules: StepLR, ReduceLROnPlateau
+    experiment.py   one run from a RunConfig: data, model, fit, metrics.json
+    plots.py        the figures of a run (curves, filters, confusion matrix)
+"""
+
+from .callbacks import AtEpochs, Callback, EarlyStopping
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
+from .history import History
+from .loop import confusion_matrix, evaluate, fit
+from .schedules import ReduceLROnPlateau, StepLR
+
+__all__ = [
+    "fit", "evaluate", "confusion_matrix", "Checkpoint", "CheckpointError", "load_checkpoint",
+    "load_model", "save_checkpoint", "History", "Callback", "AtEpochs", "EarlyStopping",
+    "StepLR", "ReduceLROnPlateau",
+]
