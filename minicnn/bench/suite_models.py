@@ -67,7 +67,7 @@ def torch_network(model):
         elif isinstance(layer, nn.Linear):
             layers.append(torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None))
         else:
-            raise TypeError(f"torch_network: no PyTorch twin for {layer.where()}")
+            raise TypeError(f"torch_network: no PyTorch twin for {layer.describe()}")
     network = torch.nn.Sequential(*layers)
     network.load_state_dict({name: torch.from_numpy(array) for name, array in model.state_dict().items()})
     return network

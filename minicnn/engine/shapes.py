@@ -39,14 +39,14 @@ def formula_text(n, kernel_size, stride, padding):
 
 
 def conv_output_size(n, kernel_size, stride=1, padding=0, ceil_mode=False, strict=False,
-                     where="conv_output_size", axis="size"):
+                     caller="conv_output_size", axis="size"):
     """Number of window positions along one axis: ``(N - F + 2P)/S + 1``.
 
     n: input size N; kernel_size: F; stride: S (> 0); padding: P (>= 0).
     ceil_mode: keep a last partial window (PyTorch's rule for pooling).
     strict: raise ``ShapeError`` when the windows do not tile the padded input
     exactly, quoting the fractional result, e.g. ``(7 - 3 + 2*0)/3 + 1 = 2.33``.
-    where, axis: names used in error messages (the layer, "height"/"width").
+    caller, axis: names used in error messages (the layer, "height"/"width").
 
     >>> conv_output_size(7, 3, stride=2)
     3
@@ -54,22 +54,22 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, ceil_mode=False, stric
     4
     """
     if stride <= 0:
-        raise ShapeError(f"{where}: stride must be positive, got stride={stride} for the {axis}")
+        raise ShapeError(f"{caller}: stride must be positive, got stride={stride} for the {axis}")
     if kernel_size <= 0:
-        raise ShapeError(f"{where}: kernel size must be positive, got {kernel_size} for the {axis}")
+        raise ShapeError(f"{caller}: kernel size must be positive, got {kernel_size} for the {axis}")
     if padding < 0:
-        raise ShapeError(f"{where}: padding must be >= 0, got padding={padding} for the {axis}")
+        raise ShapeError(f"{caller}: padding must be >= 0, got padding={padding} for the {axis}")
     padded = n + 2 * padding
     if kernel_size > padded:
         raise ShapeError(
-            f"{where}: the {kernel_size}-wide window is larger than the padded input along "
+            f"{caller}: the {kernel_size}-wide window is larger than the padded input along "
             f"the {axis} ({n} + 2*{padding} = {padded}); needs N + 2P >= F, and "
             f"{formula_text(n, kernel_size, stride, padding)} is below 1"
         )
     span = padded - kernel_size
     if strict and span % stride != 0:
         raise ShapeError(
-            f"{where}: stride {stride} does not fit along the {axis}: "
+            f"{caller}: stride {stride} does not fit along the {axis}: "
             f"{formula_text(n, kernel_size, stride, padding)} is not a whole number "
             "(the windows do not tile the input)"
         )

@@ -297,11 +297,11 @@ class Function:
     def _check_devices(self, tensors):
         devices = {t.device for t in tensors}
         if len(devices) > 1:
-            where = ", ".join(
+            devices = ", ".join(
                 f"{self._input_name(i)} on {t.device}" for i, t in enumerate(tensors)
             )
             raise RuntimeError(
-                f"{self.name}: inputs live on different devices ({where}); move them to one "
+                f"{self.name}: inputs live on different devices ({devices}); move them to one "
                 "device first, e.g. model.to('gpu') and x.to('gpu')"
             )
 

@@ -33,7 +33,7 @@ def _fresh(module, shape, out):
     if isinstance(module, Linear):
         return Linear(int(numpy.prod(shape)), out or module.out_features, bias=module.bias is not None)
     if out is not None:
-        raise ValueError(f"rebuild: {module.where()} has no size to change; only Conv2d and Linear can be resized")
+        raise ValueError(f"rebuild: {module.describe()} has no size to change; only Conv2d and Linear can be resized")
     if isinstance(module, MaxPool2d):
         return MaxPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
     if isinstance(module, LocalResponseNorm):
@@ -42,7 +42,7 @@ def _fresh(module, shape, out):
         return Dropout(module.p)
     if isinstance(module, (ReLU, Flatten)):
         return type(module)()
-    raise TypeError(f"rebuild: cannot copy {module.where()}; it knows Conv2d, Linear, MaxPool2d, "
+    raise TypeError(f"rebuild: cannot copy {module.describe()}; it knows Conv2d, Linear, MaxPool2d, "
                     "LocalResponseNorm, Dropout, ReLU and Flatten")
 
 

@@ -114,7 +114,7 @@ def _step_up(module, h):
     if not isinstance(module, SUPPORTED):
         names = ", ".join(kind.__name__ for kind in SUPPORTED)
         raise TypeError(
-            f"Deconvnet: layer {module.where()} has no deconvnet counterpart; "
+            f"Deconvnet: layer {module.describe()} has no deconvnet counterpart; "
             f"the deconvnet knows {names}"
         )
     return module(h), Step(module, shape)
@@ -124,9 +124,9 @@ def _step_down(step, signal):
     """Send ``signal`` (shaped like the layer's output) down through one layer."""
     module = step.module
     if isinstance(module, MaxPool2d):
-        return F.max_unpool2d(signal, step.switches, where=module.where()).data
+        return F.max_unpool2d(signal, step.switches, caller=module.describe()).data
     if isinstance(module, ReLU):
-        return F.relu(signal, where=module.where()).data   # rectify the reconstruction
+        return F.relu(signal, caller=module.describe()).data   # rectify the reconstruction
     if isinstance(module, Conv2d):
         return conv_transpose2d(signal, module.weight.data, step.input_shape, module.stride, module.padding)
     if isinstance(module, (LocalResponseNorm, Dropout)):

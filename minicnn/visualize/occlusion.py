@@ -34,14 +34,14 @@ from .probe import (
 )
 
 
-def occlusion_starts(size, window, stride, where="occlusion"):
+def occlusion_starts(size, window, stride, caller="occlusion"):
     """First row (or column) of each square: 0, S, ..., (size - window) // S * S.
 
     Count: (size - window) // stride + 1, as ``conv_output_size`` gives it.
     """
     if window > size:
-        raise ShapeError(f"{where}: the {window}x{window} square does not fit in an image side of {size} pixels")
-    count = conv_output_size(size, window, stride, 0, where=where, axis="image side")
+        raise ShapeError(f"{caller}: the {window}x{window} square does not fit in an image side of {size} pixels")
+    count = conv_output_size(size, window, stride, 0, caller=caller, axis="image side")
     return numpy.arange(count) * stride
 
 

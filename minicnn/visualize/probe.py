@@ -22,21 +22,21 @@ from ..engine.nn import Sequential
 from ..engine.tensor import Tensor, as_tensor, no_grad
 
 
-def check_sequential(model, where):
+def check_sequential(model, caller):
     if not isinstance(model, Sequential):
         raise TypeError(
-            f"{where}: needs an nn.Sequential whose layers are numbered 0, 1, ... "
+            f"{caller}: needs an nn.Sequential whose layers are numbered 0, 1, ... "
             f"(got {type(model).__name__}); wrap the layers: nn.Sequential(layer0, layer1, ...)"
         )
 
 
-def layer_index(model, layer, where):
+def layer_index(model, layer, caller):
     """``layer`` as an index 0..len(model)-1 (negative counts from the end)."""
     count = len(model)
     if isinstance(layer, bool) or not isinstance(layer, (int, numpy.integer)):
-        raise TypeError(f"{where}: layer must be an index into the Sequential, got {layer!r}")
+        raise TypeError(f"{caller}: layer must be an index into the Sequential, got {layer!r}")
     if not -count <= layer < count:
-        raise IndexError(f"{where}: layer {layer} does not exist; the model has layers 0..{count - 1}")
+        raise IndexError(f"{caller}: layer {layer} does not exist; the model has layers 0..{count - 1}")
     return int(layer) % count
 
 
@@ -66,7 +66,7 @@ def frozen(model):
             parameter.requires_grad = flag
 
 
-def as_batch(x, where):
+def as_batch(x, caller):
     """An image (C, H, W) or a batch (N, C, H, W), as a 4-D array (not a Tensor)."""
     data = x.data if isinstance(x, Tensor) else x
     if not hasattr(data, "ndim"):
@@ -74,10 +74,10 @@ def as_batch(x, where):
     if data.ndim == 3:
         data = data[None]
     if data.ndim != 4:
-        raise ValueError(f"{where}: expected an image (C, H, W) or a batch (N, C, H, W), got shape {tuple(data.shape)}")
+        raise ValueError(f"{caller}: expected an image (C, H, W) or a batch (N, C, H, W), got shape {tuple(data.shape)}")
     if not numpy.issubdtype(data.dtype, numpy.floating):
         raise TypeError(
-            f"{where}: images must be floating point like the model's input (got {data.dtype}); "
+            f"{caller}: images must be floating point like the model's input (got {data.dtype}); "
             "prepare them first, e.g. minicnn.data.to_float(images)"
         )
     return data
@@ -129,7 +129,7 @@ def softmax(logits):
     return exps / exps.sum(axis=1, keepdims=True)
 
 
-def last_spatial_layer(model, input_shape, where):
+def last_spatial_layer(model, input_shape, caller):
     """Index of the last layer whose output is a stack of maps (C, H, W).
 
     input_shape: (C, H, W). Shapes come from ``output_shape``, nothing runs.
@@ -140,5 +140,5 @@ def last_spatial_layer(model, input_shape, where):
         if len(shape) == 3:
             found = index
     if found is None:
-        raise ValueError(f"{where}: no layer of this model outputs feature maps (C, H, W)")
+        raise ValueError(f"{caller}: no layer of this model outputs feature maps (C, H, W)")
     return found

@@ -53,9 +53,9 @@ def _window_inputs(layers, input_size):
             windows.append((module, (height, width)))
             (kh, kw), (sh, sw), (ph, pw) = module.kernel_size, module.stride, module.padding
             ceil_mode = getattr(module, "ceil_mode", False)
-            where = module.where()
-            height = conv_output_size(height, kh, sh, ph, ceil_mode, where=where, axis="height")
-            width = conv_output_size(width, kw, sw, pw, ceil_mode, where=where, axis="width")
+            caller = module.describe()
+            height = conv_output_size(height, kh, sh, ph, ceil_mode, caller=caller, axis="height")
+            width = conv_output_size(width, kw, sw, pw, ceil_mode, caller=caller, axis="width")
     return windows, False
 
 

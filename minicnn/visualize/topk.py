@@ -65,15 +65,15 @@ def _candidates(maps, offset, k, distinct_images):
     count, height, width = maps.shape
     if distinct_images:
         flat = maps.reshape(count, -1)
-        where = flat.argmax(axis=1)                      # each image's strongest unit
-        values = flat[numpy.arange(count), where]
+        position = flat.argmax(axis=1)                   # each image's strongest unit
+        values = flat[numpy.arange(count), position]
         images = numpy.arange(count) + offset
     else:
         flat = maps.reshape(-1)
-        where_all = numpy.argsort(-flat, kind="stable")[:k]
-        values = flat[where_all]
-        images, where = where_all // (height * width) + offset, where_all % (height * width)
-    return values, images, where // width, where % width
+        strongest = numpy.argsort(-flat, kind="stable")[:k]
+        values = flat[strongest]
+        images, position = strongest // (height * width) + offset, strongest % (height * width)
+    return values, images, position // width, position % width
 
 
 def _best(values, images, rows, cols, k):

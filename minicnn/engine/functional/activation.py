@@ -24,10 +24,10 @@ class ReLUFunction(Function):
         return kernels.relu_backward(grad_output, self.positive)
 
 
-def relu(x, where="relu"):
+def relu(x, caller="relu"):
     """max(0, x), any shape."""
     x = as_tensor(x)
-    check_float(where, x)
+    check_float(caller, x)
     return ReLUFunction()(x)
 
 
@@ -47,12 +47,12 @@ class DropoutFunction(Function):
         return grad_output * self.mask
 
 
-def dropout(x, p=0.5, training=True, where="dropout"):
+def dropout(x, p=0.5, training=True, caller="dropout"):
     """Zero each value with probability p and scale the rest by 1/(1-p); identity when not training."""
     if not 0.0 <= p < 1.0:
-        raise ValueError(f"{where}: p is the probability of dropping a value and must be in [0, 1), got {p}")
+        raise ValueError(f"{caller}: p is the probability of dropping a value and must be in [0, 1), got {p}")
     x = as_tensor(x)
-    check_float(where, x)
+    check_float(caller, x)
     if not training or p == 0.0:
         return x
     return DropoutFunction(p)(x)

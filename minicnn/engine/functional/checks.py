@@ -1,6 +1,6 @@
 """Input checks shared by the ops: errors that explain what went wrong.
 
-Every message names the op or layer (``where``), what it got, and what it
+Every message names the op or layer (``caller``), what it got, and what it
 needed, so a learner can fix the call without reading the source.
 """
 
@@ -10,7 +10,7 @@ from ..backend import get_array_module
 from ..shapes import ShapeError
 
 
-def check_input(where, x, ndim, layout):
+def check_input(caller, x, ndim, layout):
     """x must be a floating-point array of ``ndim`` dimensions with finite values.
 
     layout: the expected shape in words, e.g. "(N, C, H, W)".
@@ -21,31 +21,31 @@ def check_input(where, x, ndim, layout):
         hint = ""
         if ndim == 4 and x.ndim == 3:
             hint = "; a single image needs a batch axis: x[None] or x.reshape(1, C, H, W)"
-        raise ShapeError(f"{where}: expected a {ndim}-D input {layout}, got shape {x.shape}{hint}")
-    check_float(where, x)
+        raise ShapeError(f"{caller}: expected a {ndim}-D input {layout}, got shape {x.shape}{hint}")
+    check_float(caller, x)
 
 
-def check_float(where, x, what="input"):
+def check_float(caller, x, what="input"):
     if not numpy.issubdtype(x.dtype, numpy.floating):
         raise TypeError(
-            f"{where}: input must be floating point (float32 or float64), got {x.dtype}; "
+            f"{caller}: input must be floating point (float32 or float64), got {x.dtype}; "
             "convert it first, e.g. x.astype('float32') / 255"
         )
     if x.creator is None:
-        check_finite(where, x.data, what)
+        check_finite(caller, x.data, what)
 
 
-def check_finite(where, array, what):
+def check_finite(caller, array, what):
     xp = get_array_module(array)
     if not bool(xp.isfinite(array.sum())) and not bool(xp.isfinite(array).all()):
         bad = int((~xp.isfinite(array)).sum())
         hint = "; training has diverged: lower the learning rate" if what == "weight" else ""
-        raise ValueError(f"{where}: {what} of shape {tuple(array.shape)} holds {bad} NaN or infinite values{hint}")
+        raise ValueError(f"{caller}: {what} of shape {tuple(array.shape)} holds {bad} NaN or infinite values{hint}")
 
 
-def check_same_dtype(where, x, other, other_name):
+def check_same_dtype(caller, x, other, other_name):
     if x.dtype != other.dtype:
         raise TypeError(
-            f"{where}: input is {x.dtype} but {other_name} is {other.dtype}; use one dtype, "
+            f"{caller}: input is {x.dtype} but {other_name} is {other.dtype}; use one dtype, "
             f"e.g. model.to('{x.dtype}') or x.astype('{other.dtype}')"
         )

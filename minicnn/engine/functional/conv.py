@@ -94,36 +94,36 @@ def input_gradient(grad_output, weight, input_shape, stride, padding):
     return columns_to_image(grad_cols, weight.shape, input_shape, grad_output.shape, stride, padding)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, where="conv2d"):
+def conv2d(x, weight, bias=None, stride=1, padding=0, caller="conv2d"):
     """Convolve a batch of images with a bank of filters.
 
     x: (N, C, H, W); weight: (F, C, KH, KW); bias: (F,) or None.
     stride, padding: int or (h, w) pair. Returns (N, F, OH, OW) with
     OH = (H - KH + 2*PH) // SH + 1 (and the same for W).
-    where: the layer's name, used in error messages.
+    caller: who called the op (a layer's description), named in error messages.
     """
     x, weight = as_tensor(x), as_tensor(weight)
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
-    check_input(where, x, 4, "(N, C, H, W)")
-    check_float(where, weight, "weight")
-    check_same_dtype(where, x, weight, "weight")
+    check_input(caller, x, 4, "(N, C, H, W)")
+    check_float(caller, weight, "weight")
+    check_same_dtype(caller, x, weight, "weight")
     if weight.ndim != 4:
-        raise ShapeError(f"{where}: weight must be (F, C, KH, KW), got shape {weight.shape}")
+        raise ShapeError(f"{caller}: weight must be (F, C, KH, KW), got shape {weight.shape}")
     filters, channels, kh, kw = weight.shape
     if x.shape[1] != channels:
         raise ShapeError(
-            f"{where}: input has {x.shape[1]} channels (shape {x.shape}) but the filters "
+            f"{caller}: input has {x.shape[1]} channels (shape {x.shape}) but the filters "
             f"need {channels} (weight shape {weight.shape} = (F, C, KH, KW)); "
             f"expected input (N, {channels}, H, W)"
         )
     out = (
-        conv_output_size(x.shape[2], kh, stride[0], padding[0], where=where, axis="height"),
-        conv_output_size(x.shape[3], kw, stride[1], padding[1], where=where, axis="width"),
+        conv_output_size(x.shape[2], kh, stride[0], padding[0], caller=caller, axis="height"),
+        conv_output_size(x.shape[3], kw, stride[1], padding[1], caller=caller, axis="width"),
     )
     function = Conv2dFunction(stride, padding, out)
     if bias is None:
         return function(x, weight)
     bias = as_tensor(bias)
     if bias.shape != (filters,):
-        raise ShapeError(f"{where}: bias must have shape ({filters},) (one per filter), got {bias.shape}")
+        raise ShapeError(f"{caller}: bias must have shape ({filters},) (one per filter), got {bias.shape}")
     return function(x, weight, bias)

@@ -31,16 +31,16 @@ class LinearFunction(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def linear(x, weight, bias=None, where="linear"):
+def linear(x, weight, bias=None, caller="linear"):
     """y = x @ weight^T + bias. x: (N, IN); weight: (OUT, IN); bias: (OUT,)."""
     x, weight = as_tensor(x), as_tensor(weight)
-    check_input(where, x, 2, "(N, features)")
-    check_float(where, weight, "weight")
-    check_same_dtype(where, x, weight, "weight")
+    check_input(caller, x, 2, "(N, features)")
+    check_float(caller, weight, "weight")
+    check_same_dtype(caller, x, weight, "weight")
     out_features, in_features = weight.shape
     if x.shape[1] != in_features:
         raise ShapeError(
-            f"{where}: input has {x.shape[1]} features (shape {x.shape}) but the weight "
+            f"{caller}: input has {x.shape[1]} features (shape {x.shape}) but the weight "
             f"{weight.shape} = (out_features, in_features) needs {in_features}"
         )
     if bias is None:

@@ -36,16 +36,16 @@ class LogSoftmaxFunction(Function):
         return grad_output - probs * grad_output.sum(axis=1, keepdims=True)
 
 
-def log_softmax(z, where="log_softmax"):
+def log_softmax(z, caller="log_softmax"):
     """log of the softmax over axis 1. z: (N, K) -> (N, K)."""
     z = as_tensor(z)
-    check_input(where, z, 2, "(N, classes)")
+    check_input(caller, z, 2, "(N, classes)")
     return LogSoftmaxFunction()(z)
 
 
-def softmax(z, where="softmax"):
+def softmax(z, caller="softmax"):
     """Class probabilities over axis 1. z: (N, K) -> (N, K), rows sum to 1."""
-    return log_softmax(z, where).exp()
+    return log_softmax(z, caller).exp()
 
 
 class CrossEntropyFunction(Function):
@@ -68,26 +68,26 @@ class CrossEntropyFunction(Function):
         return grad * (grad_output / n)
 
 
-def cross_entropy(logits, target, where="cross_entropy"):
+def cross_entropy(logits, target, caller="cross_entropy"):
     """Mean negative log-likelihood of the integer labels.
 
     logits: (N, K) raw class scores (not probabilities); target: (N,) ints in
     0..K-1. Returns a scalar tensor. Finite for logits of any size.
     """
     logits = as_tensor(logits)
-    check_input(where, logits, 2, "(N, classes)")
+    check_input(caller, logits, 2, "(N, classes)")
     target = target.data if hasattr(target, "creator") else target
     target = get_array_module(logits.data).asarray(target)   # on the logits' device
     if not numpy.issubdtype(target.dtype, numpy.integer):
-        raise TypeError(f"{where}: target must hold integer class labels, got dtype {target.dtype}")
+        raise TypeError(f"{caller}: target must hold integer class labels, got dtype {target.dtype}")
     n, classes = logits.shape
     if target.shape != (n,):
-        raise ShapeError(f"{where}: target must have shape ({n},) to match logits {logits.shape}, got {target.shape}")
+        raise ShapeError(f"{caller}: target must have shape ({n},) to match logits {logits.shape}, got {target.shape}")
     low, high = int(target.min()), int(target.max())
     if low < 0 or high >= classes:
         bad = low if low < 0 else high
         raise ValueError(
-            f"{where}: label {bad} is outside 0..{classes - 1}; the logits {logits.shape} "
+            f"{caller}: label {bad} is outside 0..{classes - 1}; the logits {logits.shape} "
             f"have {classes} classes"
         )
     return CrossEntropyFunction(target.astype(numpy.int64))(logits)

@@ -31,13 +31,13 @@ class LocalResponseNormFunction(Function):
                                     self.size, self.alpha, self.beta)
 
 
-def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, where="local_response_norm"):
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, caller="local_response_norm"):
     """Normalize each value by the energy of its ``size`` neighbouring channels.
 
     x: (N, C, H, W) -> y: (N, C, H, W). ZFNet uses size=5 after layers 1 and 2.
     """
     if size < 1:
-        raise ValueError(f"{where}: size is a number of channels and must be >= 1, got {size}")
+        raise ValueError(f"{caller}: size is a number of channels and must be >= 1, got {size}")
     x = as_tensor(x)
-    check_input(where, x, 4, "(N, C, H, W)")
+    check_input(caller, x, 4, "(N, C, H, W)")
     return LocalResponseNormFunction(size, alpha, beta, k)(x)

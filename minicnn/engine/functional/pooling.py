@@ -53,7 +53,7 @@ class MaxPool2dFunction(Function):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_switches=False,
-               where="max_pool2d"):
+               caller="max_pool2d"):
     """Max over KH x KW windows moved SH, SW at a time.
 
     x: (N, C, H, W) -> y: (N, C, OH, OW); stride defaults to kernel_size.
@@ -65,16 +65,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_s
     kernel = pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else pair(stride, "stride")
     padding = pair(padding, "padding")
-    check_input(where, x, 4, "(N, C, H, W)")
+    check_input(caller, x, 4, "(N, C, H, W)")
     for axis, k, p in (("height", kernel[0], padding[0]), ("width", kernel[1], padding[1])):
         if p > k // 2:
             raise ShapeError(
-                f"{where}: padding {p} is more than half the {k}-wide window along the {axis}; "
+                f"{caller}: padding {p} is more than half the {k}-wide window along the {axis}; "
                 "needs P <= F // 2 so every window holds a real pixel"
             )
     out = (
-        conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, where=where, axis="height"),
-        conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, where=where, axis="width"),
+        conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, caller=caller, axis="height"),
+        conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, caller=caller, axis="width"),
     )
     function = MaxPool2dFunction(kernel, stride, padding, out)
     y = function(x)
@@ -94,7 +94,7 @@ class MaxUnpool2dFunction(Function):
         return kernels.maxpool_gather(grad_output, self.switches.indices)
 
 
-def max_unpool2d(y, switches, where="max_unpool2d"):
+def max_unpool2d(y, switches, caller="max_unpool2d"):
     """Put each pooled value back where its maximum was (ZFNet's unpooling).
 
     y: (N, C, OH, OW); switches: the ``Switches`` from the max_pool2d that
@@ -106,7 +106,7 @@ def max_unpool2d(y, switches, where="max_unpool2d"):
     y = as_tensor(y)
     if y.shape != tuple(switches.indices.shape):
         raise ShapeError(
-            f"{where}: input has shape {y.shape} but the switches were recorded for a pooled "
+            f"{caller}: input has shape {y.shape} but the switches were recorded for a pooled "
             f"output of shape {tuple(switches.indices.shape)}; unpool with the switches of the "
             "same forward pass"
         )

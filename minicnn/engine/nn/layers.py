@@ -33,10 +33,10 @@ def _compact(pair_value):
 
 def _check_chw(layer, input_shape, channels=None):
     if len(input_shape) != 3:
-        raise ShapeError(f"{layer.where()}: expects an input (C, H, W), got {tuple(input_shape)}")
+        raise ShapeError(f"{layer.describe()}: expects an input (C, H, W), got {tuple(input_shape)}")
     if channels is not None and input_shape[0] != channels:
         raise ShapeError(
-            f"{layer.where()}: input has {input_shape[0]} channels (shape {tuple(input_shape)}) "
+            f"{layer.describe()}: input has {input_shape[0]} channels (shape {tuple(input_shape)}) "
             f"but the layer needs {channels}"
         )
 
@@ -58,7 +58,7 @@ class Conv2d(Module):
         self.bias = _parameter((out_channels,), 0.0) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, where=self.where())
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, caller=self.describe())
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={_compact(self.kernel_size)}"
@@ -75,11 +75,11 @@ class Conv2d(Module):
     def output_shape(self, input_shape):
         _check_chw(self, input_shape, self.in_channels)
         _, h, w = input_shape
-        where = self.where()
+        caller = self.describe()
         return (
             self.out_channels,
-            conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], where=where, axis="height"),
-            conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], where=where, axis="width"),
+            conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], caller=caller, axis="height"),
+            conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], caller=caller, axis="width"),
         )
 
 
@@ -101,7 +101,7 @@ class MaxPool2d(Module):
 
     def forward_with_switches(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            return_switches=True, where=self.where())
+                            return_switches=True, caller=self.describe())
 
     def extra_repr(self):
         text = f"kernel_size={_compact(self.kernel_size)}, stride={_compact(self.stride)}"
@@ -116,11 +116,11 @@ class MaxPool2d(Module):
     def output_shape(self, input_shape):
         _check_chw(self, input_shape)
         c, h, w = input_shape
-        k, s, p, where = self.kernel_size, self.stride, self.padding, self.where()
+        k, s, p, caller = self.kernel_size, self.stride, self.padding, self.describe()
         return (
             c,
-            conv_output_size(h, k[0], s[0], p[0], self.ceil_mode, where=where, axis="height"),
-            conv_output_size(w, k[1], s[1], p[1], self.ceil_mode, where=where, axis="width"),
+            conv_output_size(h, k[0], s[0], p[0], self.ceil_mode, caller=caller, axis="height"),
+            conv_output_size(w, k[1], s[1], p[1], self.ceil_mode, caller=caller, axis="width"),
         )
 
 
@@ -135,7 +135,7 @@ class ReLU(_ShapePreserving):
     """max(0, x), any shape."""
 
     def forward(self, x):
-        return F.relu(x, where=self.where())
+        return F.relu(x, caller=self.describe())
 
 
 class LocalResponseNorm(_ShapePreserving):
@@ -146,7 +146,7 @@ class LocalResponseNorm(_ShapePreserving):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, x):
-        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, where=self.where())
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, caller=self.describe())
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
@@ -160,7 +160,7 @@ class Dropout(_ShapePreserving):
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training, where=self.where())
+        return F.dropout(x, self.p, self.training, caller=self.describe())
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -190,7 +190,7 @@ class Linear(Module):
         self.bias = _parameter((out_features,), 0.0) if bias else None
 
     def forward(self, x):
-        return F.linear(x, self.weight, self.bias, where=self.where())
+        return F.linear(x, self.weight, self.bias, caller=self.describe())
 
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}"
@@ -198,7 +198,7 @@ class Linear(Module):
     def output_shape(self, input_shape):
         if len(input_shape) != 1 or input_shape[0] != self.in_features:
             raise ShapeError(
-                f"{self.where()}: expects ({self.in_features},) features, got {tuple(input_shape)}; "
+                f"{self.describe()}: expects ({self.in_features},) features, got {tuple(input_shape)}; "
                 "in_features must equal the flattened size C*H*W of the layer before"
             )
         return (self.out_features,)

@@ -119,7 +119,7 @@ class Module:
     def extra_repr(self):
         return ""
 
-    def where(self):
+    def describe(self):
         """How error messages name this layer, e.g. "Conv2d layer '3' (Conv2d(1, 32, ...))"."""
         label = f" '{self.name}'" if self.name is not None else ""
         return f"{type(self).__name__} layer{label} ({type(self).__name__}({self.extra_repr()}))"
