@@ -25,6 +25,7 @@ from minicnn.visualize import (
     sign_disagreements, top_errors, train_softmax,
 )
 from minicnn.visualize.correspondence import delta
+from oracles import import_oracle
 
 
 def small_net(classes=3):
@@ -246,7 +247,7 @@ def test_resize_bilinear_matches_pixel_centre_interpolation():
     a = np.random.default_rng(0).standard_normal((2, 3, 5))
     np.testing.assert_array_equal(resize_bilinear(a, (3, 5)), a)
     np.testing.assert_allclose(resize_bilinear(np.full((2, 2), 3.0), (7, 9)), 3.0)
-    torch = pytest.importorskip("torch")
+    torch = import_oracle("torch")
     expected = torch.nn.functional.interpolate(torch.tensor(a[None]), size=(7, 11), mode="bilinear",
                                                align_corners=False)[0].numpy()
     np.testing.assert_allclose(resize_bilinear(a, (7, 11)), expected, atol=1e-12)
