@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from minicnn.data import (
-    Compose, DataLoader, FetchError, IDXError, RandomCrop, RandomHorizontalFlip,
+    Compose, DataError, DataLoader, FetchError, IDXError, RandomCrop, RandomHorizontalFlip,
     RandomRotation, RandomShear, RandomShift, RandomZoom, ToFloat, describe_sources,
     fetch, keras_example, load_dataset, load_idx, mean_std, normalize, save_idx, to_float,
 )
@@ -137,9 +137,14 @@ def test_lookup_order(places, monkeypatch, capsys):
     for count, directory in expected:
         data = load_dataset("fashion-mnist", "train")
         assert len(data) == count and data.images[0, 0, 0] == count
-        line = capsys.readouterr().err
-        assert line.count("\n") == 1 and line.startswith(f"minicnn: fashion-mnist/train: {count} images from")
+        *notes, line = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"minicnn: fashion-mnist/train: {count} images from")
         assert f"({directory})" in line and data.source.endswith(f"({directory})")
+        if count == 14:
+            assert notes == []
+        else:  # $MINICNN_DATA is still set, but its files are gone: say so, in one line
+            assert len(notes) == 1 and notes[0].startswith(f"minicnn: $MINICNN_DATA={places / 'env'} was not used")
+            assert "train-images-idx3-ubyte is missing" in notes[0]
         for stem in STEMS:
             sources.find_file(directory, stem).unlink()  # next time, the next place wins
 
@@ -185,7 +190,7 @@ def test_unknown_names_and_splits(places):
 def test_labels_out_of_range_are_rejected(places):
     directory = write_dataset(places / "embedded", 4)
     save_idx(directory / "train-labels-idx1-ubyte.gz", np.array([0, 1, 10, 2], np.uint8))
-    with pytest.raises(IDXError, match="0..9"):
+    with pytest.raises(DataError, match="0..9"):
         load_dataset("fashion-mnist", verbose=False)
 
 

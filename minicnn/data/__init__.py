@@ -6,7 +6,8 @@
 
 Modules, one idea each:
 
-    idx.py         the IDX file format: load_idx, save_idx, IDXError
+    idx.py         the IDX file format: load_idx, save_idx, IDXError; DataError,
+                   the error for any data minicnn cannot use
     sources.py     where the files are looked for, in order; describe_sources
     download.py    fetch(name): download into the cache, SHA-256 checked
     datasets.py    load_dataset(name, split) -> Dataset
@@ -19,7 +20,7 @@ Modules, one idea each:
 
 from .datasets import Dataset, load_dataset
 from .download import FetchError, fetch
-from .idx import IDXError, load_idx, save_idx
+from .idx import DataError, IDXError, load_idx, save_idx
 from .loader import DataLoader
 from .preprocess import mean_std, normalize, to_float
 from .sources import NAMES, cache_dir, describe_sources
@@ -37,7 +38,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "Compose", "DataLoader", "Dataset", "FetchError", "IDXError", "NAMES", "Normalize",
+    "Compose", "DataError", "DataLoader", "Dataset", "FetchError", "IDXError", "NAMES", "Normalize",
     "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "RandomShear", "RandomShift",
     "RandomZoom", "ToFloat", "cache_dir", "describe_sources", "fetch", "keras_example",
     "load_dataset", "load_idx", "mean_std", "normalize", "save_idx", "to_float",

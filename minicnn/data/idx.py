@@ -16,7 +16,10 @@ the first two bytes (0x1f 0x8b is gzip's magic number), not at the name.
 """
 
 import gzip
+import io
 import math
+import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -32,14 +35,51 @@ TYPE_CODES = {
     0x0E: numpy.dtype(">f8"),
 }
 GZIP_MAGIC = b"\x1f\x8b"
+# Deflate (RFC 1951) codes its longest repeat, 258 bytes, in 2 bits at best, so
+# no gzip file inflates to more than about 1032 times its own size. A header
+# that promises more than that is lying, whatever the file says afterwards.
+MAX_DEFLATE_RATIO = 1032
+CHUNK_BYTES = 1 << 20
 
 
-class IDXError(ValueError):
+class DataError(ValueError):
+    """Data minicnn cannot use; the message names the file or setting, what it
+    found, what it needed and why."""
+
+
+class IDXError(DataError):
     """A file that is not a valid IDX file; the message names the file and the fault."""
 
 
+def size_text(count):
+    """A byte count for people: ``7840 bytes``, ``47040000 bytes (47.0 MB)``, ``about 10^28 bytes``."""
+    if count < 10_000:
+        return f"{count} bytes"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12)):
+        if count < 1000 * scale:
+            return f"{count} bytes ({count / scale:.1f} {unit})"
+    return f"about 10^{int(math.log10(count))} bytes"
+
+
+def regular_file_size(path):
+    """The size of ``path`` in bytes; an ``IDXError`` unless it is a regular file.
+
+    A directory, a pipe or a device (``/dev/zero`` never ends) is refused
+    before it is opened. A missing file raises ``FileNotFoundError``.
+    """
+    mode = os.stat(path).st_mode  # follows symbolic links to what they point at
+    if stat.S_ISREG(mode):
+        return os.stat(path).st_size
+    what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe, socket or device)"
+    raise IDXError(f"{path} is {what}; an IDX file is an ordinary file of bytes")
+
+
 def read_bytes(path):
-    """The file's bytes, decompressed when they start with gzip's magic number."""
+    """The whole file's bytes, decompressed when they start with gzip's magic number.
+
+    This inflates without a limit: use it on files you trust (``load_idx``
+    reads only as much as the IDX header promises).
+    """
     path = Path(path)
     data = path.read_bytes()
     if data[:2] != GZIP_MAGIC:
@@ -50,20 +90,29 @@ def read_bytes(path):
         raise IDXError(f"{path}: gzip data is truncated or corrupt ({error})") from error
 
 
-def parse_idx(data, name="<bytes>"):
-    """Decode the bytes of an (uncompressed) IDX file into an array.
+def read_exactly(stream, count):
+    """Up to ``count`` bytes of ``stream``; fewer only where the stream ends."""
+    parts, remaining = [], count
+    while remaining:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
 
-    Returns a native-byte-order array of shape ``dims``; ``name`` is used in
-    error messages. Raises ``IDXError`` for a bad header or a payload whose
-    size is not ``prod(dims) * itemsize``.
-    """
-    if len(data) < 4:
-        raise IDXError(f"{name}: expected a 4-byte IDX header, found only {len(data)} bytes")
-    zero0, zero1, type_code, ndim = data[0], data[1], data[2], data[3]
+
+def read_header(stream, name):
+    """``(dtype, dims, header_size)`` from the header at the start of ``stream``."""
+    start = read_exactly(stream, 4)
+    if len(start) < 4:
+        empty = " (the file is empty)" if not start else ""
+        raise IDXError(f"{name}: expected a 4-byte IDX header, found only {len(start)} bytes{empty}")
+    zero0, zero1, type_code, ndim = start
     if (zero0, zero1) != (0, 0):
         raise IDXError(
             f"{name}: bad magic number: expected bytes 00 00 <type> <ndim>, "
-            f"found {data[:4].hex(' ')} (is this an IDX file?)"
+            f"found {start.hex(' ')} (is this an IDX file?)"
         )
     if type_code not in TYPE_CODES:
         known = ", ".join(f"0x{code:02X} ({TYPE_CODES[code].name})" for code in TYPE_CODES)
@@ -71,25 +120,80 @@ def parse_idx(data, name="<bytes>"):
     if ndim == 0:
         raise IDXError(f"{name}: header says 0 dimensions; an IDX array needs at least 1")
     header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    sizes = read_exactly(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise IDXError(
             f"{name}: header with {ndim} dimensions needs {header_size} bytes, "
-            f"found only {len(data)}"
+            f"found only {4 + len(sizes)}"
         )
-    dims = tuple(int(d) for d in numpy.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dims = tuple(int(d) for d in numpy.frombuffer(sizes, dtype=">u4"))
     if any(d == 0 for d in dims):
-        raise IDXError(f"{name}: dimensions must be positive, found {dims}")
-    dtype = TYPE_CODES[type_code]
-    expected = math.prod(dims) * dtype.itemsize
-    found = len(data) - header_size
-    if found != expected:
         raise IDXError(
-            f"{name}: dims {dims} of {dtype.name} need {expected} bytes of values "
-            f"(prod(dims) * {dtype.itemsize}), found {found}: the file is "
-            f"{'truncated' if found < expected else 'longer than its header says'}"
+            f"{name}: dimensions must be positive, found {dims}: a file of 0 "
+            "images (or of images 0 pixels wide) holds nothing to learn from"
         )
-    values = numpy.frombuffer(data, dtype=dtype, offset=header_size).reshape(dims)
-    return values.astype(dtype.newbyteorder("="))  # a writable, native-order copy
+    return TYPE_CODES[type_code], dims, header_size
+
+
+def size_fault(name, dims, dtype, expected, found, more=False):
+    """The IDXError for a body of ``found`` bytes where the header promised ``expected``."""
+    if more:
+        found_text = f"more than {found} (reading stopped there)"
+    else:
+        found_text = str(found)
+    return IDXError(
+        f"{name}: dims {dims} of {dtype.name} need {size_text(expected)} of values "
+        f"(prod(dims) * {dtype.itemsize}), found {found_text}: the file is "
+        f"{'truncated' if found < expected else 'longer than its header says'}"
+    )
+
+
+def read_idx(stream, name, file_size=None, inflate_limit=None):
+    """Decode the (uncompressed) IDX bytes of ``stream`` into an array ``dims``.
+
+    Reads exactly the ``prod(dims) * itemsize`` bytes the header promises and
+    then tries one byte more, so a body longer than promised (a gzip bomb
+    inflates to gigabytes) is detected without reading it. Before anything
+    is allocated the promise is checked against what the file can hold:
+    ``file_size`` (an uncompressed file's size) or ``inflate_limit`` (the
+    most a gzip file can inflate to).
+    """
+    dtype, dims, header_size = read_header(stream, name)
+    expected = math.prod(dims) * dtype.itemsize
+    if file_size is not None and file_size - header_size != expected:
+        raise size_fault(name, dims, dtype, expected, file_size - header_size)
+    if inflate_limit is not None and header_size + expected > inflate_limit:
+        raise IDXError(
+            f"{name}: dims {dims} of {dtype.name} need {size_text(expected)} of values, "
+            f"but this gzip file can inflate to at most {size_text(inflate_limit)} "
+            f"({MAX_DEFLATE_RATIO} times its size, the limit of deflate): "
+            "the header is corrupt or the file truncated"
+        )
+    try:
+        body = numpy.empty(expected, dtype=numpy.uint8)  # exactly the promise, no more
+    except MemoryError as error:
+        raise IDXError(f"{name}: dims {dims} of {dtype.name} need {size_text(expected)}, "
+                       "more memory than this machine can give") from error
+    view, filled = memoryview(body), 0
+    while filled < expected:
+        count = stream.readinto(view[filled:filled + CHUNK_BYTES])
+        if not count:
+            raise size_fault(name, dims, dtype, expected, filled)
+        filled += count
+    if stream.read(1):  # one byte past the promise is enough to know
+        raise size_fault(name, dims, dtype, expected, expected, more=True)
+    values = body.view(dtype).reshape(dims)
+    return values.astype(dtype.newbyteorder("="), copy=False)  # native order, writable
+
+
+def parse_idx(data, name="<bytes>"):
+    """Decode the bytes of an (uncompressed) IDX file into an array.
+
+    Returns a native-byte-order array of shape ``dims``; ``name`` is used in
+    error messages. Raises ``IDXError`` for a bad header or a payload whose
+    size is not ``prod(dims) * itemsize``.
+    """
+    return read_idx(io.BytesIO(data), name, file_size=len(data))
 
 
 def load_idx(path):
@@ -97,9 +201,22 @@ def load_idx(path):
 
     Labels files give ``(N,)``, images files ``(N, rows, cols)``; ubyte
     files give ``uint8``. Raises ``IDXError`` naming the file for a corrupt,
-    truncated or non-IDX file.
+    truncated, oversized or non-IDX file, or for a path that is not a
+    regular file. Memory stays within what the header promises, and that
+    promise is checked against the file's size first.
     """
-    return parse_idx(read_bytes(path), name=str(path))
+    path = Path(path)
+    size = regular_file_size(path)
+    with open(path, "rb") as file:
+        if file.read(2) != GZIP_MAGIC:
+            file.seek(0)
+            return read_idx(file, str(path), file_size=size)
+        file.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=file, mode="rb") as stream:
+                return read_idx(stream, str(path), inflate_limit=MAX_DEFLATE_RATIO * size)
+        except (EOFError, OSError, zlib.error) as error:
+            raise IDXError(f"{path}: gzip data is truncated or corrupt ({error})") from error
 
 
 def idx_bytes(array):

@@ -22,8 +22,11 @@ The directories are module-level constants so that tests (and curious
 readers) can point them elsewhere.
 """
 
+import difflib
 import os
 from pathlib import Path
+
+from .idx import DataError
 
 FILE_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -38,6 +41,7 @@ CLASSES = {
     "mnist": [str(digit) for digit in range(10)],
 }
 NAMES = tuple(CLASSES)
+IMAGE_SHAPE = (28, 28)  # (rows, cols) of every image in both datasets
 
 # Official download locations and the SHA-256 of each original .gz file
 # (published by pytorch/vision, torchvision/prototype/datasets/_builtin/mnist.py;
@@ -67,9 +71,15 @@ EMBEDDED_DIRS = {"fashion-mnist": Path(__file__).resolve().parent / "embedded"}
 
 
 def check_name(name):
-    """Raise a ValueError listing the valid names unless ``name`` is one."""
-    if name not in CLASSES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    """Raise a DataError (a ValueError) listing the valid names unless ``name`` is one.
+
+    The name becomes a directory name, so only the exact names pass:
+    ``"../../etc"`` or ``"mnist/"`` are refused, never joined to a path.
+    """
+    if not isinstance(name, str) or name not in CLASSES:
+        close = difflib.get_close_matches(str(name).lower().replace("_", "-"), NAMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}{hint}")
     return name
 
 
@@ -93,6 +103,34 @@ def has_all_files(directory):
     return directory is not None and all(find_file(directory, stem) for stem in stems)
 
 
+def what_is_at(path):
+    """In words, what stands at ``path`` when it is not a regular file, else None."""
+    if path.is_symlink() and not path.exists():
+        return f"{path.name} is a broken symbolic link (to {os.readlink(path)})"
+    if path.is_dir():
+        return f"{path.name} is a directory, not a file"
+    if path.exists() and not path.is_file():
+        return f"{path.name} is not a regular file (a pipe, socket or device)"
+    return None
+
+
+def why_not(directory):
+    """Why ``directory`` does not hold the four files, in words (None when it does)."""
+    directory = Path(directory)
+    if not directory.exists():
+        return f"{directory} does not exist"
+    if not directory.is_dir():
+        return f"{directory} is a file, not a directory (pass the directory that holds the files)"
+    faults = []
+    for stem in FILE_STEMS["train"] + FILE_STEMS["test"]:
+        if find_file(directory, stem) is None:
+            odd = [what_is_at(directory / name) for name in (f"{stem}.gz", stem)]
+            faults.append(next((fault for fault in odd if fault), f"{stem} is missing"))
+    if not faults:
+        return None
+    return f"in {directory}, " + "; ".join(faults) + " (each file may also end in .gz)"
+
+
 def candidate_dirs(name, path=None):
     """Every place to look for ``name``, in order: a list of (kind, directory or None).
 
@@ -101,6 +139,9 @@ def candidate_dirs(name, path=None):
     check_name(name)
     places = []
     if path is not None:
+        if str(path) == "":
+            raise DataError("path is an empty string; pass the directory that holds the "
+                            "four IDX files, or None to search the usual places")
         places.append(("path argument", Path(path)))
     env = os.environ.get("MINICNN_DATA")
     places.append(("$MINICNN_DATA directory", Path(env) / name if env else None))
@@ -132,14 +173,26 @@ def locate(name, path=None):
     An explicit ``path`` that lacks them is an error, not a reason to look
     elsewhere: the caller asked for that directory.
     """
+    places = candidate_dirs(name, path)
     if path is not None and not has_all_files(path):
-        stems = FILE_STEMS["train"] + FILE_STEMS["test"]
-        missing = [stem for stem in stems if find_file(path, stem) is None]
-        raise FileNotFoundError(
-            f"{path} does not hold the {name} files; missing: "
-            f"{', '.join(missing)} (each may also end in .gz)"
-        )
-    for kind, directory in candidate_dirs(name, path):
+        raise FileNotFoundError(f"{name} not found at path={str(path)!r}: {why_not(path)}")
+    for kind, directory in places:
         if has_all_files(directory):
             return kind, directory
     return None
+
+
+def skipped_setting(name, used_kind):
+    """Why ``$MINICNN_DATA`` was passed over for ``name`` (None when it was not set or used).
+
+    A set ``$MINICNN_DATA`` says where the user wants the data read from, so
+    silently reading it from elsewhere would hide a typo.
+    """
+    env = os.environ.get("MINICNN_DATA")
+    if not env or used_kind == "$MINICNN_DATA directory":
+        return None
+    reason = why_not(Path(env) / name)
+    if has_all_files(Path(env)):
+        reason += (f"; {env} itself holds the files: $MINICNN_DATA names the directory "
+                   f"above them, so set MINICNN_DATA={Path(env).parent}")
+    return f"$MINICNN_DATA={env} was not used: {reason}"
