@@ -11,6 +11,7 @@ so ``loader.set_epoch(k)`` resumes a run at epoch k exactly.
 """
 
 import math
+import numbers
 
 import numpy
 
@@ -35,8 +36,9 @@ class DataLoader:
                  transform=None, drop_last=False):
         if len(images) != len(labels):
             raise ValueError(f"DataLoader: {len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a whole number of at least 1, "
+                             f"got {batch_size!r}")
         self.images = images
         self.labels = labels
         self.batch_size = batch_size

@@ -65,6 +65,23 @@ SHA256 = {
     },
 }
 
+# The size in bytes of each of those files: a server that sends more is
+# stopped there, so a broken or hostile mirror cannot fill the disk.
+SIZES = {
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": 26421880,
+        "train-labels-idx1-ubyte.gz": 29515,
+        "t10k-images-idx3-ubyte.gz": 4422102,
+        "t10k-labels-idx1-ubyte.gz": 5148,
+    },
+    "mnist": {
+        "train-images-idx3-ubyte.gz": 9912422,
+        "train-labels-idx1-ubyte.gz": 28881,
+        "t10k-images-idx3-ubyte.gz": 1648877,
+        "t10k-labels-idx1-ubyte.gz": 4542,
+    },
+}
+
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 EMBEDDED_DIRS = {"fashion-mnist": Path(__file__).resolve().parent / "embedded"}
