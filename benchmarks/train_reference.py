@@ -19,7 +19,7 @@ held out for validation), and writes
     benchmarks/results/train_reference.md     a table
 
 (with ``--limit N`` the files are named train_reference-limitN.*, so a quick
-check never overwrites the real results). For comparison (SOURCES.md section
+check never overwrites the real results). For comparison (docs/sources.md section
 2): on MNIST, not Fashion-MNIST, the fully connected network reached 97.8%.
 
 Benchmark rules (STYLE.md rule 10): seeds are fixed; before timing, each
@@ -96,7 +96,7 @@ def markdown(report):
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['epochs']} | {r['test_accuracy']:.4f} | "
                      f"{r['test_loss']:.4f} | {r['train_seconds']:.1f} | {r['images_per_second']:.0f} |")
     lines += ["", "SGD, lr 0.01, momentum 0.9, batch 64, seed 0, no augmentation; zfnet_small: lr x0.1 after epoch 6. "
-              "Training time excludes validation. For comparison (SOURCES.md section 2), a fully "
+              "Training time excludes validation. For comparison (docs/sources.md section 2), a fully "
               "connected network reached 97.8% on MNIST (digits, an easier task)."]
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,4 @@
-"""The model zoo: every summary agrees with the sizes in SOURCES.md.
+"""The model zoo: every summary agrees with the sizes in docs/sources.md.
 
 The ImageNet-size networks are built and summarised, never run forward
 (their weights would take 0.25-0.55 GB and seconds to draw: the tests that
@@ -27,7 +27,7 @@ def shapes_and_params(rows, kind):
 
 def test_keras_mnist_cnn_matches_the_notes_table():
     rows, total = table(get_model("keras_mnist_cnn"), (1, 28, 28))
-    # SOURCES.md section 2: 26x26x32 320, 13x13x32, 11x11x64 18,496, 5x5x64, 3x3x64 36,928
+    # docs/sources.md section 2: 26x26x32 320, 13x13x32, 11x11x64 18,496, 5x5x64, 3x3x64 36,928
     assert shapes_and_params(rows, "Conv2d") == [((32, 26, 26), 320), ((64, 11, 11), 18496), ((64, 3, 3), 36928)]
     assert [shape for shape, _ in shapes_and_params(rows, "MaxPool2d")] == [(32, 13, 13), (64, 5, 5)]
     assert shapes_and_params(rows, "Linear") == [((64,), 576 * 64 + 64), ((10,), 650)]

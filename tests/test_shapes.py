@@ -1,4 +1,4 @@
-"""The output-size formula (N - F + 2P)/S + 1, the examples of SOURCES.md
+"""The output-size formula (N - F + 2P)/S + 1, the examples of docs/sources.md
 sections 1-3, and that every layer, its forward pass and summary() agree."""
 
 import numpy as np
@@ -14,7 +14,7 @@ from minicnn.engine.shapes import ShapeError, conv_output_size
 import naive
 
 
-# ----- SOURCES.md section 1 (CS231n lecture 5) ---------------------------------
+# ----- docs/sources.md section 1 (CS231n lecture 5) ----------------------------
 
 @pytest.mark.parametrize("stride, expected", [(1, 5), (2, 3)])
 def test_seven_by_seven_input_three_by_three_filter(stride, expected):
@@ -54,7 +54,7 @@ def test_pooling_224x224x64_halves():
     assert nn.MaxPool2d(2, 2).output_shape((64, 224, 224)) == (64, 112, 112)
 
 
-# ----- SOURCES.md section 2 (lecture notes) -------------------------------------
+# ----- docs/sources.md section 2 (lecture notes) --------------------------------
 
 def test_cs231n_demo_5x5x3_padded_stride_2_two_filters():
     layer = nn.Conv2d(3, 2, 3, stride=2, padding=1)
@@ -106,7 +106,7 @@ def test_x_versus_o_example_sizes():
     assert pooled.numpy().min() >= 0.0
 
 
-# ----- SOURCES.md section 3: receptive fields -----------------------------------
+# ----- docs/sources.md section 3: receptive fields ------------------------------
 
 def test_three_stacked_3x3_convolutions_see_7x7():
     model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))

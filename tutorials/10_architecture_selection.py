@@ -16,7 +16,7 @@
 # Fig. 6, a mix of very high and very low frequency filters with little in
 # between, some "dead" filters, and aliasing in the second layer's
 # features. Smaller filters with a smaller stride (7x7, stride 2) fixed
-# both, and improved accuracy (ZFNet §3, Fig. 6). They also kept any filter from
+# both, and improved accuracy (ZFNet §4.1, Fig. 6). They also kept any filter from
 # dominating by rescaling every filter whose RMS exceeds 0.1 back to 0.1.
 #
 # This lesson repeats the reasoning at 28x28: the arithmetic of the two

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 11. Transfer and depth
 #
-# What does each layer of a trained network know? ZFNet's test (§5.1,
+# What does each layer of a trained network know? ZFNet's test (§5.3,
 # Table 7): freeze the network, take the output of layer k as a feature
 # vector, and train *only a softmax classifier* on it. Do it for every k.
 # With ImageNet-trained features and 30 training images per Caltech-101

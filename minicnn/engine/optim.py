@@ -7,7 +7,7 @@ parameter p with gradient g:
     v = momentum * v + g               (velocity; v = g on the first step)
     p = p - lr * v
 
-ZFNet trained with lr 0.01, momentum 0.9, batch 128 (SOURCES.md section 4).
+ZFNet trained with lr 0.01, momentum 0.9, batch 128 (docs/sources.md section 4).
 """
 
 import numpy

@@ -89,7 +89,7 @@ def receptive_field_step(field, jump, kernel_size, stride):
     jump: how many input pixels apart neighbouring units of that input are.
     A window of F units at spacing ``jump`` sees ``field + (F - 1) * jump``
     pixels; its stride multiplies the spacing. Three stacked 3x3 stride-1
-    convolutions: 1 -> 3 -> 5 -> 7 (CS231n; SOURCES.md section 3).
+    convolutions: 1 -> 3 -> 5 -> 7 (CS231n; docs/sources.md section 3).
     Returns ``(field, jump)`` after the layer.
     """
     return field + (kernel_size - 1) * jump, jump * stride

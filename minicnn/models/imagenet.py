@@ -1,10 +1,10 @@
 """The full-size ImageNet networks, input (N, 3, 224, 224): shapes and sizes to study.
 
-    alexnet  Krizhevsky et al. 2012, about 62M parameters (SOURCES.md section 2)
-    zfnet    Zeiler & Fergus 2014, section 3 / figure 3 (SOURCES.md section 4)
+    alexnet  Krizhevsky et al. 2012, about 62M parameters (docs/sources.md section 2)
+    zfnet    Zeiler & Fergus 2014, section 3 / figure 3 (docs/sources.md section 4)
     vgg16    Simonyan & Zisserman 2015, configuration D, 138,357,544 parameters
 
-No ImageNet data or pretrained weights are available offline (SOURCES.md
+No ImageNet data or pretrained weights are available offline (docs/sources.md
 section 5): these are built for ``summary()``, parameter counts and GPU
 benchmarks. Output sizes use out = (N - F + 2P)/S + 1, floored unless the
 pool says ceil_mode (see minicnn/engine/shapes.py).

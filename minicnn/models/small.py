@@ -1,6 +1,6 @@
 """Small networks for 28x28 grey images (MNIST, Fashion-MNIST): input (N, 1, 28, 28).
 
-    keras_mnist_cnn  the Keras-style convnet of the lecture notes (SOURCES.md section 2)
+    keras_mnist_cnn  the Keras-style convnet of the lecture notes (docs/sources.md section 2)
     fc_baseline      the fully connected network it is compared with
     lenet5           LeNet-5 at 28x28 (about 60k parameters)
     zfnet_small      ZFNet's shape (ZFNet section 3) scaled down to 28x28
@@ -39,7 +39,7 @@ def fc_baseline(num_classes=10, hidden=512):
     (1, 28, 28) -> flatten (784,) -> dense 512 + ReLU -> dense num_classes.
     This is the two-layer network of Chollet's "Deep Learning with Python"
     (chapter 2) that reaches 97.8% on MNIST, the figure the lecture notes'
-    convnet is there to beat (SOURCES.md section 2). Flattening throws away
+    convnet is there to beat (docs/sources.md section 2). Flattening throws away
     which pixel is next to which; the convnets keep it.
     """
     return nn.Sequential(
@@ -60,7 +60,7 @@ def lenet5(num_classes=10):
     Two departures from 1998, both because minicnn has no layer for the
     original: ReLU instead of the sigmoid/tanh squashing, and max pooling
     instead of the trainable average "subsampling". The shapes and the
-    parameter count (about 60k, SOURCES.md section 2) are LeNet-5's.
+    parameter count (about 60k, docs/sources.md section 2) are LeNet-5's.
     """
     return nn.Sequential(
         nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
@@ -73,7 +73,7 @@ def lenet5(num_classes=10):
 
 
 def zfnet_small(num_classes=10, dropout=0.5, width=2):
-    """ZFNet's layout (ZFNet section 3, SOURCES.md section 4) shrunk to 28x28x1 (429,194 parameters).
+    """ZFNet's layout (ZFNet section 3, docs/sources.md section 4) shrunk to 28x28x1 (429,194 parameters).
 
     Layers 1-2: conv, ReLU, 3x3 max pool stride 2, contrast normalization (LRN 5);
     layers 3-5: three 3x3 stride-1 convolutions, then a 3x3/2 max pool;

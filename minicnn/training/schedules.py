@@ -9,7 +9,7 @@ the learning rate it used, and sets the optimizer's lr to the answer.
                                        value has not improved for `patience` epochs
 
 ZFNet's learning rate (0.01) was "annealed by hand when validation error
-plateaued" (SOURCES.md section 4); ReduceLROnPlateau does that automatically.
+plateaued" (docs/sources.md section 4); ReduceLROnPlateau does that automatically.
 Each schedule has ``state_dict()``/``load_state_dict()`` of plain numbers, which
 checkpoints store, so a resumed run anneals exactly as an unbroken one.
 """

@@ -1,4 +1,4 @@
-"""Correspondence analysis (ZFNet section 5.2, Table 1).
+"""Correspondence analysis (ZFNet section 4.3, Table 1).
 
 Does the network tie together the same part of different images? Mask the
 same region (ZFNet: the left eye of several dog faces) in each image i and

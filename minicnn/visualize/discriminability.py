@@ -1,4 +1,4 @@
-"""Feature discriminability (ZFNet section 5.1, Table 7): a softmax on frozen features.
+"""Feature discriminability (ZFNet section 5.3, Table 7): a softmax on frozen features.
 
 Keep the trained network fixed, take the output of layer k as a feature
 vector, and train only a softmax classifier on it; repeat for each k. ZFNet

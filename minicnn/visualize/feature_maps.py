@@ -1,4 +1,4 @@
-"""Feature maps per layer (the VGG feature-map note, SOURCES section 3).
+"""Feature maps per layer (the VGG feature-map note, docs/sources.md section 3).
 
 Run one image through the network and show every map of a layer as a small
 grey image: after an early block, many high-resolution maps (edges,

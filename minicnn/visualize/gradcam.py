@@ -1,4 +1,4 @@
-"""Class activation heatmaps by Grad-CAM (Selvaraju et al. 2017; lecture notes, SOURCES section 2).
+"""Class activation heatmaps by Grad-CAM (Selvaraju et al. 2017; lecture notes, docs/sources.md section 2).
 
 Which part of the image drove the score of class c? Take the maps A_k
 (K maps of h x w) of a convolutional layer and the gradient of the class

@@ -1,4 +1,4 @@
-"""Filter visualization by gradient ascent in input space (lecture notes, SOURCES section 2).
+"""Filter visualization by gradient ascent in input space (lecture notes, docs/sources.md section 2).
 
 What input makes map ``channel`` of ``model[layer]`` fire most? Start from a
 faint random image x and climb the objective

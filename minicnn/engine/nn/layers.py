@@ -6,7 +6,7 @@ how it grows the receptive field (``window``: kernel and stride, or None).
 
 Initialisation (our choice, documented here): conv and linear weights are
 drawn from N(0, 2 / fan_in) (He et al. 2015, suited to ReLU), biases are 0.
-ZFNet initialised weights to 0.01 and biases to 0 (SOURCES.md section 4);
+ZFNet initialised weights to 0.01 and biases to 0 (docs/sources.md section 4);
 models can re-initialise (see minicnn/models).
 """
 
