@@ -2,7 +2,8 @@
 
     python benchmarks/kernels.py [--quick] [--json PATH] [--repeat R]
 
-For each kernel in minicnn/engine/kernels/reference.py and each case below (layer
+For each kernel of minicnn/engine/kernels/ (the table ``KERNELS`` in its
+__init__.py names every reference and twin) and each case below (layer
 sizes of a keras-MNIST convnet at batch 128 and of ZFNet at batch 32), this
 script
 
@@ -17,8 +18,8 @@ script
    cupy.cuda.Device().synchronize()),
 4. prints a Markdown table with the speed-ups and the machine it ran on.
 
-The figures are what decides ``FASTER_THAN_REFERENCE`` in
-minicnn/engine/kernels/numba_cpu.py and cuda.py.
+The figures are what decides which twins ``KERNELS`` uses (its
+``numba_from_size`` and ``cuda_used``); every twin is timed, used or not.
 """
 
 import argparse
@@ -35,23 +36,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import minicnn  # noqa: E402  (before NumPy: minicnn/engine/process.py)
 import numpy  # noqa: E402
-from minicnn.engine.kernels import availability, reference  # noqa: E402
+from minicnn.engine import backend  # noqa: E402
+from minicnn.engine.kernels import KERNELS, compiled  # noqa: E402
 from minicnn.engine.shapes import conv_output_size  # noqa: E402
 
-try:
-    from minicnn.engine.kernels import numba_cpu
-    numba_cpu_reason = ""
-except ImportError as error:
-    numba_cpu, numba_cpu_reason = None, str(error)
-
-cupy = availability.cupy
-try:
-    if cupy is None:
-        raise ImportError(availability.cupy_reason)
-    from minicnn.engine.kernels import cuda as cuda_kernels
-    cuda_reason = ""
-except ImportError as error:
-    cuda_kernels, cuda_reason = None, str(error)
+numba_reason = backend.numba_reason                      # "" when the Numba twins can run
+cupy = backend.cupy
+cuda_reason = backend.cupy_reason if cupy is None else compiled.cuda_reason()
 
 # On the GPU (the cuda twins, and the reference run on CuPy) these kernels use
 # another pow or add in another order: compared with a relative tolerance
@@ -101,7 +92,7 @@ def make_cases(quick):
 
     def pooled(rng, shape, geometry):
         x = _random(rng, shape)
-        y, switches = reference.maxpool_forward(x, *_geometry(shape, *geometry))
+        y, switches = KERNELS["maxpool_forward"].reference(x, *_geometry(shape, *geometry))
         return x, y, switches
 
     def forward_arguments(rng, shape, geometry):
@@ -124,7 +115,7 @@ def make_cases(quick):
 
     def lrn_backward_arguments(rng):
         x = _random(rng, lrn_shape)
-        y, scale = reference.lrn_forward(x, size, alpha, beta, k)
+        y, scale = KERNELS["lrn_forward"].reference(x, size, alpha, beta, k)
         return _random(rng, lrn_shape), x, y, scale, size, alpha, beta
 
     def relu_forward_arguments(rng, shape):
@@ -133,7 +124,7 @@ def make_cases(quick):
     def relu_backward_arguments(rng, shape):
         return _random(rng, shape), _random(rng, shape) > 0
 
-    def batch_major_arguments(rng, shape):
+    def rows_to_images_arguments(rng, shape):
         batch, filters, height, width = shape
         return _random(rng, (filters, batch * height * width)), batch, _random(rng, (filters,))
 
@@ -158,11 +149,11 @@ def make_cases(quick):
     relu_label = f"keras conv1 output, x ({keras},32,26,26)"
     cases += [case("relu_forward", relu_label, relu_forward_arguments, relu_shape),
               case("relu_backward", relu_label, relu_backward_arguments, relu_shape)]
-    cases += [case("batch_major", f"keras conv1 product + bias, y (32, {keras}*26*26)",
-                   batch_major_arguments, relu_shape),
-              case("filter_major", f"keras conv1 gradient, ({keras},32,26,26)",
+    cases += [case("rows_to_images_plus_bias", f"keras conv1 product + bias, y (32, {keras}*26*26)",
+                   rows_to_images_arguments, relu_shape),
+              case("images_to_rows", f"keras conv1 gradient, ({keras},32,26,26)",
                    relu_forward_arguments, relu_shape),
-              case("filter_major_with_sums", f"keras conv1 gradient, ({keras},32,26,26)",
+              case("images_to_rows_and_sums", f"keras conv1 gradient, ({keras},32,26,26)",
                    relu_forward_arguments, relu_shape)]
     return cases
 
@@ -178,7 +169,7 @@ def _as_tuple(result):
 def check_agreement(name, expected, actual, where):
     """Raise AssertionError unless ``actual`` is the reference's result."""
     for expected_array, actual_array in zip(_as_tuple(expected), _as_tuple(actual)):
-        actual_array = availability.cupy.asnumpy(actual_array) if availability.is_cupy_array(
+        actual_array = cupy.asnumpy(actual_array) if backend.is_cupy_array(
             actual_array) else actual_array
         assert actual_array.dtype == expected_array.dtype, (name, where, actual_array.dtype)
         assert actual_array.shape == expected_array.shape, (name, where, actual_array.shape)
@@ -244,12 +235,12 @@ def machine_info():
         "process_settings": minicnn.engine.process.settings(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
-        "numba": availability.numba.__version__ if availability.numba else "(none)",
-        "cupy": cupy.__version__ if cupy is not None else f"(none: {availability.cupy_reason})",
+        "numba": backend.numba.__version__ if backend.numba else "(none)",
+        "cupy": cupy.__version__ if cupy is not None else f"(none: {backend.cupy_reason})",
         "gpu": "(none)",
     }
-    if availability.numba is not None:
-        info["numba_threads_used"] = availability.numba.config.NUMBA_NUM_THREADS
+    if backend.numba is not None:
+        info["numba_threads_used"] = backend.numba.config.NUMBA_NUM_THREADS
     if cupy is not None:
         properties = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = properties["name"]
@@ -260,21 +251,22 @@ def machine_info():
 def run(quick, repeat):
     rng = numpy.random.default_rng(0)
     rows = []
-    synchronize = (lambda: cupy.cuda.Device().synchronize()) if cuda_kernels else None
+    synchronize = (lambda: cupy.cuda.Device().synchronize()) if not cuda_reason else None
     for name, label, build in make_cases(quick):
+        kernel = KERNELS[name]
         arguments = build(rng)
-        expected = getattr(reference, name)(*arguments)
-        contenders = {"reference": (getattr(reference, name), arguments, None)}
-        if numba_cpu is not None:
-            check_agreement(name, expected, getattr(numba_cpu, name)(*arguments), "numba")
-            contenders["numba"] = (getattr(numba_cpu, name), arguments, None)
-        if cuda_kernels is not None and hasattr(cuda_kernels, name):   # ReLU has no CUDA twin
+        expected = kernel.reference(*arguments)
+        contenders = {"reference": (kernel.reference, arguments, None)}
+        if not numba_reason and kernel.numba is not None:
+            check_agreement(name, expected, kernel.numba(*arguments), "numba")
+            contenders["numba"] = (kernel.numba, arguments, None)
+        if not cuda_reason and kernel.cuda is not None:   # ReLU and the layouts have no CUDA twin
             gpu_arguments = tuple(cupy.asarray(a) if isinstance(a, numpy.ndarray) else a
                                   for a in arguments)
-            check_agreement(name, expected, getattr(cuda_kernels, name)(*gpu_arguments), "cuda")
-            check_agreement(name, expected, getattr(reference, name)(*gpu_arguments), "cupy")
-            contenders["cupy_reference"] = (getattr(reference, name), gpu_arguments, synchronize)
-            contenders["cuda"] = (getattr(cuda_kernels, name), gpu_arguments, synchronize)
+            check_agreement(name, expected, kernel.cuda(*gpu_arguments), "cuda")
+            check_agreement(name, expected, kernel.reference(*gpu_arguments), "cupy")
+            contenders["cupy_reference"] = (kernel.reference, gpu_arguments, synchronize)
+            contenders["cuda"] = (kernel.cuda, gpu_arguments, synchronize)
         medians = median_ms(contenders, repeat)
         row = {"kernel": name, "case": label}
         row.update({f"{label}_ms": value for label, value in medians.items()})
@@ -283,7 +275,7 @@ def run(quick, repeat):
         if "cuda" in medians:
             row["cuda_speedup"] = medians["cupy_reference"] / medians["cuda"]
         rows.append(row)
-        print(f"  {name:16s} {label}: " + ", ".join(
+        print(f"  {name:24s} {label}: " + ", ".join(
             f"{key} {value:.3g}" for key, value in row.items() if key.endswith(("ms", "speedup"))),
             file=sys.stderr, flush=True)
     return rows
@@ -291,23 +283,23 @@ def run(quick, repeat):
 
 def markdown(rows, info):
     lines = ["| kernel | case | reference (ms) | numba (ms) | numba speed-up |"
-             + (" cupy reference (ms) | cuda (ms) | cuda speed-up |" if cuda_kernels else ""),
+             + (" cupy reference (ms) | cuda (ms) | cuda speed-up |" if not cuda_reason else ""),
              "| --- | --- | ---: | ---: | ---: |"
-             + (" ---: | ---: | ---: |" if cuda_kernels else "")]
+             + (" ---: | ---: | ---: |" if not cuda_reason else "")]
     for row in rows:
         line = (f"| {row['kernel']} | {row['case']} | {row['reference_ms']:.2f} | "
                 f"{row.get('numba_ms', float('nan')):.2f} | "
                 f"{row.get('numba_speedup', float('nan')):.2f}x |")
-        if cuda_kernels:
+        if not cuda_reason:
             line += (f" {row.get('cupy_reference_ms', float('nan')):.3f} | "
                      f"{row.get('cuda_ms', float('nan')):.3f} | "
                      f"{row.get('cuda_speedup', float('nan')):.2f}x |")
         lines.append(line)
     lines.append("")
     lines.append("Machine: " + "; ".join(f"{key} = {value}" for key, value in info.items()))
-    if numba_cpu is None:
-        lines.append(f"Numba twins not timed: {numba_cpu_reason}")
-    if cuda_kernels is None:
+    if numba_reason:
+        lines.append(f"Numba twins not timed: {numba_reason}")
+    if cuda_reason:
         lines.append(f"CUDA twins not timed: {cuda_reason}")
     return "\n".join(lines)
 
@@ -328,8 +320,8 @@ def main():
     info["quick"] = arguments.quick
     rows = run(arguments.quick, repeat)
     info["load_average_1min_at_end"] = os.getloadavg()[0]
-    if numba_cpu is not None:
-        info["numba_threading_layer"] = availability.numba.threading_layer()
+    if not numba_reason:
+        info["numba_threading_layer"] = backend.numba.threading_layer()
     print(markdown(rows, info))
     if arguments.json:
         arguments.json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")

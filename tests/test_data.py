@@ -22,7 +22,7 @@ from minicnn.data import (
 from minicnn.data import geometry, make_embedded, sources
 from minicnn.data.datasets import read_split
 from minicnn.data.idx import idx_bytes, read_bytes
-from minicnn.engine.kernels import availability
+from minicnn.engine import backend
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 EMBEDDED = sources.EMBEDDED_DIRS["fashion-mnist"]
@@ -455,9 +455,9 @@ def test_bad_arguments_are_explained():
         to_float(np.zeros((2, 2), np.uint8))
 
 
-@pytest.mark.skipif(availability.cupy is None, reason=f"needs CuPy and a GPU: {availability.cupy_reason}")
+@pytest.mark.skipif(backend.cupy is None, reason=f"needs CuPy and a GPU: {backend.cupy_reason}")
 def test_transforms_on_cupy_match_numpy():
-    cupy = availability.cupy
+    cupy = backend.cupy
     x = batch(shape=(3, 1, 9, 9))
     for transform in ALL_TRANSFORMS + [ToFloat()]:
         expected = transform(x.astype(np.uint8), np.random.default_rng(5))

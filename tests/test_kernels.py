@@ -1,15 +1,16 @@
-"""Every compiled kernel against its reference in minicnn/engine/kernels/reference.py.
+"""Every compiled kernel against its reference, family by family (minicnn/engine/kernels/).
 
-The twins are
+Each family file (im2col_col2im.py, pooling.py, lrn.py, relu.py,
+conv_layout.py) holds the plain-array references and their twins:
 
-* ``numba_cpu`` (Numba, CPU): same arithmetic in the same order as the
+* ``*_numba`` (Numba, CPU): same arithmetic in the same order as the
   reference, so every result must be **bit for bit** equal, sums included
   (col2im adds taps in row-major order in the input's dtype, as the
   reference's ``+=`` over taps does; maxpool_scatter sums in float64 in
   window order, as ``numpy.bincount`` does, then rounds once; LRN sums
   channels in increasing order and leaves ``scale ** -beta`` to NumPy).
   The tolerance for these sums is therefore zero.
-* ``cuda`` (numba.cuda kernels): bit for bit too, except where the GPU
+* ``*_cuda`` (numba.cuda kernels): bit for bit too, except where the GPU
   cannot keep the order or uses another pow; the tolerances for those are
   derived where they are used (``assert_sums_close``, ``check_lrn``).
 
@@ -32,22 +33,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minicnn.engine import kernels
+from minicnn.engine import backend, kernels
 from minicnn.engine.backend import using_backend
-from minicnn.engine.kernels import availability, reference
+from minicnn.engine.kernels import conv_layout, im2col_col2im, lrn, pooling, relu
 from minicnn.engine.shapes import conv_output_size
 
-try:
-    from minicnn.engine.kernels import numba_cpu
-    numba_reason = ""
-except ImportError as error:
-    numba_cpu, numba_reason = None, str(error)
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-needs_numba = pytest.mark.skipif(numba_cpu is None,
-                                 reason=f"the numba twins need numba: {numba_reason}")
+needs_numba = pytest.mark.skipif(backend.numba is None,
+                                 reason=f"the numba twins need numba: {backend.numba_reason}")
 needs_gpu = pytest.mark.skipif(
-    availability.cupy is None, reason=f"needs a CUDA GPU with CuPy: {availability.cupy_reason}")
+    backend.cupy is None, reason=f"needs a CUDA GPU with CuPy: {backend.cupy_reason}")
 
 
 # --------------------------------------------------------------------------
@@ -102,7 +97,7 @@ def assert_identical(actual, expected):
 def test_im2col(geometry, dtype, seed, ties, pad_value):
     x = make_data(seed, geometry.input_shape, dtype, ties)
     arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, pad_value)
-    assert_identical(numba_cpu.im2col(*arguments), reference.im2col(*arguments))
+    assert_identical(im2col_col2im.im2col_numba(*arguments), im2col_col2im.im2col(*arguments))
 
 
 @needs_numba
@@ -114,7 +109,7 @@ def test_col2im(geometry, dtype, seed):
     cols_shape = (c,) + geometry.kernel + (n,) + geometry.out          # (C, KH, KW, N, OH, OW)
     cols = make_data(seed, cols_shape, dtype, ties=False)
     arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
-    assert_identical(numba_cpu.col2im(*arguments), reference.col2im(*arguments))
+    assert_identical(im2col_col2im.col2im_numba(*arguments), im2col_col2im.col2im(*arguments))
 
 
 @needs_numba
@@ -123,8 +118,8 @@ def test_col2im(geometry, dtype, seed):
 def test_maxpool_forward(geometry, dtype, seed, ties):
     x = make_data(seed, geometry.input_shape, dtype, ties)
     arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
-    y, switches = numba_cpu.maxpool_forward(*arguments)
-    expected_y, expected_switches = reference.maxpool_forward(*arguments)
+    y, switches = pooling.maxpool_forward_numba(*arguments)
+    expected_y, expected_switches = pooling.maxpool_forward(*arguments)
     assert_identical(y, expected_y)
     assert_identical(switches, expected_switches)       # int64, first maximum on ties
 
@@ -136,12 +131,12 @@ def test_maxpool_scatter_and_gather(geometry, dtype, seed, ties, unpool):
     # Tolerance zero for the scatter: both sum in float64 in window order
     # (numpy.bincount's order), then round once to dtype.
     x = make_data(seed, geometry.input_shape, dtype, ties)
-    y, switches = reference.maxpool_forward(
+    y, switches = pooling.maxpool_forward(
         x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
     values = y if unpool else make_data(seed + 1, y.shape, dtype, ties=False)
-    assert_identical(numba_cpu.maxpool_scatter(values, switches, x.shape),
-                     reference.maxpool_scatter(values, switches, x.shape))
-    assert_identical(numba_cpu.maxpool_gather(x, switches), reference.maxpool_gather(x, switches))
+    assert_identical(pooling.maxpool_scatter_numba(values, switches, x.shape),
+                     pooling.maxpool_scatter(values, switches, x.shape))
+    assert_identical(pooling.maxpool_gather_numba(x, switches), pooling.maxpool_gather(x, switches))
 
 
 @needs_numba
@@ -153,8 +148,8 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     x[0, 1, 3, 1] = numpy.nan
     x[1, 2] = -numpy.inf
     geometry = ((3, 2), (2, 2), (1, 1), (3, 3))
-    y, switches = numba_cpu.maxpool_forward(x, *geometry)
-    expected_y, expected_switches = reference.maxpool_forward(x, *geometry)
+    y, switches = pooling.maxpool_forward_numba(x, *geometry)
+    expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
     assert_identical(y, expected_y)
     assert_identical(switches, expected_switches)
 
@@ -164,9 +159,9 @@ def test_switches_out_of_range_are_explained():
     values = numpy.ones((1, 1, 2, 2), dtype=numpy.float32)
     switches = numpy.array([[[[0, 3], [4, -1]]]])
     with pytest.raises(ValueError, match="not flat indices"):
-        numba_cpu.maxpool_scatter(values, switches, (1, 1, 2, 2))
+        pooling.maxpool_scatter_numba(values, switches, (1, 1, 2, 2))
     with pytest.raises(ValueError, match="not flat indices"):
-        numba_cpu.maxpool_gather(numpy.ones((1, 1, 2, 2), dtype=numpy.float32), switches)
+        pooling.maxpool_gather_numba(numpy.ones((1, 1, 2, 2), dtype=numpy.float32), switches)
 
 
 lrn_parameters = st.tuples(
@@ -185,13 +180,13 @@ def test_lrn_forward_and_backward(n, c, height, width, parameters, dtype, seed):
     # power is NumPy's own ``scale ** -beta``, as in the reference.
     size, alpha, beta, k = parameters
     x = make_data(seed, (n, c, height, width), dtype, ties=False)
-    y, scale = numba_cpu.lrn_forward(x, size, alpha, beta, k)
-    expected_y, expected_scale = reference.lrn_forward(x, size, alpha, beta, k)
+    y, scale = lrn.lrn_forward_numba(x, size, alpha, beta, k)
+    expected_y, expected_scale = lrn.lrn_forward(x, size, alpha, beta, k)
     assert_identical(scale, expected_scale)
     assert_identical(y, expected_y)
     grad_y = make_data(seed + 1, x.shape, dtype, ties=False)
-    assert_identical(numba_cpu.lrn_backward(grad_y, x, y, scale, size, alpha, beta),
-                     reference.lrn_backward(grad_y, x, y, scale, size, alpha, beta))
+    assert_identical(lrn.lrn_backward_numba(grad_y, x, y, scale, size, alpha, beta),
+                     lrn.lrn_backward(grad_y, x, y, scale, size, alpha, beta))
 
 
 special_values = st.sampled_from([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan, 1e-30, -1e-30])
@@ -209,56 +204,74 @@ def test_relu_forward_and_backward(shape, dtype, seed, specials, transposed):
     x = x.reshape(shape)
     if transposed:                                   # a non-contiguous view, as .T gives
         x = x.T
-    y, positive = numba_cpu.relu_forward(x)
-    expected_y, expected_positive = reference.relu_forward(x)
+    y, positive = relu.relu_forward_numba(x)
+    expected_y, expected_positive = relu.relu_forward(x)
     assert_identical(y, expected_y)
     assert_identical(positive, expected_positive)
     grad_y = x[::-1].copy() if x.ndim else x.copy()  # specials again, at other places
     with numpy.errstate(invalid="ignore"):           # inf * 0 in the reference
-        expected = reference.relu_backward(grad_y, expected_positive)
-    assert_identical(numba_cpu.relu_backward(grad_y, positive), expected)
+        expected = relu.relu_backward(grad_y, expected_positive)
+    assert_identical(relu.relu_backward_numba(grad_y, positive), expected)
 
 
 @needs_numba
 @given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4), dtypes, seeds,
        st.booleans())
-def test_batch_major_and_filter_major(batch, filters, height, width, dtype, seed, with_bias):
-    # Pure data movement (and one addition of the bias): exact.
-    y = make_data(seed, (filters, batch * height * width), dtype, ties=False)
+def test_rows_to_images_and_images_to_rows(batch, filters, height, width, dtype, seed, with_bias):
+    # Pure data movement (and one addition of the bias; the sums in float64 in
+    # the reference's order): exact.
+    rows = make_data(seed, (filters, batch * height * width), dtype, ties=False)
     bias = make_data(seed + 1, (filters,), dtype, ties=False) if with_bias else None
-    assert_identical(numba_cpu.batch_major(y, batch, bias), reference.batch_major(y, batch, bias))
+    assert_identical(conv_layout.rows_to_images_plus_bias_numba(rows, batch, bias),
+                     conv_layout.rows_to_images_plus_bias(rows, batch, bias))
     grad = make_data(seed + 2, (batch, filters, height, width), dtype, ties=False)
-    assert_identical(numba_cpu.filter_major(grad), reference.filter_major(grad))
-    matrix, sums = numba_cpu.filter_major_with_sums(grad)
-    expected_matrix, expected_sums = reference.filter_major_with_sums(grad)
+    assert_identical(conv_layout.images_to_rows_numba(grad), conv_layout.images_to_rows(grad))
+    matrix, sums = conv_layout.images_to_rows_and_sums_numba(grad)
+    expected_matrix, expected_sums = conv_layout.images_to_rows_and_sums(grad)
     assert_identical(matrix, expected_matrix)
     assert_identical(sums, expected_sums)
     # the two are inverse layouts: (N, F, S) -> (F, N*S) -> (N, F, S)
-    flat = grad.reshape(batch, filters, -1)
-    assert_identical(numba_cpu.batch_major(numba_cpu.filter_major(grad), batch), flat)
+    images = grad.reshape(batch, filters, -1)
+    assert_identical(conv_layout.rows_to_images_plus_bias_numba(
+        conv_layout.images_to_rows_numba(grad), batch), images)
 
 
 # --------------------------------------------------------------------------
 # Which implementation the dispatcher picks
 # --------------------------------------------------------------------------
 
+def test_the_table_of_kernels_lists_twins_that_exist():
+    """KERNELS names each kernel's reference and twins; a twin it uses must be there,
+    in the family file of its reference, named after it."""
+    assert kernels.NAMES == tuple(kernels.KERNELS)
+    for name, kernel in kernels.KERNELS.items():
+        family = sys.modules[kernel.reference.__module__]
+        assert kernel.reference is getattr(family, name), name
+        if kernel.numba_from_size is not None:
+            assert kernel.numba is getattr(family, name + "_numba"), name
+        if kernel.cuda_used:
+            assert kernel.cuda is getattr(family, name + "_cuda"), name
+        for twin in (kernel.numba, kernel.cuda):
+            assert twin is None or sys.modules[twin.__module__] is family, name
+
+
 @needs_numba
 def test_pick_uses_a_numba_twin_only_where_listed():
-    assert set(numba_cpu.FASTER_THAN_REFERENCE) <= set(kernels.NAMES)
-    assert set(numba_cpu.SMALLEST_FASTER) <= set(numba_cpu.FASTER_THAN_REFERENCE)
     x = numpy.zeros((1, 1, 2, 2), dtype=numpy.float32)
     large = numpy.zeros((1, 1, 1024, 1024), dtype=numpy.float32)     # above every threshold
-    assert large.size >= max(numba_cpu.SMALLEST_FASTER.values())
+    thresholds = [kernel.numba_from_size for kernel in kernels.KERNELS.values()
+                  if kernel.numba_from_size is not None]
+    assert large.size >= max(thresholds) and max(thresholds) > x.size
     with using_backend("numba"):
-        for name in kernels.NAMES:
-            listed = name in numba_cpu.FASTER_THAN_REFERENCE
-            expected = getattr(numba_cpu if listed else reference, name)
+        for name, kernel in kernels.KERNELS.items():
+            listed = kernel.numba_from_size is not None
+            expected = kernel.numba if listed else kernel.reference
             assert kernels._pick(name, large) is expected, name
-            small_expected = getattr(reference, name) if name in numba_cpu.SMALLEST_FASTER else expected
+            small_expected = expected if listed and x.size >= kernel.numba_from_size else kernel.reference
             assert kernels._pick(name, x) is small_expected, name
     with using_backend("numpy"):
-        for name in kernels.NAMES:
-            assert kernels._pick(name, x) is getattr(reference, name), name
+        for name, kernel in kernels.KERNELS.items():
+            assert kernels._pick(name, x) is kernel.reference, name
 
 
 # --------------------------------------------------------------------------
@@ -281,7 +294,7 @@ def assert_sums_close(actual, expected, magnitude, terms, dtype):
     assert numpy.all(numpy.abs(actual.astype(numpy.float64) - expected) <= bound)
 
 
-def check_lrn(cuda, to_device, to_host, dtype):
+def check_lrn(to_device, to_host, dtype):
     """LRN on the GPU: the sums keep the reference's order, but ``**`` is the
     GPU's pow (CUDA's powf is within 4 ulp, NumPy's within 1) and the GPU may
     fuse ``k + alpha/size * sum`` into one multiply-add (one rounding fewer).
@@ -291,25 +304,24 @@ def check_lrn(cuda, to_device, to_host, dtype):
     eps = numpy.finfo(dtype).eps
     size, alpha, beta, k = 5, 1.0, 0.75, 2.0          # alpha = 1: every term counts
     x = make_data(7, (2, 7, 3, 4), dtype, ties=False)
-    y, scale = (to_host(a) for a in cuda.lrn_forward(to_device(x), size, alpha, beta, k))
-    expected_y, expected_scale = reference.lrn_forward(x, size, alpha, beta, k)
+    y, scale = (to_host(a) for a in lrn.lrn_forward_cuda(to_device(x), size, alpha, beta, k))
+    expected_y, expected_scale = lrn.lrn_forward(x, size, alpha, beta, k)
     assert y.dtype == dtype and scale.dtype == dtype
     numpy.testing.assert_allclose(scale, expected_scale, rtol=2 * eps, atol=0)
     numpy.testing.assert_allclose(y, expected_y, rtol=8 * eps, atol=0)
     grad_y = make_data(8, x.shape, dtype, ties=False)
-    grad_x = to_host(cuda.lrn_backward(*(to_device(a) for a in (grad_y, x, expected_y,
-                                                                  expected_scale)),
-                                       size, alpha, beta))
-    expected = reference.lrn_backward(grad_y, x, expected_y, expected_scale, size, alpha, beta)
+    grad_x = to_host(lrn.lrn_backward_cuda(*(to_device(a) for a in (grad_y, x, expected_y,
+                                                                      expected_scale)),
+                                           size, alpha, beta))
+    expected = lrn.lrn_backward(grad_y, x, expected_y, expected_scale, size, alpha, beta)
     terms = (numpy.abs(grad_y * expected_scale ** -beta)
              + numpy.abs(expected - grad_y * expected_scale ** -beta))
     assert grad_x.dtype == dtype
     assert numpy.all(numpy.abs(grad_x - expected) <= 8 * eps * terms)
 
 
-def check_cuda_twins(cuda, to_device, to_host):
-    """Each cuda kernel on a few fixed cases, against the NumPy reference."""
-    assert set(cuda.FASTER_THAN_REFERENCE) <= set(kernels.NAMES)
+def check_cuda_twins(to_device, to_host):
+    """Each CUDA twin on a few fixed cases, against its NumPy reference."""
     cases = [  # input shape, kernel, stride, padding, ceil_mode
         ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), True),    # overlapping rows, partial windows
         ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0), True),    # non-overlapping, ceil_mode
@@ -325,38 +337,39 @@ def check_cuda_twins(cuda, to_device, to_host):
                 odd = x.copy()
                 odd[0, 1, 2, 2] = numpy.nan        # the first NaN wins the window
                 odd[1, 2] = -numpy.inf            # windows of -inf report tap (0, 0)
-                for actual, expected in zip(cuda.maxpool_forward(to_device(odd), *geometry),
-                                            reference.maxpool_forward(odd, *geometry)):
+                for actual, expected in zip(pooling.maxpool_forward_cuda(to_device(odd), *geometry),
+                                            pooling.maxpool_forward(odd, *geometry)):
                     assert_identical(to_host(actual), expected)
             for pad_value in (0.0, -numpy.inf):
-                assert_identical(to_host(cuda.im2col(to_device(x), *geometry, pad_value)),
-                                 reference.im2col(x, *geometry, pad_value))
+                assert_identical(to_host(im2col_col2im.im2col_cuda(to_device(x), *geometry, pad_value)),
+                                 im2col_col2im.im2col(x, *geometry, pad_value))
             cols = make_data(number, (shape[1],) + kernel + (shape[0],) + out, dtype, ties=False)
             # col2im: each pixel gathers its entries in tap order: tolerance zero
-            assert_identical(to_host(cuda.col2im(to_device(cols), shape, kernel, stride, padding)),
-                             reference.col2im(cols, shape, kernel, stride, padding))
-            y, switches = (to_host(a) for a in cuda.maxpool_forward(to_device(x), *geometry))
-            expected_y, expected_switches = reference.maxpool_forward(x, *geometry)
+            assert_identical(to_host(im2col_col2im.col2im_cuda(to_device(cols), shape, kernel,
+                                                               stride, padding)),
+                             im2col_col2im.col2im(cols, shape, kernel, stride, padding))
+            y, switches = (to_host(a) for a in pooling.maxpool_forward_cuda(to_device(x), *geometry))
+            expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
             assert_identical(y, expected_y)
             assert_identical(switches, expected_switches)
-            assert_identical(to_host(cuda.maxpool_gather(to_device(x), to_device(switches))),
-                             reference.maxpool_gather(x, switches))
+            assert_identical(to_host(pooling.maxpool_gather_cuda(to_device(x), to_device(switches))),
+                             pooling.maxpool_gather(x, switches))
             values = make_data(number + 10, y.shape, dtype, ties=False)
-            scattered = to_host(cuda.maxpool_scatter(to_device(values), to_device(switches), shape))
-            assert_sums_close(scattered, reference.maxpool_scatter(values, switches, shape),
-                              reference.maxpool_scatter(numpy.abs(values), switches, shape),
-                              reference.maxpool_scatter(numpy.ones_like(values), switches, shape),
+            scattered = to_host(pooling.maxpool_scatter_cuda(to_device(values), to_device(switches),
+                                                             shape))
+            assert_sums_close(scattered, pooling.maxpool_scatter(values, switches, shape),
+                              pooling.maxpool_scatter(numpy.abs(values), switches, shape),
+                              pooling.maxpool_scatter(numpy.ones_like(values), switches, shape),
                               dtype)
-        check_lrn(cuda, to_device, to_host, dtype)
+        check_lrn(to_device, to_host, dtype)
 
 
 SIMULATOR_SCRIPT = f"""
 import sys
 sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
 import numpy
-from minicnn.engine.kernels import cuda
 import test_kernels
-test_kernels.check_cuda_twins(cuda, numpy.asarray, numpy.asarray)
+test_kernels.check_cuda_twins(numpy.asarray, numpy.asarray)
 print("cuda twins agree with the reference under the simulator")
 """
 
@@ -374,21 +387,27 @@ def test_cuda_twins_under_the_simulator():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_cuda_module_says_why_it_cannot_load():
-    """Without a GPU (and without the simulator) importing kernels.cuda raises
-    ImportError with a reason, and the dispatcher falls back to the reference."""
-    if availability.cupy is not None:
-        pytest.skip("this machine has a CUDA GPU, so kernels.cuda loads")
+def test_cuda_twins_say_why_they_cannot_run():
+    """Without a GPU (and without the simulator) calling a CUDA twin raises
+    RuntimeError with a reason; the dispatcher would run the reference."""
+    if backend.cupy is not None:
+        pytest.skip("this machine has a CUDA GPU, so the CUDA twins run")
     environment = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
     script = ("import sys; sys.path.insert(0, %r)\n"
-              "try:\n    import minicnn.engine.kernels.cuda\n"
-              "except ImportError as error:\n    print('ImportError:', error)\n" % str(ROOT))
+              "import numpy\n"
+              "from minicnn.engine.kernels import compiled, pooling\n"
+              "print('reason:', compiled.cuda_reason())\n"
+              "try:\n"
+              "    pooling.maxpool_forward_cuda(numpy.zeros((1, 1, 2, 2)), (2, 2), (2, 2), (0, 0), (1, 1))\n"
+              "except RuntimeError as error:\n    print('RuntimeError:', error)\n" % str(ROOT))
     result = subprocess.run([sys.executable, "-c", script], env=environment,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    if "ImportError" not in result.stdout:
-        pytest.skip("numba.cuda finds a GPU here, so kernels.cuda loads")
-    assert "minicnn.engine.kernels.cuda" in result.stdout and len(result.stdout) > 60
+    if "RuntimeError" not in result.stdout:
+        pytest.skip("numba.cuda finds a GPU here, so the CUDA twins run")
+    reason = result.stdout.splitlines()[0][len("reason: "):]
+    assert len(reason) > 60, reason
+    assert "RuntimeError: a CUDA twin cannot run here: " + reason in result.stdout
 
 
 # numba.cuda warns that a tiny grid under-uses the GPU; these shapes are tiny on purpose.
@@ -399,14 +418,12 @@ quiet_small_grids = pytest.mark.filterwarnings("ignore:Grid size")
 @needs_gpu
 @quiet_small_grids
 def test_cuda_twins_on_a_gpu():
-    from minicnn.engine.kernels import cuda
-
-    cupy = availability.cupy
-    check_cuda_twins(cuda, cupy.asarray, cupy.asnumpy)
+    cupy = backend.cupy
+    check_cuda_twins(cupy.asarray, cupy.asnumpy)
     x = cupy.asarray(make_data(0, (2, 3, 8, 8), numpy.float32, ties=False))
-    for name in kernels.NAMES:
-        listed = name in cuda.FASTER_THAN_REFERENCE
-        assert kernels._pick(name, x) is getattr(cuda if listed else reference, name), name
+    for name, kernel in kernels.KERNELS.items():
+        expected = kernel.cuda if kernel.cuda_used else kernel.reference
+        assert kernels._pick(name, x) is expected, name
 
 
 @pytest.mark.gpu
@@ -415,32 +432,30 @@ def test_cuda_twins_on_a_gpu():
 @settings(max_examples=30)
 @given(geometries(), dtypes, seeds, st.booleans())
 def test_cuda_maxpool_and_col2im_on_drawn_shapes(geometry, dtype, seed, ties):
-    from minicnn.engine.kernels import cuda
-
-    cupy = availability.cupy
+    cupy = backend.cupy
     x = make_data(seed, geometry.input_shape, dtype, ties)
     arguments = (geometry.kernel, geometry.stride, geometry.padding, geometry.out)
-    y, switches = (cupy.asnumpy(a) for a in cuda.maxpool_forward(cupy.asarray(x), *arguments))
-    expected_y, expected_switches = reference.maxpool_forward(x, *arguments)
+    y, switches = (cupy.asnumpy(a) for a in pooling.maxpool_forward_cuda(cupy.asarray(x), *arguments))
+    expected_y, expected_switches = pooling.maxpool_forward(x, *arguments)
     assert_identical(y, expected_y)
     assert_identical(switches, expected_switches)
-    assert_identical(cupy.asnumpy(cuda.im2col(cupy.asarray(x), *arguments)),
-                     reference.im2col(x, *arguments))
+    assert_identical(cupy.asnumpy(im2col_col2im.im2col_cuda(cupy.asarray(x), *arguments)),
+                     im2col_col2im.im2col(x, *arguments))
     cols = make_data(seed, (geometry.input_shape[1],) + geometry.kernel + (geometry.input_shape[0],) + geometry.out, dtype, False)
     col2im_arguments = (geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
-    assert_identical(cupy.asnumpy(cuda.col2im(cupy.asarray(cols), *col2im_arguments)),
-                     reference.col2im(cols, *col2im_arguments))
+    assert_identical(cupy.asnumpy(im2col_col2im.col2im_cuda(cupy.asarray(cols), *col2im_arguments)),
+                     im2col_col2im.col2im(cols, *col2im_arguments))
 
 
 def test_switches_stay_inside_the_image_when_a_window_holds_only_minus_infinity():
     """Padding wins only when every tap is -inf; the switch is then clipped onto the
     window's first real pixel, so scatter and gather never leave the plane."""
     x = numpy.full((1, 1, 2, 2), -numpy.inf, numpy.float32)
-    y, switches = reference.maxpool_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
+    y, switches = pooling.maxpool_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
     assert switches.min() >= 0 and switches.max() < 4
     assert switches[0, 0].tolist() == [[0, 0, 1], [0, 0, 1], [2, 2, 3]]
-    assert reference.maxpool_scatter(numpy.ones_like(y), switches, x.shape).sum() == 9
-    if numba_cpu is not None:
-        y_numba, switches_numba = numba_cpu.maxpool_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
+    assert pooling.maxpool_scatter(numpy.ones_like(y), switches, x.shape).sum() == 9
+    if backend.numba is not None:
+        y_numba, switches_numba = pooling.maxpool_forward_numba(x, (2, 2), (1, 1), (1, 1), (3, 3))
         numpy.testing.assert_array_equal(switches_numba, switches)
         numpy.testing.assert_array_equal(y_numba, y)

@@ -19,9 +19,9 @@
 # product, which NumPy hands to an optimised BLAS routine. The backward
 # pass needs the reverse copy, col2im, which adds columns back onto pixels.
 #
-# Where it lives in minicnn: `minicnn/engine/kernels/reference.py` (`im2col`,
-# `col2im`), `minicnn/engine/functional/conv.py` (the forward and backward that
-# use them).
+# Where it lives in minicnn: `minicnn/engine/kernels/im2col_col2im.py` (`im2col`,
+# `col2im`: the plain versions first, their compiled twins beneath),
+# `minicnn/engine/functional/conv.py` (the forward and backward that use them).
 
 # %%
 from common import FAST, Stopwatch, savefig   # first: fast mode, figure folder, BLAS threads
@@ -33,7 +33,7 @@ from matplotlib.patches import Rectangle
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn.engine.kernels.reference import col2im, im2col
+from minicnn.engine.kernels.im2col_col2im import col2im, im2col
 
 mc.manual_seed(0)
 

@@ -20,7 +20,7 @@
 # the pooling (lesson 8).
 #
 # Where it lives in minicnn: `minicnn/engine/functional/pooling.py` (max_pool2d,
-# max_unpool2d, Switches), `minicnn/engine/kernels/reference.py`
+# max_unpool2d, Switches), `minicnn/engine/kernels/pooling.py`
 # (`maxpool_forward`, `maxpool_scatter`).
 
 # %%

@@ -19,8 +19,9 @@
 # shows how to time code so that the numbers mean something.
 #
 # Where it lives in minicnn: `minicnn/engine/backend.py` (choosing a backend),
-# `minicnn/engine/kernels/` (`reference.py`, `numba_cpu.py`, `cuda.py` and the
-# dispatcher in `__init__.py`), `minicnn/bench/` (`timing.py`: how one
+# `minicnn/engine/kernels/` (one file per family, such as `pooling.py`: the
+# plain-array reference first, then its Numba and CUDA twins; `__init__.py`
+# says which twin runs when), `minicnn/bench/` (`timing.py`: how one
 # number is taken; `machine.py`: threads and the machine; `profile.py`:
 # where a training step spends its time), `benchmarks/README.md`.
 
@@ -244,9 +245,9 @@ savefig(fig, "13_profile.png")
 # %%
 n = 8 if FAST else 64
 conv_input = rng.standard_normal((n, 16, 28, 28)).astype(np.float32)
-cols = kernels.reference.im2col(conv_input, (3, 3), (1, 1), (1, 1), (28, 28))
+cols = kernels.im2col_col2im.im2col(conv_input, (3, 3), (1, 1), (1, 1), (28, 28))
 pool_input = rng.standard_normal((n, 16, 28, 28)).astype(np.float32)
-_, switches = kernels.reference.maxpool_forward(pool_input, (3, 3), (2, 2), (0, 0), (14, 14))
+_, switches = kernels.pooling.maxpool_forward(pool_input, (3, 3), (2, 2), (0, 0), (14, 14))
 pooled = rng.standard_normal(switches.shape).astype(np.float32)
 cases = {
     "im2col 3x3": lambda: kernels.im2col(conv_input, (3, 3), (1, 1), (1, 1), (28, 28)),

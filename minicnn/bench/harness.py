@@ -30,7 +30,7 @@ import traceback
 
 import numpy
 
-from ..engine.kernels import availability
+from ..engine import backend
 from .timing import measure
 
 
@@ -58,8 +58,8 @@ def relative_error(expected, actual):
 def _free_memory():
     """Give cached GPU memory back between targets (reference counting frees the rest;
     gc.collect() is left out: with PyTorch loaded it takes a third of a second)."""
-    if availability.cupy is not None:
-        availability.cupy.get_default_memory_pool().free_all_blocks()
+    if backend.cupy is not None:
+        backend.cupy.get_default_memory_pool().free_all_blocks()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

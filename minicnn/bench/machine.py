@@ -39,7 +39,7 @@ import sys
 import numpy
 
 from ..engine import process
-from ..engine.kernels import availability
+from ..engine import backend
 from .timing import measure
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -117,8 +117,8 @@ def limit_threads(count):
                 "config": _openblas_call(library, prefix, suffix, "get_config",
                                          ctypes.c_char_p).decode(),
             })
-    if availability.numba is not None:
-        numba = availability.numba
+    if backend.numba is not None:
+        numba = backend.numba
         numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
         report["numba"] = numba.get_num_threads()
         report["numba_threading_layer"] = numba.config.THREADING_LAYER
@@ -163,7 +163,7 @@ def _numpy_blas():
 def _gpu():
     """Name, memory, driver and CUDA versions of GPU 0, or None without CuPy and PyTorch CUDA."""
     info = None
-    cupy = availability.cupy
+    cupy = backend.cupy
     if cupy is not None:
         device = cupy.cuda.Device()
         properties = cupy.cuda.runtime.getDeviceProperties(device.id)
@@ -192,8 +192,8 @@ def _gpu():
 def _versions():
     from .. import __version__
     versions = {"python": platform.python_version(), "minicnn": __version__, "numpy": numpy.__version__}
-    versions["numba"] = availability.numba.__version__ if availability.numba else None
-    versions["cupy"] = availability.cupy.__version__ if availability.cupy else None
+    versions["numba"] = backend.numba.__version__ if backend.numba else None
+    versions["cupy"] = backend.cupy.__version__ if backend.cupy else None
     torch = sys.modules.get("torch")
     versions["torch"] = torch.__version__ if torch is not None else None
     try:

@@ -5,9 +5,10 @@ backward, every hot-loop kernel and the optimizer.
 
 For the duration of the run, the ``forward`` and ``backward`` of every
 Function subclass (conv2d, max_pool2d, relu, linear, ...), each kernel of
-minicnn.engine.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the layout kernels) and ``SGD.step`` are
-wrapped in timers (on the GPU the timer synchronises first, which slows
-the step a little but puts the time where the work is). Kernels run inside
+minicnn.engine.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the
+convolution's layout kernels) and ``SGD.step`` are wrapped in timers (on
+the GPU the timer synchronises first, which slows the step a little but
+puts the time where the work is). Kernels run inside
 ops, so their rows are part of an op's row, shown indented. What no timer
 covers, the rest of the step, is Python: building the graph, walking it
 backward, adding gradients, checking inputs.
@@ -205,9 +206,9 @@ def table(profile):
     total = profile["step_ms_instrumented"]
     ops = sorted((label for label in per_step if not label.startswith("kernel ")),
                  key=lambda label: -per_step[label])
-    inside = {"conv2d forward": ["kernel im2col", "kernel batch_major"],
-              "conv2d backward": ["kernel col2im", "kernel filter_major_with_sums",
-                                  "kernel filter_major"],
+    inside = {"conv2d forward": ["kernel im2col", "kernel rows_to_images_plus_bias"],
+              "conv2d backward": ["kernel col2im", "kernel images_to_rows_and_sums",
+                                  "kernel images_to_rows"],
               "relu forward": ["kernel relu_forward"], "relu backward": ["kernel relu_backward"],
               "max_pool2d forward": ["kernel maxpool_forward"],
               "max_pool2d backward": ["kernel maxpool_scatter"],

@@ -144,9 +144,9 @@ def main(args=None):
     for record in records:
         harness.add_rates(record, peaks)
     info["load_average_after"] = list(os.getloadavg())
-    if machine.availability.numba is not None:
+    if machine.backend.numba is not None:
         try:
-            info["threads"]["numba_threading_layer_used"] = machine.availability.numba.threading_layer()
+            info["threads"]["numba_threading_layer_used"] = machine.backend.numba.threading_layer()
         except ValueError:  # no parallel Numba code ran
             pass
     failed = [f"{record['name']} [{record['workload']}] on {result['backend']}: {result['reason']}"

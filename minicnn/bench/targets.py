@@ -1,9 +1,9 @@
 """What gets timed: a minicnn backend, or PyTorch on a device.
 
     name        library   device  arrays          kernels
-    numpy       minicnn   cpu     NumPy           kernels/reference.py
-    numba       minicnn   cpu     NumPy           kernels/numba_cpu.py where faster
-    cupy        minicnn   gpu     CuPy            kernels/cuda.py where faster
+    numpy       minicnn   cpu     NumPy           the plain-array references in kernels/
+    numba       minicnn   cpu     NumPy           their Numba twins, where kernels.KERNELS uses one
+    cupy        minicnn   gpu     CuPy            their CUDA twins, where kernels.KERNELS uses one
     torch-cpu   PyTorch   cpu     torch.Tensor    PyTorch's own (oneDNN, MKL)
     torch-cuda  PyTorch   gpu     torch.Tensor    cuDNN, cuBLAS
 
@@ -22,8 +22,9 @@ import contextlib
 
 import numpy
 
+from ..engine import backend, kernels
 from ..engine.backend import backends, to_device, to_numpy, using_backend
-from ..engine.kernels import availability
+from ..engine.kernels.compiled import cuda_reason
 from ..engine.tensor import Tensor
 
 MINICNN_NAMES = ("numpy", "numba", "cupy")
@@ -54,7 +55,7 @@ class MinicnnTarget:
 
     @property
     def xp(self):
-        return availability.cupy if self.device == "gpu" else numpy
+        return backend.cupy if self.device == "gpu" else numpy
 
     def put(self, array):
         return to_device(numpy.array(array), self.device)
@@ -66,7 +67,7 @@ class MinicnnTarget:
 
     def synchronize(self):
         if self.device == "gpu":
-            availability.cupy.cuda.Device().synchronize()
+            backend.cupy.cuda.Device().synchronize()
 
     def gemm(self, a, b):
         """A function computing a @ b (float32, into a preallocated result)."""
@@ -81,16 +82,16 @@ class MinicnnTarget:
 
     def compiled_kernels(self):
         """The hot loops that run compiled on this backend (the rest run the reference)."""
-        if self.name == "numpy":
-            return []
-        try:
-            if self.name == "numba":
-                from ..engine.kernels import numba_cpu as module
-            else:
-                from ..engine.kernels import cuda as module
-        except ImportError as error:
-            return [f"(none: {error})"]
-        return list(getattr(module, "FASTER_THAN_REFERENCE", ()))
+        if self.name == "numba":
+            if backend.numba is None:
+                return [f"(none: {backend.numba_reason})"]
+            return [name for name, kernel in kernels.KERNELS.items()
+                    if kernel.numba_from_size is not None]
+        if self.name == "cupy":
+            if cuda_reason():
+                return [f"(none: {cuda_reason()})"]
+            return [name for name, kernel in kernels.KERNELS.items() if kernel.cuda_used]
+        return []
 
 
 class TorchTarget:

@@ -1,11 +1,11 @@
 """Backends: which array library holds the data and which kernels run.
 
 =========  ==================  ============================================
-name       arrays              hot loops (im2col, col2im, pooling, LRN)
+name       arrays              hot loops (im2col, col2im, pooling, LRN, ...)
 =========  ==================  ============================================
-``numpy``  NumPy (CPU)         plain-array reference code, kernels/reference.py
-``numba``  NumPy (CPU)         Numba-compiled loops, kernels/numba_cpu.py
-``cupy``   CuPy (GPU)          CUDA kernels, kernels/cuda.py
+``numpy``  NumPy (CPU)         the plain-array references in kernels/
+``numba``  NumPy (CPU)         their Numba twins, where kernels/__init__.py lists one
+``cupy``   CuPy (GPU)          their CUDA twins, where kernels/__init__.py lists one
 =========  ==================  ============================================
 
 Ops never branch on the backend. They ask their inputs for the array module
@@ -16,6 +16,16 @@ version for the active backend.
 Choose a backend with ``set_backend("numba")``, the ``MINICNN_BACKEND``
 environment variable, the ``--backend`` flag of the ``minicnn`` command, or
 for a block of code ``with using_backend("numba"): ...``.
+
+This is the bottom of the engine: it imports nothing from minicnn, and
+everything else (the kernels included) imports it. So the two optional
+libraries are probed here, once, as Chainer's backend.py does: Numba
+(compiled CPU loops, and numba.cuda for the GPU kernels) and CuPy (GPU
+arrays). Each import is guarded; when a library is missing, ``numba`` or
+``cupy`` below is None and ``numba_reason`` or ``cupy_reason`` says, in
+plain words, why and how to get it. Apart from these probes, only the
+kernels package uses numba, and only this file and the kernels use cupy
+by name (everything else asks ``get_array_module``).
 """
 
 import contextlib
@@ -23,7 +33,48 @@ import os
 
 import numpy
 
-from .kernels import availability
+# ----- the optional libraries, probed once ----------------------------------------------------
+
+numba = None
+numba_reason = ""
+try:  # pragma: no cover - depends on the machine
+    import numba  # noqa: F811
+except Exception as error:  # ImportError, or a broken LLVM install
+    numba = None
+    numba_reason = f"numba is not importable ({error}); install it with `pip install numba`"
+
+cupy = None
+cupy_reason = ""
+try:  # pragma: no cover - depends on the machine
+    import cupy  # noqa: F811
+
+    try:
+        device_count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:
+        device_count = 0
+        cupy_reason = f"cupy is installed but no CUDA device answers ({error})"
+    if device_count == 0:
+        cupy = None
+        cupy_reason = cupy_reason or "cupy is installed but reports no CUDA device"
+except Exception as error:
+    cupy = None
+    cupy_reason = (
+        f"cupy is not importable ({type(error).__name__}: {error}); on a machine "
+        "with an NVIDIA GPU install it with `pip install minicnn[gpu]` "
+        "(or the cupy-cudaXXx wheel matching your CUDA version)"
+    )
+
+# Numba's CUDA simulator runs numba.cuda kernels on the CPU over NumPy arrays.
+# It must be switched on (NUMBA_ENABLE_CUDASIM=1) before numba is imported.
+cuda_simulator = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def is_cupy_array(array):
+    """True when ``array`` is a CuPy ndarray (always False without CuPy)."""
+    return cupy is not None and isinstance(array, cupy.ndarray)
+
+
+# ----- the active backend -----------------------------------------------------------------------
 
 NAMES = ("numpy", "numba", "cupy")
 
@@ -38,8 +89,8 @@ def backends():
     """
     return {
         "numpy": (True, ""),
-        "numba": (availability.numba is not None, availability.numba_reason),
-        "cupy": (availability.cupy is not None, availability.cupy_reason),
+        "numba": (numba is not None, numba_reason),
+        "cupy": (cupy is not None, cupy_reason),
     }
 
 
@@ -78,8 +129,8 @@ def using_backend(name):
 def get_array_module(*arrays):
     """``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's idiom)."""
     for array in arrays:
-        if availability.is_cupy_array(array):
-            return availability.cupy
+        if is_cupy_array(array):
+            return cupy
     return numpy
 
 
@@ -90,7 +141,7 @@ def default_device():
 
 def device_of(array):
     """"gpu" for a CuPy array, "cpu" otherwise."""
-    return "gpu" if availability.is_cupy_array(array) else "cpu"
+    return "gpu" if is_cupy_array(array) else "cpu"
 
 
 def to_device(array, device):
@@ -101,9 +152,9 @@ def to_device(array, device):
         return array
     if device == "cpu":
         return array.get()
-    if availability.cupy is None:
-        raise RuntimeError(f"cannot move an array to the GPU: {availability.cupy_reason}")
-    return availability.cupy.asarray(array)
+    if cupy is None:
+        raise RuntimeError(f"cannot move an array to the GPU: {cupy_reason}")
+    return cupy.asarray(array)
 
 
 def to_numpy(array):

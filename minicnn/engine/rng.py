@@ -7,7 +7,7 @@ the CPU generator's state as plain JSON-able data, which checkpoints store.
 
 import numpy
 
-from .kernels import availability
+from . import backend
 
 _state = {"seed": 0, "cpu": numpy.random.default_rng(0), "gpu": None}
 
@@ -24,7 +24,7 @@ def generator(xp=numpy):
     if xp is numpy:
         return _state["cpu"]
     if _state["gpu"] is None:
-        _state["gpu"] = availability.cupy.random.default_rng(_state["seed"])
+        _state["gpu"] = backend.cupy.random.default_rng(_state["seed"])
     return _state["gpu"]
 
 

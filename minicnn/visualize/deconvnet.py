@@ -39,7 +39,8 @@ from dataclasses import dataclass
 import numpy
 
 from ..engine import functional as F
-from ..engine.functional.conv import input_gradient
+from ..engine import kernels
+from ..engine.functional.conv import conv2d_input_gradient
 from ..engine.backend import get_array_module, to_numpy
 from ..engine.nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
 from ..engine.tensor import as_tensor, no_grad
@@ -51,20 +52,22 @@ SUPPORTED = (Conv2d, MaxPool2d, ReLU, LocalResponseNorm, Dropout, Linear, Flatte
 def conv_transpose2d(signal, weight, input_shape, stride, padding):
     """The transposed convolution: what the deconvnet applies for a Conv2d layer.
 
-    signal: (N, F, OH, OW); weight: (F, C, KH, KW), the convnet's own filters;
-    input_shape: (N, C, H, W), the shape the convolution was applied to.
-    Returns (N, C, H, W):
+    signal: (N, F, OH, OW), shaped like the layer's output; weight: (F, C, KH, KW),
+    the convnet's own filters; input_shape: (N, C, H, W), the shape the
+    convolution was applied to. Returns (N, C, H, W):
 
-        cols = w.reshape(F, C*KH*KW)^T @ signal.reshape(N, F, OH*OW)   (N, C*KH*KW, OH*OW)
-        out  = col2im(cols)        each column entry added back to its pixel
+        g   = signal laid out as rows         (F, N*OH*OW)   kernels.images_to_rows
+        out = col2im(W^T @ g)                 W = w.reshape(F, C*KH*KW)
 
-    This is the convolution's input gradient (minicnn/engine/functional/conv.py). Written
-    as a sum over pixels it correlates the signal with each filter flipped
-    vertically and horizontally: ZFNet's "transposed versions of the same
-    filters". Rows or columns that the forward convolution never reached
-    (floor in the output-size formula) receive zero.
+    That is the convolution's input gradient with the signal in the place of
+    dL/dy: ``conv2d_input_gradient`` of minicnn/engine/functional/conv.py, the
+    very function the backward pass calls. Written as a sum over pixels it
+    correlates the signal with each filter flipped vertically and
+    horizontally: ZFNet's "transposed versions of the same filters". Rows or
+    columns that the forward convolution never reached (floor in the
+    output-size formula) receive zero.
     """
-    return input_gradient(signal, weight, input_shape, stride, padding)
+    return conv2d_input_gradient(kernels.images_to_rows(signal), weight, input_shape, stride, padding)
 
 
 @dataclass

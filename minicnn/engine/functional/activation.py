@@ -1,7 +1,7 @@
 """ReLU and dropout: elementwise ops with a mask.
 
 relu:    y = max(0, x);  dy/dx = 1 where x > 0, else 0 (0 at exactly 0).
-         (The loops are in kernels/: reference.relu_forward is the plain version.)
+         (The loops are in kernels/relu.py: relu_forward there is the plain version.)
 dropout: inverted dropout (Srivastava et al. 2014): at training time each
          value is kept with probability 1 - p and scaled by 1 / (1 - p), so
          at evaluation time the layer is the identity.

@@ -13,12 +13,16 @@ pass of exactly this op.)
 
 How it is computed, with K = C*KH*KW and P = N*OH*OW (every window of every image):
     cols = im2col(x)                 (C, KH, KW, N, OH, OW), viewed as a (K, P) matrix
-    y    = w.reshape(F, K) @ cols    (F, P): one matrix product for the whole batch,
-                                     plus b, then laid out as (N, F, OH, OW)
+    y    = W @ cols + b              W = w.reshape(F, K): one matrix product for the
+                                     whole batch, (F, P), then laid out as (N, F, OH, OW)
 Backward, for the gradient g = dL/dy laid out as an (F, P) matrix:
-    dL/dw    = g @ cols^T            (F, K)
-    dL/dcols = w^T @ g               (K, P), then col2im -> dL/dx
-    dL/db    = g summed over P       (F,), in float64
+    dL/db    = sum of g over P       (F,), added in float64
+    dL/dW    = g @ cols^T            (F, K)
+    dL/dcols = W^T @ g               (K, P), then col2im -> dL/dx   (conv2d_input_gradient)
+
+The hot loops (im2col, col2im and the moves between the (F, P) matrix and
+the (N, F, OH, OW) images) are kernels, named after what they produce
+(minicnn/engine/kernels/); the matrix products are NumPy's (or CuPy's).
 """
 
 from .. import kernels
@@ -39,59 +43,59 @@ class Conv2dFunction(Function):
         filters, channels, kh, kw = weight.shape
         oh, ow = self.out
         self.input_shape = x.shape
-        self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow))
         self.weight = weight
+        self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow))
         cols = self.cols.reshape(channels * kh * kw, n * oh * ow)             # (K, P), a view
-        y = weight.reshape(filters, -1) @ cols                                 # (F, P)
-        return kernels.batch_major(y, n, bias).reshape(n, filters, oh, ow)    # + b, as (N, F, OH, OW)
+        product = weight.reshape(filters, -1) @ cols                           # W @ cols: (F, P)
+        y = kernels.rows_to_images_plus_bias(product, n, bias)                # W @ cols + b: (N, F, OH*OW)
+        return y.reshape(n, filters, oh, ow)
 
     def backward(self, grad_output):
-        filters = self.weight.shape[0]
         grad_x = grad_weight = grad_bias = None
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
-            # (F, P), and dL/db = its row sums, added in float64
-            grad, grad_bias = kernels.filter_major_with_sums(grad_output)
+            g, grad_bias = kernels.images_to_rows_and_sums(grad_output)     # g: (F, P); dL/db = sum of g
         else:
-            grad = filter_major(grad_output)                                  # (F, P)
+            g = kernels.images_to_rows(grad_output)                          # g: (F, P)
         if self.needs_input_grad[0]:
-            grad_x = columns_to_image(self.weight.reshape(filters, -1).T @ grad,
-                                      self.weight.shape, self.input_shape, grad_output.shape,
-                                      self.stride, self.padding)
+            grad_x = conv2d_input_gradient(g, self.weight, self.input_shape,  # col2im(W^T @ g)
+                                           self.stride, self.padding)
         if self.needs_input_grad[1]:
-            cols = self.cols.reshape(-1, grad.shape[1])                       # (K, P)
-            grad_weight = (grad @ cols.T).reshape(self.weight.shape)          # (F, K)
+            cols = self.cols.reshape(-1, g.shape[1])                          # (K, P)
+            grad_weight = (g @ cols.T).reshape(self.weight.shape)             # dL/dW = g @ cols^T
         return grad_x, grad_weight, grad_bias
 
 
-def filter_major(grad_output):
-    """(N, F, OH, OW) -> (F, N*OH*OW): the gradient as a matrix, one row per filter."""
-    return kernels.filter_major(grad_output)
+def conv2d_input_gradient(g, weight, input_shape, stride, padding):
+    """dL/dx of a convolution, from g = dL/dy laid out as rows: the filters "transposed".
 
+    g: (F, N*OH*OW), one row per filter (``kernels.images_to_rows(grad_y)``
+    for a gradient grad_y of shape (N, F, OH, OW)); weight: (F, C, KH, KW);
+    input_shape: (N, C, H, W), the shape of the convolution's input x;
+    stride, padding: (h, w) pairs, as the forward pass had them.
+    Returns dL/dx, (N, C, H, W):
 
-def columns_to_image(grad_cols, weight_shape, input_shape, output_shape, stride, padding):
-    """(K, N*OH*OW) column gradients -> (N, C, H, W) image gradient, by col2im."""
-    _, channels, kh, kw = weight_shape
-    n, _, oh, ow = output_shape
-    grad_cols = grad_cols.reshape(channels, kh, kw, n, oh, ow)
-    return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
+        grad_cols = W^T @ g              W = w.reshape(F, K), K = C*KH*KW: (K, N*OH*OW)
+        dL/dx     = col2im(grad_cols)    each entry added back to its pixel
 
-
-def input_gradient(grad_output, weight, input_shape, stride, padding):
-    """dL/dx of a convolution: the filters applied "transposed".
-
-    grad_output: (N, F, OH, OW); weight: (F, C, KH, KW); input_shape: (N, C, H, W).
-    Returns (N, C, H, W):
-
-        grad_cols = w.reshape(F, K)^T @ grad_output as (F, N*OH*OW)   (K, N*OH*OW)
-        dL/dx     = col2im(grad_cols)     each entry added back to its pixel
-
-    Written as a sum over pixels this correlates grad_output with every
-    filter flipped vertically and horizontally: ZFNet's deconvnet applies
-    exactly this ("transposed versions of the same filters", section 2.1).
+    with OH = (H - KH + 2*PH) // SH + 1 and OW likewise. Written as a sum over
+    pixels this correlates g with every filter flipped vertically and
+    horizontally, input and output channels swapped: ZFNet's deconvnet
+    applies exactly this ("transposed versions of the same filters", section
+    2.1; minicnn/visualize/deconvnet.py calls this function). Rows or columns
+    of x that no window reached (the floor in the formula) get zero.
     """
-    filters = weight.shape[0]
-    grad_cols = weight.reshape(filters, -1).T @ filter_major(grad_output)
-    return columns_to_image(grad_cols, weight.shape, input_shape, grad_output.shape, stride, padding)
+    filters, channels, kh, kw = weight.shape
+    n, _, height, width = input_shape
+    oh = conv_output_size(height, kh, stride[0], padding[0])
+    ow = conv_output_size(width, kw, stride[1], padding[1])
+    if g.shape != (filters, n * oh * ow):
+        raise ShapeError(
+            f"conv2d_input_gradient: g must be (F, N*OH*OW) = ({filters}, {n}*{oh}*{ow}) for "
+            f"weight {tuple(weight.shape)} and input {tuple(input_shape)} "
+            f"(OH = (H - KH + 2*PH) // SH + 1), got shape {tuple(g.shape)}"
+        )
+    grad_cols = (weight.reshape(filters, -1).T @ g).reshape(channels, kh, kw, n, oh, ow)
+    return kernels.col2im(grad_cols, tuple(input_shape), (kh, kw), stride, padding)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, caller="conv2d"):

@@ -1,48 +1,130 @@
-"""The hot loops of a convnet, and which implementation runs them.
+"""The hot loops of a convnet, one file per family, and which version runs them.
 
-Each function here has a plain-array reference in ``reference.py`` (read that
-one to learn) and may have faster twins: ``numba_cpu.py`` (compiled CPU loops,
-used by the "numba" backend) and ``cuda.py`` (GPU kernels, used for CuPy
-arrays). ``_pick`` is the only place that chooses between them; ops never do.
-A twin is listed only where it is faster than the reference (see
-benchmarks/), and, where its module says so (``SMALLEST_FASTER``), only
-for arrays large enough to pay for starting its threads.
+    im2col_col2im.py   im2col, col2im: windows as columns and back (convolution, pooling)
+    pooling.py         maxpool_forward (with switches), maxpool_scatter, maxpool_gather
+    lrn.py             lrn_forward, lrn_backward (AlexNet 3.3)
+    relu.py            relu_forward, relu_backward
+    conv_layout.py     rows_to_images_plus_bias, images_to_rows, images_to_rows_and_sums:
+                       the convolution's matrix layout and its images
+    compiled.py        what the fast twins share: Numba and numba.cuda, set up once
+
+Each family file holds the plain-array reference of each kernel first (read
+that one to learn), then its Numba twin ``<name>_numba`` (compiled CPU
+loops), then its CUDA twin ``<name>_cuda`` (GPU kernels) where there is one.
+Every twin gives its reference's numbers; tests/test_kernels.py checks each.
+
+Ops call the functions at the bottom of this file (``kernels.im2col(...)``),
+never a twin, and never ask which backend is active. ``KERNELS`` below is
+the one place that records which twins exist and when each one runs;
+``_pick`` reads it and nothing else decides.
 """
 
-from .availability import is_cupy_array
+from dataclasses import dataclass
 
-NAMES = (
-    "im2col", "col2im", "maxpool_forward", "maxpool_scatter", "maxpool_gather",
-    "lrn_forward", "lrn_backward", "relu_forward", "relu_backward",
-    "batch_major", "filter_major", "filter_major_with_sums",
-)
+from ..backend import get_backend, is_cupy_array
+from . import conv_layout, im2col_col2im, lrn, pooling, relu
+from .compiled import cuda_reason
 
 
-def _compiled_module(array):
-    """The module of compiled kernels for this array and backend, or None."""
-    from ..backend import get_backend  # late import: backend imports this package
+@dataclass(frozen=True)
+class Kernel:
+    """One hot loop: its reference, its twins, and when each twin runs.
 
-    if is_cupy_array(array):
-        try:
-            from . import cuda
-        except ImportError:
-            return None
-        return cuda
-    if get_backend() == "numba":
-        from . import numba_cpu
-        return numba_cpu
-    return None
+    reference:        the plain-array version (NumPy or CuPy), run whenever no twin does
+    numba:            the Numba twin, or None
+    numba_from_size:  on the "numba" backend the Numba twin runs for NumPy arrays of at
+                      least this many elements (in the first argument); None: never
+    cuda:             the CUDA twin, or None
+    cuda_used:        whether the CUDA twin runs for CuPy arrays (if not, the reference
+                      runs, on CuPy)
+    """
+
+    reference: object
+    numba: object = None
+    numba_from_size: int | None = None
+    cuda: object = None
+    cuda_used: bool = False
+
+
+# On the "numba" backend every Numba twin runs: each measured faster than its
+# reference at the sizes of the zoo's networks (batch 128 keras-MNIST, batch
+# 32 ZFNet). The figures, and how much they move from run to run, are in
+# benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
+# re-measures them); compiled.py and the family files say why loops win.
+#
+# Except ReLU on small arrays. Starting a parallel loop wakes Numba's threads,
+# which takes a fixed time. The windowed kernels do enough work per element
+# to pay for that from small sizes on; ReLU does one comparison per element,
+# and on a small array NumPy's two single-threaded passes are over before the
+# threads are awake. The threshold, 2**19 elements, was set by timing both
+# versions at a few sizes on a 2-core machine (no committed table holds those
+# runs; time kernels.relu_forward on both backends to move it). In
+# keras_mnist_cnn at batch 128 the ReLUs after the first two convolutions are
+# above it, the last two below.
+RELU_NUMBA_FROM_SIZE = 2**19
+
+# For CuPy arrays a CUDA twin runs only where the reference is slow on CuPy
+# too. Each numba.cuda launch first spends a fixed time in Python (typing the
+# arguments, wrapping each CuPy array), longer than these kernels take on the
+# GPU at the zoo's sizes; the twins that win despite that are maxpool_forward
+# (the reference's argmax runs along a strided axis), im2col (at ZFNet's
+# sizes; even at keras-MNIST's), maxpool_scatter and lrn_forward. col2im,
+# maxpool_gather and lrn_backward have twins, tested against their
+# references, that were not faster, so the references run. Measured on one
+# GPU only, an H100: see the CUDA table of benchmarks/results/kernels-cpu.md;
+# re-measure on yours.
+KERNELS = {
+    "im2col": Kernel(im2col_col2im.im2col,
+                     numba=im2col_col2im.im2col_numba, numba_from_size=0,
+                     cuda=im2col_col2im.im2col_cuda, cuda_used=True),
+    "col2im": Kernel(im2col_col2im.col2im,
+                     numba=im2col_col2im.col2im_numba, numba_from_size=0,
+                     cuda=im2col_col2im.col2im_cuda, cuda_used=False),
+    "maxpool_forward": Kernel(pooling.maxpool_forward,
+                              numba=pooling.maxpool_forward_numba, numba_from_size=0,
+                              cuda=pooling.maxpool_forward_cuda, cuda_used=True),
+    "maxpool_scatter": Kernel(pooling.maxpool_scatter,
+                              numba=pooling.maxpool_scatter_numba, numba_from_size=0,
+                              cuda=pooling.maxpool_scatter_cuda, cuda_used=True),
+    "maxpool_gather": Kernel(pooling.maxpool_gather,
+                             numba=pooling.maxpool_gather_numba, numba_from_size=0,
+                             cuda=pooling.maxpool_gather_cuda, cuda_used=False),
+    "lrn_forward": Kernel(lrn.lrn_forward,
+                          numba=lrn.lrn_forward_numba, numba_from_size=0,
+                          cuda=lrn.lrn_forward_cuda, cuda_used=True),
+    "lrn_backward": Kernel(lrn.lrn_backward,
+                           numba=lrn.lrn_backward_numba, numba_from_size=0,
+                           cuda=lrn.lrn_backward_cuda, cuda_used=False),
+    "relu_forward": Kernel(relu.relu_forward,
+                           numba=relu.relu_forward_numba, numba_from_size=RELU_NUMBA_FROM_SIZE),
+    "relu_backward": Kernel(relu.relu_backward,
+                            numba=relu.relu_backward_numba, numba_from_size=RELU_NUMBA_FROM_SIZE),
+    "rows_to_images_plus_bias": Kernel(conv_layout.rows_to_images_plus_bias,
+                                       numba=conv_layout.rows_to_images_plus_bias_numba,
+                                       numba_from_size=0),
+    "images_to_rows": Kernel(conv_layout.images_to_rows,
+                             numba=conv_layout.images_to_rows_numba, numba_from_size=0),
+    "images_to_rows_and_sums": Kernel(conv_layout.images_to_rows_and_sums,
+                                      numba=conv_layout.images_to_rows_and_sums_numba,
+                                      numba_from_size=0),
+}
+
+NAMES = tuple(KERNELS)
 
 
 def _pick(name, array):
-    from . import reference  # late import: reference.py uses minicnn.engine.backend
+    """The version of kernel ``name`` that runs for ``array``, its first argument."""
+    kernel = KERNELS[name]
+    if is_cupy_array(array):
+        if kernel.cuda_used and not cuda_reason():
+            return kernel.cuda
+    elif (get_backend() == "numba" and kernel.numba_from_size is not None
+          and array.size >= kernel.numba_from_size):
+        return kernel.numba
+    return kernel.reference
 
-    module = _compiled_module(array)
-    if (module is not None and name in getattr(module, "FASTER_THAN_REFERENCE", ())
-            and array.size >= getattr(module, "SMALLEST_FASTER", {}).get(name, 0)):
-        return getattr(module, name)
-    return getattr(reference, name)
 
+# ----- what the ops call ----------------------------------------------------------------------
 
 def im2col(x, kernel, stride, padding, out, pad_value=0.0):
     return _pick("im2col", x)(x, kernel, stride, padding, out, pad_value)
@@ -80,13 +162,13 @@ def relu_backward(grad_y, positive):
     return _pick("relu_backward", grad_y)(grad_y, positive)
 
 
-def batch_major(y, batch, bias=None):
-    return _pick("batch_major", y)(y, batch, bias)
+def rows_to_images_plus_bias(rows, batch, bias=None):
+    return _pick("rows_to_images_plus_bias", rows)(rows, batch, bias)
 
 
-def filter_major(grad):
-    return _pick("filter_major", grad)(grad)
+def images_to_rows(images):
+    return _pick("images_to_rows", images)(images)
 
 
-def filter_major_with_sums(grad):
-    return _pick("filter_major_with_sums", grad)(grad)
+def images_to_rows_and_sums(images):
+    return _pick("images_to_rows_and_sums", images)(images)

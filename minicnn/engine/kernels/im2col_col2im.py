@@ -1,0 +1,363 @@
+"""im2col and its adjoint col2im: every window of an image as a column, and back.
+
+The convolution (functional/conv.py) unfolds its input with im2col, so that
+the whole batch is convolved by one matrix product, and its input gradient
+folds the column gradients back with col2im. Max pooling unfolds with im2col
+too, padding with -inf.
+
+In this file: the plain-array references ``im2col`` and ``col2im`` (read
+these to learn), then their Numba twins ``im2col_numba`` and
+``col2im_numba``, then their CUDA twins ``im2col_cuda`` and ``col2im_cuda``.
+What the twins share, and why they look as they do, is explained in
+kernels/compiled.py; which of them run, and when, in kernels/__init__.py.
+Notation as in kernels/compiled.py: x (N, C, H, W); kernel (KH, KW),
+stride (SH, SW), padding (PH, PW), output (OH, OW).
+
+Same sums as the reference, in every twin: col2im adds each pixel's column
+entries tap by tap, in row-major order of the taps (i, j), in the input's
+dtype, so all three agree bit for bit.
+"""
+
+import numpy
+
+from ..backend import get_array_module
+from .compiled import cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, prange, unsigned
+
+
+# ==========================================================================
+# References (NumPy or CuPy)
+# ==========================================================================
+
+def _pad_for_windows(x, kernel, stride, padding, out, value):
+    """Pad x so that ``out`` windows fit along H and W.
+
+    Pads ``padding`` on the top/left and enough on the bottom/right for the
+    last window (one more than ``padding`` when ceil_mode keeps a partial
+    window). Returns the padded array, (N, C, Hp, Wp).
+    """
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out
+    n, c, h, w = x.shape
+    bottom = max(ph, sh * (oh - 1) + kh - h - ph)
+    right = max(pw, sw * (ow - 1) + kw - w - pw)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, bottom), (pw, right)), constant_values=value)
+
+
+def im2col(x, kernel, stride, padding, out, pad_value=0.0):
+    """Unfold every window of ``x`` into a column.
+
+    x: (N, C, H, W); kernel=(KH, KW), stride=(SH, SW), padding=(PH, PW),
+    out=(OH, OW). Returns cols: (C, KH, KW, N, OH, OW) with
+
+        cols[c, i, j, n, oy, ox] = x_padded[n, c, oy*SH + i, ox*SW + j]
+
+    The loop runs over the KH*KW filter taps, not over the OH*OW output
+    pixels: each tap (i, j) is one strided slice of the padded input
+    (Chainer's im2col). The layout puts the batch next to the window
+    positions so that ``cols.reshape(C*KH*KW, N*OH*OW)`` is one matrix
+    without copying: convolution of the whole batch is then one matrix
+    product with the filters reshaped to (F, C*KH*KW).
+    """
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out
+    padded = _pad_for_windows(x, kernel, stride, padding, out, pad_value)
+    n, c = x.shape[:2]
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # (N, C, OH, OW) slice of the padded input, stored as (C, N, OH, OW)
+            cols[:, i, j] = padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw].transpose(1, 0, 2, 3)
+    return cols
+
+
+def col2im(cols, input_shape, kernel, stride, padding):
+    """The adjoint of im2col: add every column entry back to its pixel.
+
+    cols: (C, KH, KW, N, OH, OW); input_shape = (N, C, H, W).
+    Returns (N, C, H, W) with
+
+        x[n, c, y, x] = sum of cols[c, i, j, n, oy, ox]
+                        over all (i, j, oy, ox) with oy*SH + i - PH = y
+                                                 and ox*SW + j - PW = x
+
+    Overlapping windows add up; entries that fell on the padding are dropped.
+    This is the backward pass of im2col (and of the convolution's input).
+    """
+    xp = get_array_module(cols)
+    n, c, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow = cols.shape[4:]
+    bottom = max(ph, sh * (oh - 1) + kh - h - ph)
+    right = max(pw, sw * (ow - 1) + kw - w - pw)
+    padded = xp.zeros((n, c, h + ph + bottom, w + pw + right), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+# ==========================================================================
+# Numba twins (CPU)
+# ==========================================================================
+
+@numba_helper
+def _inside(out_size, stride, offset, size):
+    """(first, end): the window positions o = first .. end-1 for which the tap
+    o*stride + offset lands inside 0 .. size-1 (and not in the padding)."""
+    first = min(out_size, max(0, (stride - 1 - offset) // stride))  # o*stride + offset >= 0
+    end = min(out_size, (size - 1 - offset) // stride + 1)           # o*stride + offset <= size-1
+    return first, max(first, end)
+
+
+@numba_loop
+def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_width,
+                  stride_y, stride_x, padding_y, padding_x, out_height, out_width,
+                  pad_value, cols):
+    """images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW), both flat, cols written in place.
+
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
+
+    or ``pad_value`` where that row or column lies in the padding. Flat
+    offsets (see kernels/compiled.py for why):
+        images[n, c, y, x]          at ((n*C + c)*H + y)*W + x
+        cols[c, i, j, n] (OH x OW)  starts at (((c*KH + i)*KW + j)*N + n) * OH*OW
+
+    The planes (n, c) go channel by channel, and within a channel image by
+    image. In cols the N images' blocks for one tap lie one after another,
+    so plane (n+1, c) writes each of its KH*KW blocks right after plane
+    (n, c)'s: KH*KW straight streams, which the hardware prefetcher follows
+    (with the channel moving fastest, each plane would jump between blocks
+    N*OH*OW apart).
+    """
+    window_size = out_height * out_width
+    for plane in prange(count * channels):
+        c, n = plane // count, plane % count              # image n moves fastest: see above
+        image = (n * channels + c) * height * width
+        for i in range(kernel_height):
+            # rows oy in top .. bottom-1 read the image, the others the padding
+            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            for j in range(kernel_width):
+                # columns ox in first .. end-1 read the image, the others the padding
+                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
+                for oy in range(out_height):
+                    out = window + oy * out_width                      # cols[c, i, j, n, oy, 0]
+                    if oy < top or oy >= bottom:
+                        for ox in range(out_width):
+                            cols[unsigned(out + ox)] = pad_value
+                        continue
+                    # images[n, c, oy*SH + i - PH, j - PW]: the tap for ox = 0
+                    source = image + (oy * stride_y + i - padding_y) * width + j - padding_x
+                    for ox in range(first):
+                        cols[unsigned(out + ox)] = pad_value
+                    for ox in range(first, end):
+                        cols[unsigned(out + ox)] = images[unsigned(source + ox * stride_x)]
+                    for ox in range(end, out_width):
+                        cols[unsigned(out + ox)] = pad_value
+
+
+def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0):
+    """Numba twin of ``im2col``, equal to it bit for bit.
+
+    x: (N, C, H, W). Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
+    """
+    (kernel_height, kernel_width), (out_height, out_width) = kernel, out
+    n, c, height, width = x.shape
+    cols = numpy.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
+    _im2col_loops(flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+                                 *padding, out_height, out_width),
+                  float(pad_value), cols.reshape(-1))
+    return cols
+
+
+@numba_loop
+def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_width,
+                  stride_y, stride_x, padding_y, padding_x, out_height, out_width, images):
+    """cols: (C, KH, KW, N, OH, OW) added into images: (N, C, H, W), both flat.
+
+        images[n, c, oy*SH + i - PH, ox*SW + j - PW] += cols[c, i, j, n, oy, ox]
+
+    Each plane is zeroed here, first (while it is about to be in the cache
+    anyway). Entries that land in the padding are dropped. Within a plane the
+    taps (i, j) come in row-major order, as in the reference, so every
+    pixel's sum is added in the same order: the result is bit for bit the
+    reference's. Flat offsets as in _im2col_loops. col2im_numba uses this
+    loop for a column stride SW = 1, and _col2im_phased_loops for SW > 1.
+    """
+    window_size = out_height * out_width
+    for plane in prange(count * channels):
+        c, n = plane // count, plane % count              # image n moves fastest, as in im2col
+        image = (n * channels + c) * height * width
+        for pixel in range(height * width):
+            images[unsigned(image + pixel)] = 0
+        for i in range(kernel_height):
+            # only windows oy in top .. bottom-1, ox in first .. end-1 put
+            # this tap inside the image; the rest of the tap fell on padding
+            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            for j in range(kernel_width):
+                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
+                for oy in range(top, bottom):
+                    column = window + oy * out_width                   # cols[c, i, j, n, oy, 0]
+                    target = image + (oy * stride_y + i - padding_y) * width + j - padding_x
+                    for ox in range(first, end):
+                        images[unsigned(target + ox * stride_x)] += cols[unsigned(column + ox)]
+
+
+@numba_loop
+def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, kernel_width,
+                         stride_y, stride_x, padding_y, padding_x, out_height, out_width,
+                         images):
+    """_col2im_loops for a column stride SW > 1: the same sums, in the same order.
+
+    There the innermost loop adds one tap's row, cols[c, i, j, n, oy, :], to
+    every SW-th pixel of an image row: a store at a stride, which no vector
+    instruction does. Here each plane is first gathered into SW "phases",
+    phases[r, y, k] standing for pixel (y, k*SW + r); a tap's row then adds
+    to a contiguous run of one phase, which the compiler vectorises, and the
+    phases are copied into the image at the end. With SW = 1 the phases are
+    the image itself and the copy is pure cost, so _col2im_loops does that
+    case. (This pays off on ZFNet's conv1, 7x7 stride 2: see the col2im rows
+    of benchmarks/results/kernels-cpu.md.)
+    """
+    window_size = out_height * out_width
+    phase_width = (width + stride_x - 1) // stride_x           # k = 0 .. phase_width-1
+    for plane in prange(count * channels):
+        c, n = plane // count, plane % count              # image n moves fastest, as in im2col
+        image = (n * channels + c) * height * width
+        phases = numpy.zeros(stride_x * height * phase_width, dtype=images.dtype)
+        for i in range(kernel_height):
+            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            for j in range(kernel_width):
+                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
+                # column ox*SW + j - PW = (ox + skip)*SW + phase
+                phase = (j - padding_x) % stride_x
+                skip = (j - padding_x - phase) // stride_x
+                for oy in range(top, bottom):
+                    column = window + oy * out_width                   # cols[c, i, j, n, oy, 0]
+                    target = (phase * height + oy * stride_y + i - padding_y) * phase_width + skip
+                    for ox in range(first, end):
+                        phases[unsigned(target + ox)] += cols[unsigned(column + ox)]
+        for y in range(height):
+            for x in range(width):
+                images[unsigned(image + y * width + x)] = phases[
+                    unsigned(((x % stride_x) * height + y) * phase_width + x // stride_x)]
+
+
+def col2im_numba(cols, input_shape, kernel, stride, padding):
+    """Numba twin of ``col2im``, equal to it bit for bit.
+
+    cols: (C, KH, KW, N, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
+    """
+    c, kernel_height, kernel_width, n, out_height, out_width = cols.shape
+    height, width = input_shape[2], input_shape[3]
+    x = numpy.empty(tuple(input_shape), dtype=cols.dtype)
+    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
+    loops(flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+                            *padding, out_height, out_width), x.reshape(-1))
+    return x
+
+
+# ==========================================================================
+# CUDA twins (GPU)
+# ==========================================================================
+
+@cuda_kernel
+def _im2col_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
+                   padding_y, padding_x, pad_value, cols):
+    """One thread per window (plane, oy, ox), plane = n*C + c.
+
+    images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW).
+
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
+
+    or ``pad_value`` where that row or column lies in the padding.
+    """
+    count, channels, height, width = images.shape
+    out_height, out_width = cols.shape[4], cols.shape[5]
+    first_window, first_plane = cuda.grid(2)
+    window_step, plane_step = cuda.gridsize(2)
+    for plane in range(first_plane, count * channels, plane_step):
+        n, c = plane // channels, plane % channels
+        for window in range(first_window, out_height * out_width, window_step):
+            oy, ox = window // out_width, window % out_width
+            for i in range(kernel_height):
+                row = oy * stride_y + i - padding_y
+                for j in range(kernel_width):
+                    column = ox * stride_x + j - padding_x
+                    if 0 <= row < height and 0 <= column < width:
+                        cols[c, i, j, n, oy, ox] = images[n, c, row, column]
+                    else:
+                        cols[c, i, j, n, oy, ox] = pad_value
+
+
+def im2col_cuda(x, kernel, stride, padding, out, pad_value=0.0):
+    """CUDA twin of ``im2col``, equal to it bit for bit (a copy: no arithmetic).
+
+    x: (N, C, H, W), a CuPy array. Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
+    """
+    xp = get_array_module(x)
+    (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
+    (padding_y, padding_x), (out_height, out_width) = padding, out
+    n, c = x.shape[:2]
+    cols = xp.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
+    launch(_im2col_kernel, out_height * out_width, n * c, xp.ascontiguousarray(x),
+           int(kernel_height), int(kernel_width), int(stride_y), int(stride_x),
+           int(padding_y), int(padding_x), float(pad_value), cols)
+    return cols
+
+
+@cuda_kernel
+def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, images):
+    """One thread per pixel (plane, row, column) of images: (N, C, H, W),
+    plane = n*C + c; cols: (C, KH, KW, N, OH, OW).
+
+    A gather, not a scatter (kernels/compiled.py): the pixel collects
+    cols[c, i, j, n, oy, ox] from every tap (i, j) and window (oy, ox) that
+    lands on it:
+
+        oy*SH + i - PH = row   and   ox*SW + j - PW = column
+
+    Tap i reaches this row only when row + PH - i is a multiple of SH: the
+    taps i = (row + PH) % SH and every SH-th after it, each from window row
+    oy = (row + PH - i) / SH, if that lies in 0 .. OH-1 (likewise for j).
+    No two threads write the same pixel, so no atomic additions are needed.
+    Taps are added in row-major order starting from ``zero`` (0 in the
+    arrays' dtype): the reference's order and precision, so the sums agree
+    bit for bit.
+    """
+    count, channels, height, width = images.shape
+    kernel_height, kernel_width = cols.shape[1], cols.shape[2]
+    out_height, out_width = cols.shape[4], cols.shape[5]
+    first_pixel, first_plane = cuda.grid(2)
+    pixel_step, plane_step = cuda.gridsize(2)
+    for plane in range(first_plane, count * channels, plane_step):
+        n, c = plane // channels, plane % channels
+        for pixel in range(first_pixel, height * width, pixel_step):
+            row, column = pixel // width, pixel % width
+            total = zero
+            for i in range((row + padding_y) % stride_y, kernel_height, stride_y):
+                oy = (row + padding_y - i) // stride_y
+                if oy < 0 or oy >= out_height:
+                    continue
+                for j in range((column + padding_x) % stride_x, kernel_width, stride_x):
+                    ox = (column + padding_x - j) // stride_x
+                    if 0 <= ox < out_width:
+                        total += cols[c, i, j, n, oy, ox]
+            images[n, c, row, column] = total
+
+
+def col2im_cuda(cols, input_shape, kernel, stride, padding):
+    """CUDA twin of ``col2im``, equal to it bit for bit.
+
+    cols: (C, KH, KW, N, OH, OW), a CuPy array. Returns (N, C, H, W) = input_shape,
+    dtype of cols.
+    """
+    xp = get_array_module(cols)
+    (stride_y, stride_x), (padding_y, padding_x) = stride, padding
+    x = xp.empty(tuple(input_shape), dtype=cols.dtype)
+    launch(_col2im_kernel, x.shape[2] * x.shape[3], x.shape[0] * x.shape[1],
+           xp.ascontiguousarray(cols), int(stride_y), int(stride_x),
+           int(padding_y), int(padding_x), cols.dtype.type(0), x)
+    return x

@@ -1,0 +1,393 @@
+"""Max pooling: the forward pass with its switches, their scatter, and their gather.
+
+    maxpool_forward   window maxima, and where each one sat (the "switches")
+    maxpool_scatter   each value put back at its switch: the backward pass of
+                      max pooling, and ZFNet's unpooling (section 2.1)
+    maxpool_gather    the input read at the switches: the adjoint of the scatter
+
+In this file: the plain-array references (read these to learn), then their
+Numba twins (``*_numba``), then their CUDA twins (``*_cuda``). What the
+twins share, and why they look as they do, is explained in
+kernels/compiled.py; which of them run, and when, in kernels/__init__.py.
+Notation as in kernels/compiled.py: x (N, C, H, W); kernel (KH, KW),
+stride (SH, SW), padding (PH, PW), output (OH, OW).
+
+Switches are flat indices ``row * W + column`` into one (H, W) plane. The
+forward pass only ever makes switches inside the plane (a window of padding
+and -inf reports its first real pixel), so the scatter and the gather never
+leave it; the Numba twins still check, and raise on a switch from elsewhere.
+
+Same numbers as the reference: the forward twins visit the taps in the
+reference's order with its tie rule, and the gather copies. The scatter
+adds, in float64, the values that share a switch, then rounds once: the
+Numba twin in window order, as ``numpy.bincount`` in the reference does, so
+bit for bit; the CUDA twin with atomic additions, whose order varies from
+run to run, so it agrees to float64 rounding before the final cast (see
+tests/test_kernels.py).
+"""
+
+import numpy
+
+from ..backend import get_array_module
+from . import im2col_col2im
+from .compiled import cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes, prange, unsigned
+
+
+# ==========================================================================
+# References (NumPy or CuPy)
+# ==========================================================================
+
+def maxpool_forward(x, kernel, stride, padding, out):
+    """Max over each window, and where it was (the "switches").
+
+    x: (N, C, H, W). Returns
+        y:        (N, C, OH, OW)  the window maxima
+        switches: (N, C, OH, OW)  int64, flat index ``row * W + col`` into the
+                  H*W plane of ``x`` where each maximum sits (ZFNet 2.1).
+    Padding counts as -inf, so it never wins over a real value. Ties go to the first maximum
+    in row-major window order (``argmax`` returns the first).
+    """
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out
+    n, c, h, w = x.shape
+    cols = im2col_col2im.im2col(x, kernel, stride, padding, out, pad_value=-xp.inf)
+    cols = cols.reshape(c, kh * kw, n, oh, ow).transpose(2, 0, 1, 3, 4)   # (N, C, KH*KW, OH, OW)
+    tap = cols.argmax(axis=2)                                   # 0 .. KH*KW-1
+    y = xp.take_along_axis(cols, tap[:, :, None], axis=2)[:, :, 0]
+    # window (oy, ox) starts at row oy*SH - PH, column ox*SW - PW of x. Padding
+    # wins only when every tap is -inf (then argmax picks tap 0): clipping moves
+    # that switch onto the window's first real pixel, so it never leaves the image.
+    rows = xp.clip(xp.arange(oh).reshape(oh, 1) * sh - ph + tap // kw, 0, h - 1)
+    columns = xp.clip(xp.arange(ow).reshape(1, ow) * sw - pw + tap % kw, 0, w - 1)
+    switches = (rows * w + columns).astype(xp.int64)
+    return y, switches
+
+
+def maxpool_scatter(values, switches, input_shape):
+    """Put each value back at its switch position; values sharing one add up.
+
+    values, switches: (N, C, OH, OW); input_shape = (N, C, H, W).
+    Returns (N, C, H, W), zero except at switch positions. This is both the
+    backward pass of max pooling (the gradient flows only to the maximum)
+    and ZFNet's unpooling. Where overlapping windows picked the same pixel,
+    their values add: unpooling is the adjoint of pooling.
+    """
+    xp = get_array_module(values)
+    n, c, h, w = input_shape
+    plane = xp.arange(n * c, dtype=xp.int64).reshape(n, c, 1, 1) * (h * w)
+    flat_switches = (switches + plane).ravel()
+    summed = xp.bincount(flat_switches, weights=values.ravel(), minlength=n * c * h * w)
+    return summed.astype(values.dtype).reshape(n, c, h, w)
+
+
+def maxpool_gather(x, switches):
+    """Read ``x`` at the switch positions: the adjoint of maxpool_scatter.
+
+    x: (N, C, H, W); switches: (N, C, OH, OW). Returns (N, C, OH, OW) with
+    out[n, c, oy, ox] = x[n, c].flat[switches[n, c, oy, ox]].
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    flat_x = x.reshape(n, c, h * w)
+    return xp.take_along_axis(flat_x, switches.reshape(n, c, -1), axis=2).reshape(switches.shape)
+
+
+# ==========================================================================
+# Numba twins (CPU)
+# ==========================================================================
+
+@numba_helper
+def _has_nan(array, start, size):
+    """True when array[start : start + size] holds a NaN (NaN != NaN)."""
+    found = False
+    for k in range(size):
+        value = array[unsigned(start + k)]
+        found |= value != value
+    return found
+
+
+@numba_loop
+def _maxpool_forward_loops(images, plane_count, height, width, kernel_height, kernel_width,
+                           stride_y, stride_x, padding_y, padding_x, out_height, out_width,
+                           minus_infinity, maxima, switches):
+    """images: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), all flat, written in place.
+
+    Window (oy, ox) covers rows top .. top+KH-1, top = oy*SH - PH, and
+    columns left .. left+KW-1, left = ox*SW - PW; its taps are visited in
+    row-major order, and one replaces the best so far only if it is strictly
+    larger, so ties go to the first maximum (numpy.argmax's rule, which the
+    reference uses). switches = row * W + column of the winning tap.
+
+    Padding reads as -inf in the reference. Rather than reading it, the
+    loops start every window at "-inf, found at tap (0, 0)" (clipped into
+    the image, as the reference clips) and visit only the taps inside the
+    image: the same answer, since a padding tap can win only when every tap
+    is -inf, and then the first tap wins.
+
+    numpy.argmax also counts NaN as larger than anything (the first NaN
+    wins), so a NaN input shows in the output. Testing for NaN at every tap
+    would slow every window down for a case that training should never
+    meet, so it is done only in planes that hold a NaN.
+    """
+    for plane in prange(plane_count):
+        image = plane * height * width                                 # images[plane, 0, 0]
+        nan_in_plane = _has_nan(images, image, height * width)
+        for oy in range(out_height):
+            top = oy * stride_y - padding_y
+            row_start, row_end = max(0, top), min(height, top + kernel_height)
+            out = (plane * out_height + oy) * out_width                # maxima[plane, oy, 0]
+            for ox in range(out_width):
+                left = ox * stride_x - padding_x
+                column_start, column_end = max(0, left), min(width, left + kernel_width)
+                best_value = minus_infinity
+                best_index = row_start * width + column_start  # tap (0, 0), clipped into the image
+                for row in range(row_start, row_end):
+                    for column in range(column_start, column_end):
+                        index = row * width + column
+                        value = images[unsigned(image + index)]
+                        take = value > best_value or (
+                            nan_in_plane and value != value and best_value == best_value)
+                        best_value = value if take else best_value      # selects, not branches
+                        best_index = index if take else best_index
+                maxima[unsigned(out + ox)] = best_value
+                switches[unsigned(out + ox)] = best_index
+
+
+def maxpool_forward_numba(x, kernel, stride, padding, out):
+    """Numba twin of ``maxpool_forward``, equal to it bit for bit (maxima and switches).
+
+    x: (N, C, H, W). Returns y: (N, C, OH, OW), dtype of x, and
+    switches: (N, C, OH, OW), int64 flat indices ``row * W + column``.
+    """
+    (kernel_height, kernel_width), (out_height, out_width) = kernel, out
+    n, c, height, width = x.shape
+    y = numpy.empty((n, c, out_height, out_width), dtype=x.dtype)
+    switches = numpy.empty((n, c, out_height, out_width), dtype=numpy.int64)
+    _maxpool_forward_loops(flat(x), *ints(n * c, height, width, kernel_height, kernel_width,
+                                          *stride, *padding, out_height, out_width),
+                           x.dtype.type(-numpy.inf), y.reshape(-1), switches.reshape(-1))
+    return y, switches
+
+
+@numba_loop
+def _maxpool_scatter_loops(values, switches, pixels, out_of_range):
+    """values, switches: (N*C, OH*OW) -> pixels: (N*C, H*W), written in place.
+
+        pixels[plane, switches[plane, k]] += values[plane, k]
+
+    Summed in float64 and rounded once at the end, visiting k in order: the
+    arithmetic of numpy.bincount in the reference, so the result is bit for
+    bit the same. Switches outside 0 .. H*W-1 are skipped and counted in
+    out_of_range[plane] (the wrapper raises).
+    """
+    plane_count, pixel_count = pixels.shape
+    window_count = values.shape[1]
+    for plane in prange(plane_count):
+        sums = numpy.zeros(pixel_count, dtype=numpy.float64)
+        for k in range(window_count):
+            pixel = switches[plane, k]
+            if 0 <= pixel < pixel_count:
+                sums[unsigned(pixel)] += values[plane, k]
+            else:
+                out_of_range[plane] += 1
+        for pixel in range(pixel_count):
+            pixels[plane, pixel] = sums[pixel]
+
+
+def _check_switches(out_of_range, pixel_count, function):
+    """Raise ValueError, in words, if any switch fell outside its plane."""
+    bad = int(out_of_range.sum())
+    if bad:
+        raise ValueError(
+            f"{function}: {bad} switches are not flat indices into the H*W = {pixel_count} "
+            f"pixels of a plane (they must lie in 0 .. {pixel_count - 1}); were they made "
+            "by maxpool_forward for an input of this shape?"
+        )
+
+
+def maxpool_scatter_numba(values, switches, input_shape):
+    """Numba twin of ``maxpool_scatter``, equal to it bit for bit.
+
+    values, switches: (N, C, OH, OW). Returns (N, C, H, W) = input_shape,
+    dtype of values; values sharing a switch add up. Raises ValueError for
+    a switch outside its plane.
+    """
+    n, c, height, width = input_shape
+    x = numpy.empty((n, c, height, width), dtype=values.dtype)
+    out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
+    _maxpool_scatter_loops(planes(values).reshape(n * c, -1),
+                           planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
+                           x.reshape(n * c, height * width), out_of_range)
+    _check_switches(out_of_range, height * width, "maxpool_scatter")
+    return x
+
+
+@numba_loop
+def _maxpool_gather_loops(pixels, switches, out, out_of_range):
+    """pixels: (N*C, H*W), switches: (N*C, OH*OW) -> out: (N*C, OH*OW).
+
+        out[plane, k] = pixels[plane, switches[plane, k]]
+
+    Switches outside 0 .. H*W-1 give 0 and are counted in out_of_range[plane].
+    """
+    plane_count, pixel_count = pixels.shape
+    window_count = switches.shape[1]
+    for plane in prange(plane_count):
+        for k in range(window_count):
+            pixel = switches[plane, k]
+            if 0 <= pixel < pixel_count:
+                out[plane, k] = pixels[plane, unsigned(pixel)]
+            else:
+                out[plane, k] = 0
+                out_of_range[plane] += 1
+
+
+def maxpool_gather_numba(x, switches):
+    """Numba twin of ``maxpool_gather``, equal to it bit for bit.
+
+    x: (N, C, H, W); switches: (N, C, OH, OW). Returns (N, C, OH, OW), dtype
+    of x. Raises ValueError for a switch outside its plane.
+    """
+    n, c, height, width = x.shape
+    out = numpy.empty(switches.shape, dtype=x.dtype)
+    out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
+    _maxpool_gather_loops(planes(x).reshape(n * c, height * width),
+                          planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
+                          out.reshape(n * c, -1), out_of_range)
+    _check_switches(out_of_range, height * width, "maxpool_gather")
+    return out
+
+
+# ==========================================================================
+# CUDA twins (GPU)
+# ==========================================================================
+
+@cuda_kernel
+def _maxpool_forward_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
+                            padding_y, padding_x, minus_infinity, maxima, switches):
+    """One thread per window (plane, oy, ox).
+
+    images: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), written in place.
+
+    Window (oy, ox) covers rows top .. top+KH-1, top = oy*SH - PH, and
+    columns left .. left+KW-1, left = ox*SW - PW. The rules are the
+    reference's (see _maxpool_forward_loops for why skipping the padding
+    gives the same answer): taps in row-major order, strictly larger
+    replaces (ties go to the first maximum), the first NaN wins, and a
+    window whose taps are all -inf reports tap (0, 0), clipped into the
+    image. switches = row * W + column of the winning tap.
+    """
+    plane_count, height, width = images.shape
+    out_height, out_width = maxima.shape[1], maxima.shape[2]
+    first_window, first_plane = cuda.grid(2)
+    window_step, plane_step = cuda.gridsize(2)
+    for plane in range(first_plane, plane_count, plane_step):
+        for window in range(first_window, out_height * out_width, window_step):
+            oy, ox = window // out_width, window % out_width
+            top = oy * stride_y - padding_y
+            left = ox * stride_x - padding_x
+            best_value = minus_infinity
+            best_index = max(top, 0) * width + max(left, 0)  # tap (0, 0), clipped into the image
+            for row in range(max(0, top), min(height, top + kernel_height)):
+                for column in range(max(0, left), min(width, left + kernel_width)):
+                    value = images[plane, row, column]
+                    if value > best_value or (value != value and best_value == best_value):
+                        best_value = value
+                        best_index = row * width + column
+            maxima[plane, oy, ox] = best_value
+            switches[plane, oy, ox] = best_index
+
+
+def maxpool_forward_cuda(x, kernel, stride, padding, out):
+    """CUDA twin of ``maxpool_forward``, equal to it bit for bit (maxima and switches).
+
+    x: (N, C, H, W), a CuPy array. Returns y: (N, C, OH, OW), dtype of x, and
+    switches: (N, C, OH, OW), int64 flat indices ``row * W + column``.
+    """
+    xp = get_array_module(x)
+    (kernel_height, kernel_width), (stride_y, stride_x) = kernel, stride
+    (padding_y, padding_x), (out_height, out_width) = padding, out
+    n, c = x.shape[:2]
+    y = xp.empty((n, c, out_height, out_width), dtype=x.dtype)
+    switches = xp.empty((n, c, out_height, out_width), dtype=xp.int64)
+    launch(_maxpool_forward_kernel, out_height * out_width, n * c, planes(x, xp),
+           int(kernel_height), int(kernel_width), int(stride_y), int(stride_x),
+           int(padding_y), int(padding_x), x.dtype.type(-xp.inf),
+           planes(y, xp), planes(switches, xp))
+    return y, switches
+
+
+@cuda_kernel
+def _maxpool_scatter_kernel(values, switches, sums):
+    """One thread per value (plane, k); values, switches: (N*C, OH*OW); sums: (N*C, H*W), float64.
+
+        sums[plane, switches[plane, k]] += values[plane, k]
+
+    The switches say where each value goes, not which windows could reach a
+    pixel, so this cannot become a gather (kernels/compiled.py): overlapping
+    windows may share a switch, and the addition is atomic. A switch outside
+    0 .. H*W-1 (maxpool_forward never makes one) is skipped rather than
+    written outside its plane.
+    """
+    plane_count, pixel_count = sums.shape
+    window_count = values.shape[1]
+    first_window, first_plane = cuda.grid(2)
+    window_step, plane_step = cuda.gridsize(2)
+    for plane in range(first_plane, plane_count, plane_step):
+        for k in range(first_window, window_count, window_step):
+            pixel = switches[plane, k]
+            if 0 <= pixel < pixel_count:
+                cuda.atomic.add(sums, (plane, pixel), float(values[plane, k]))
+
+
+def maxpool_scatter_cuda(values, switches, input_shape):
+    """CUDA twin of ``maxpool_scatter``: equal to it up to the order of the float64
+    additions (atomic, so it varies), then rounded once to the values' dtype.
+
+    values, switches: (N, C, OH, OW), CuPy arrays. Returns (N, C, H, W) = input_shape,
+    dtype of values; values sharing a switch add up.
+    """
+    xp = get_array_module(values)
+    n, c, height, width = input_shape
+    sums = xp.zeros((n * c, height * width), dtype=xp.float64)
+    launch(_maxpool_scatter_kernel, values.size // max(1, n * c), n * c,
+           planes(values, xp).reshape(n * c, -1),
+           planes(switches.astype(xp.int64, copy=False), xp).reshape(n * c, -1), sums)
+    return sums.astype(values.dtype, copy=False).reshape(n, c, height, width)
+
+
+@cuda_kernel
+def _maxpool_gather_kernel(pixels, switches, out):
+    """One thread per entry (plane, k) of out: (N*C, OH*OW); pixels: (N*C, H*W).
+
+        out[plane, k] = pixels[plane, switches[plane, k]]
+
+    (0 where a switch lies outside 0 .. H*W-1, which maxpool_forward never makes.)
+    """
+    plane_count, pixel_count = pixels.shape
+    window_count = out.shape[1]
+    first_window, first_plane = cuda.grid(2)
+    window_step, plane_step = cuda.gridsize(2)
+    for plane in range(first_plane, plane_count, plane_step):
+        for k in range(first_window, window_count, window_step):
+            pixel = switches[plane, k]
+            if 0 <= pixel < pixel_count:
+                out[plane, k] = pixels[plane, pixel]
+            else:
+                out[plane, k] = 0
+
+
+def maxpool_gather_cuda(x, switches):
+    """CUDA twin of ``maxpool_gather``, equal to it bit for bit (a copy).
+
+    x: (N, C, H, W); switches: (N, C, OH, OW), CuPy arrays. Returns (N, C, OH, OW),
+    dtype of x.
+    """
+    xp = get_array_module(x)
+    n, c, height, width = x.shape
+    out = xp.empty(switches.shape, dtype=x.dtype)
+    launch(_maxpool_gather_kernel, out.size // max(1, n * c), n * c,
+           planes(x, xp).reshape(n * c, height * width),
+           planes(switches.astype(xp.int64, copy=False), xp).reshape(n * c, -1),
+           out.reshape(n * c, -1))
+    return out
