@@ -14,8 +14,8 @@ the other one down.
 
 1. Idle OpenBLAS threads sleep at once (OPENBLAS_THREAD_TIMEOUT=4).
    After each product OpenBLAS's workers poll for more work for 2**28 CPU
-   cycles (about 0.1 s); on 2 cores that made the Numba loops in between
-   (im2col, col2im, profiled in a step) run 1.7-1.9x slower than alone.
+   cycles (about 0.1 s); on a machine with few cores they hold the cores
+   that the Numba loops in between (im2col, col2im, ...) need.
    4 means 2**4 cycles. OpenBLAS reads the variable once, when NumPy loads
    it, so this works only if minicnn is imported before NumPy (or if you
    set it in the shell).
@@ -23,9 +23,10 @@ the other one down.
 2. Idle OpenMP threads spin briefly, then sleep (OMP_WAIT_POLICY=PASSIVE
    with GOMP_SPINCOUNT=5000, about 50 microseconds). libgomp's default is to
    spin for about 3 ms, which steals the cores from the next matrix product;
-   pure PASSIVE (no spin) makes every parallel loop wait 40-60 us for its
-   threads to wake, which costs PyTorch, whose every op is a parallel
-   region, more than us. libgomp reads these when it loads (at Numba's first
+   pure PASSIVE (no spin) makes every parallel loop wait for its threads to
+   wake, which costs PyTorch, whose every op is a parallel region, more
+   than us: a brief spin keeps the threads awake between back-to-back
+   loops and lets them sleep between a loop and a matrix product. libgomp reads these when it loads (at Numba's first
    parallel loop, or when PyTorch is imported); ``settings()`` says if it had
    loaded already. Numba's pool and PyTorch's are then the same libgomp.
 
@@ -34,7 +35,7 @@ the other one down.
    gradients) and frees them again. By default glibc serves blocks this
    large straight from the operating system and gives them back on free,
    so every step touches fresh pages, and each first touch is a page fault
-   in which the kernel zeroes the page: about 12,000 faults in a
+   in which the kernel zeroes the page: thousands of faults in every
    keras-MNIST step at batch 128. Raising M_MMAP_THRESHOLD to 32 MiB (the
    most glibc allows) serves blocks up to that size from the heap, and a
    high M_TRIM_THRESHOLD keeps freed heap memory instead of returning it,
@@ -42,10 +43,12 @@ the other one down.
    peak memory until it exits. Only glibc (Linux) has these knobs;
    elsewhere nothing changes.
 
-Measured effect (benchmarks/README.md): the keras_mnist_cnn training step
-on the numba backend, 2 cores, 6 rounds of fresh processes: 113.9 ms with
-libgomp's and glibc's defaults (MINICNN_TUNE_PROCESS=0), 23.5 ms with these
-settings.
+What they are worth is measured, not written here: the keras_mnist_cnn
+training step on the numba backend with and without them
+(MINICNN_TUNE_PROCESS=0), in rounds of fresh processes, is in
+benchmarks/results/cpu-2026-11-22-tuned/step-rounds-keras_mnist_cnn.md
+(``python benchmarks/step_rounds.py`` re-measures it), and
+benchmarks/README.md ("Process settings") explains the figures.
 """
 
 import ctypes
