@@ -25,10 +25,11 @@ the other one down.
    spin for about 3 ms, which steals the cores from the next matrix product;
    pure PASSIVE (no spin) makes every parallel loop wait for its threads to
    wake, which costs PyTorch, whose every op is a parallel region, more
-   than us: a brief spin keeps the threads awake between back-to-back
-   loops and lets them sleep between a loop and a matrix product. libgomp reads these when it loads (at Numba's first
-   parallel loop, or when PyTorch is imported); ``settings()`` says if it had
-   loaded already. Numba's pool and PyTorch's are then the same libgomp.
+   than us. A brief spin keeps the threads awake between back-to-back
+   loops and lets them sleep during a matrix product. libgomp reads these
+   when it loads (at Numba's first parallel loop, or when PyTorch is
+   imported); ``settings()`` says if it had loaded already. Numba's pool
+   and PyTorch's are then the same libgomp.
 
 3. Freed memory is kept for reuse (glibc's ``mallopt``). A training step
    allocates tens of MB of new arrays (im2col columns, activations,
