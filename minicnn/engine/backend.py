@@ -23,9 +23,10 @@ libraries are probed here, once, as Chainer's backend.py does: Numba
 (compiled CPU loops, and numba.cuda for the GPU kernels) and CuPy (GPU
 arrays). Each import is guarded; when a library is missing, ``numba`` or
 ``cupy`` below is None and ``numba_reason`` or ``cupy_reason`` says, in
-plain words, why and how to get it. Apart from these probes, only the
-kernels package uses numba, and only this file and the kernels use cupy
-by name (everything else asks ``get_array_module``).
+plain words, why and how to get it. Apart from these two guarded imports,
+only the kernels package imports numba or cupy; the rest of minicnn asks
+``get_array_module`` for the array module, and the few places that need
+CuPy itself (its random generator, its GPU properties) take ``backend.cupy``.
 """
 
 import contextlib
@@ -65,8 +66,9 @@ except Exception as error:
     )
 
 # Numba's CUDA simulator runs numba.cuda kernels on the CPU over NumPy arrays.
-# It must be switched on (NUMBA_ENABLE_CUDASIM=1) before numba is imported.
-cuda_simulator = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+# It is switched on by NUMBA_ENABLE_CUDASIM=1 before numba is imported; this
+# is what numba read then.
+cuda_simulator = numba is not None and bool(numba.config.ENABLE_CUDASIM)
 
 
 def is_cupy_array(array):

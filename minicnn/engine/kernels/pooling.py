@@ -30,7 +30,8 @@ import numpy
 
 from ..backend import get_array_module
 from . import im2col_col2im
-from .compiled import cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes, prange, unsigned
+from .compiled import (cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes,
+                       prange, unsigned)
 
 
 # ==========================================================================
