@@ -288,10 +288,11 @@ savefig(fig, "13_kernels.png")
 # On a machine with an NVIDIA GPU and CuPy, the same code runs on the GPU:
 # `mc.set_backend("cupy")` (or `MINICNN_BACKEND=cupy`), `model.to("gpu")`,
 # and `mc.tensor(x)` puts inputs there. Every array then lives in GPU
-# memory; the matrix products go to cuBLAS, the loops to the CUDA kernels
-# of `minicnn/engine/kernels/cuda.py`. Time it with a synchronisation before each
-# clock reading (`measure(..., synchronize=...)`), or you time only the
-# queueing of the work.
+# memory; the matrix products go to cuBLAS, the loops to the CUDA twins
+# (`*_cuda` in each family file of `minicnn/engine/kernels/`) where `KERNELS`
+# uses one, and to the CuPy references elsewhere. Time it with a
+# synchronisation before each clock reading (`measure(..., synchronize=...)`),
+# or you time only the queueing of the work.
 
 # %%
 if available["cupy"]:
