@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn import models
 from minicnn.cli import main as cli
+from minicnn.engine.nn import layers
 from minicnn.training import plots
 from minicnn.cli import tour as tour_module
 from minicnn.cli.main import main
@@ -91,6 +93,90 @@ def test_an_unavailable_backend_says_why_and_how(capsys, monkeypatch):
         "cupy": (False, "cupy is not importable; install it with `pip install minicnn[gpu]`")})
     status, _, err = run_main(["summary", "lenet5", "--backend", "cupy"], capsys)
     assert status == 2 and "not available" in err and "pip install" in err
+
+
+def test_a_bad_flag_value_is_one_line_naming_the_flag_and_status_2(capsys, tmp_path):
+    for argv, flag, value in (
+        (["train", "--epochs", "0"], "--epochs", "0"),
+        (["train", "--lr", "-0.1"], "--lr", "-0.1"),
+        (["train", "--val-fraction", "1.5"], "--val-fraction", "1.5"),
+        (["eval", "x.npz", "--batch-size", "0"], "--batch-size", "0"),
+        (["visualize", "x.npz", "--count", "3"], "--count", "3"),
+        (["summary", "lenet5", "--num-classes", "0"], "--num-classes", "0"),
+    ):
+        status, out, err = run_main(argv + ["--backend", "numpy"], capsys)
+        assert status == 2 and out == "", argv
+        assert err.count("\n") == 1 and flag in err and value in err and "must be" in err, err
+
+
+def test_a_value_argparse_refuses_is_one_line_too(capsys):
+    for argv in (["train", "--schedule", "bogus"], ["train", "--epochs", "five"], ["summary"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        _, err = capsys.readouterr()
+        assert exit.value.code == 2 and err.count("\n") == 1 and "--help" in err, err
+    with pytest.raises(SystemExit):
+        main(["train", "--schedule", "bogus"])
+    assert "'bogus'" in capsys.readouterr().err
+
+
+def test_an_unknown_backend_in_the_environment_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setenv("MINICNN_BACKEND", "tpu")
+    status, _, err = run_main(["summary", "lenet5"], capsys)
+    assert status == 2 and "$MINICNN_BACKEND" in err and "'tpu'" in err and "numpy" in err
+
+
+def test_a_missing_or_broken_checkpoint_is_a_usage_error(capsys, tmp_path):
+    missing = str(tmp_path / "nothing.npz")
+    for argv in (["eval", missing], ["visualize", missing], ["train", "--resume", missing, "--quiet"]):
+        status, _, err = run_main(argv + ["--backend", "numpy"], capsys)
+        assert status == 2 and "no file at" in err and missing in err and err.count("\n") == 1, err
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip archive")
+    status, _, err = run_main(["eval", str(broken), "--backend", "numpy"], capsys)
+    assert status == 2 and "not a complete .npz checkpoint" in err
+
+
+def test_a_data_path_without_the_files_is_a_usage_error(capsys, tmp_path):
+    status, _, err = run_main(["train", "--data-path", str(tmp_path), "--out", str(tmp_path / "run")] + TINY, capsys)
+    assert status == 2 and "--data-path" in err and str(tmp_path) in err and "train-images-idx3-ubyte" in err
+
+
+def test_settings_that_cannot_work_together_are_a_usage_error(capsys, tmp_path):
+    status, _, err = run_main(["train", "--schedule", "plateau", "--val-fraction", "0",
+                               "--out", str(tmp_path)] + TINY, capsys)
+    assert status == 2 and "plateau" in err and "validation" in err
+
+
+def test_a_bug_inside_minicnn_keeps_its_traceback(capsys, tmp_path, monkeypatch):
+    """A ValueError, KeyError or ShapeError from deep inside is not a usage error: it propagates."""
+    def broken_model(**kwargs):
+        raise ValueError("bug in a model constructor")
+
+    monkeypatch.setitem(models.MODELS, "lenet5", (broken_model, (1, 28, 28), "broken"))
+    with pytest.raises(ValueError, match="bug in a model constructor"):
+        main(["summary", "lenet5", "--backend", "numpy"])
+    monkeypatch.undo()
+
+    for error in (ValueError("bug in conv2d"), KeyError("bug in conv2d"), mc.ShapeError("bug in conv2d")):
+        def broken_conv2d(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(layers.F, "conv2d", broken_conv2d)  # as if a learner broke the op
+        with pytest.raises(type(error), match="bug in conv2d"):
+            main(["train", "--model", "lenet5", "--out", str(tmp_path / "run")] + TINY)
+        monkeypatch.undo()
+
+
+def test_a_bug_prints_the_traceback_and_exits_1():
+    program = ("import sys; import minicnn.models as models; from minicnn.cli.main import main\n"
+               "def broken(**kwargs): raise ValueError('bug')\n"
+               "models.MODELS['lenet5'] = (broken, (1, 28, 28), 'broken')\n"
+               "sys.exit(main(['summary', 'lenet5', '--backend', 'numpy']))\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ValueError: bug" in result.stderr
 
 
 def test_train_eval_and_resume(capsys, tmp_path):

@@ -13,7 +13,8 @@ trained on, and writes ``OUT/index.html`` linking these PNG figures:
 
 from pathlib import Path
 
-from ..training.checkpoint import load_checkpoint, load_model
+from ..training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model
+from ..training.experiment import saved_standardisation
 from ..data import load_dataset
 from .report import Section, write_report
 from ..visualize.architecture import filter_report, plot_first_layers
@@ -26,19 +27,18 @@ from .tour_figures import conv_outputs, prepare, tour_figures
 def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=300, seed=0):
     """Write every figure for ``checkpoint`` into ``out``; returns the index.html path.
 
-    dataset: the dataset name (default: the one the checkpoint was trained on);
-    count: how many test images the top-9 search looks through.
+    checkpoint: a path or a Checkpoint; dataset: the dataset name (default:
+    the one the checkpoint was trained on); count: how many test images the
+    top-9 search looks through.
     """
     out = Path(out)
-    checkpoint = load_checkpoint(checkpoint)
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
-    extra = checkpoint.extra
-    dataset = dataset or extra.get("dataset")
+    dataset = dataset or checkpoint.extra.get("dataset")
     if dataset is None:
-        raise ValueError(f"{checkpoint.path} does not say which dataset it was trained on; pass --dataset")
-    normalization = None
-    if "normalize" in extra:  # the training images' statistics, as during training
-        normalization = (extra["normalize"]["mean"], extra["normalize"]["std"])
+        raise CheckpointError(f"{checkpoint.path} does not say which dataset it was trained on; pass --dataset")
+    normalization = saved_standardisation(checkpoint)  # the training images' statistics, as in training
     test = load_dataset(dataset, "test", path=data_path)
     data = (test.images, test.labels, test.classes)
     triples = tour_figures(model, data, out, count=count, normalization=normalization, seed=seed)
@@ -62,7 +62,7 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
     triples.append((f"Inputs that excite layer {last} most", plot_patterns(patterns, out / "patterns.png"),
                     "Gradient ascent in input space on the mean activation of the first 8 maps."))
 
-    name = (checkpoint.metadata.get("model") or {}).get("name", "model")
+    name = checkpoint.model_name
     intro = (f"<p>{name} from <code>{checkpoint.path}</code> (epoch {checkpoint.epoch}), "
              f"on {dataset} test images read from {test.source}.</p>")
     sections = [Section.from_triple(triple) for triple in triples]

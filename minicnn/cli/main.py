@@ -8,43 +8,147 @@
 
 Every command takes ``--backend {numpy,numba,cupy}``; without it minicnn
 uses $MINICNN_BACKEND, else the fastest one this machine has (cupy with a
-GPU, then numba, then numpy). Mistakes the user can fix (an unknown name, a
-shape that does not fit, missing data, an unavailable backend) print one
-explanation and exit with status 2, without a traceback.
+GPU, then numba, then numpy).
+
+Two kinds of failure, told apart. A mistake the user can fix without
+reading minicnn's code (a flag value out of range, an unknown name, a
+missing file, a checkpoint that cannot be used, a model that does not fit
+the images, data not found, an unavailable backend, a failed download)
+prints one explanation and exits with status 2, without a traceback: the
+values the user typed are checked here, before any work starts, and the
+few minicnn errors that mean "your settings" (USAGE_ERRORS) are caught.
+Anything else, a ValueError from an op a learner is editing included, is a
+bug: Python prints its traceback and exits with status 1.
 """
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .. import models
 from ..engine.backend import NAMES as BACKENDS
 from ..engine.backend import backends, set_backend
 from ..training.checkpoint import CheckpointError, load_checkpoint, load_model
-from ..data import describe_sources, fetch, load_dataset, mean_std, normalize, to_float
-from ..data.download import FetchError
+from ..data import DataError, FetchError, describe_sources, fetch, load_dataset, sources
+from ..data import mean_std, normalize, to_float
 from ..data.sources import NAMES as DATASETS
-from ..training.experiment import AUGMENTATIONS, SCHEDULES, RunConfig, print_result, resume_config, run
+from ..training.experiment import (
+    AUGMENTATIONS, SCHEDULES, RunConfig, RunConfigError, print_result, resume_config, run, saved_standardisation,
+)
 from ..engine.nn.summary import format_table
 from ..engine.shapes import ShapeError
 from ..training.loop import evaluate
-
-USAGE_ERRORS = (ValueError, KeyError, FileNotFoundError, CheckpointError, ShapeError)
 
 
 class UsageError(Exception):
     """A mistake in the command line: print the message, exit with status 2."""
 
 
+# The errors that mean "change what you typed": main prints the message alone, no
+# traceback, and returns 2. Builtin errors (ValueError, KeyError, ...) are not among
+# them: raised anywhere inside minicnn they are bugs, and keep their traceback.
+USAGE_ERRORS = (
+    UsageError,        # a flag, name or file checked below, before any work starts
+    RunConfigError,    # run settings that cannot work together (training/experiment.py)
+    CheckpointError,   # a file that is not a usable minicnn checkpoint (training/checkpoint.py)
+    DataError,         # data minicnn cannot use: an invalid IDX file, bad labels (data/idx.py)
+    FetchError,        # a download that failed or did not match its checksum (data/download.py)
+)
+
+
+# ----- checking what the user typed -------------------------------------------------
+# (flag, what it needs, the test): checked for every command that has the flag, when given.
+FLAG_RULES = (
+    ("--epochs", "a whole number of epochs, at least 1", lambda value: value >= 1),
+    ("--batch-size", "at least 1 image", lambda value: value >= 1),
+    ("--lr", "a positive learning rate", lambda value: value > 0),
+    ("--momentum", "in [0, 1)", lambda value: 0 <= value < 1),
+    ("--weight-decay", "0 or more", lambda value: value >= 0),
+    ("--filter-radius", "a positive RMS", lambda value: value > 0),
+    ("--step-size", "a whole number of epochs, at least 1", lambda value: value >= 1),
+    ("--patience", "a whole number of epochs, 0 or more", lambda value: value >= 0),
+    ("--gamma", "a positive factor", lambda value: value > 0),
+    ("--seed", "a whole number, 0 or more", lambda value: value >= 0),
+    ("--limit", "at least 1 image", lambda value: value >= 1),
+    ("--train-limit", "at least 1 image", lambda value: value >= 1),
+    ("--test-limit", "at least 1 image", lambda value: value >= 1),
+    ("--val-fraction", "a fraction in [0, 1)", lambda value: 0 <= value < 1),
+    ("--count", "at least 9 images (the top-9 search needs nine)", lambda value: value >= 9),
+    ("--num-classes", "at least 1", lambda value: value >= 1),
+)
+
+
+def check_flags(args):
+    """A UsageError naming the first flag whose value is out of its range (FLAG_RULES)."""
+    for flag, needed, fits in FLAG_RULES:
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None and not fits(value):
+            raise UsageError(f"{flag} must be {needed}; got {value}")
+
+
+def check_name(flag, kind, value, names):
+    """``value`` if it is one of ``names``; else a UsageError naming the flag and listing them."""
+    if value not in names:
+        raise UsageError(f"{flag}: unknown {kind} {value!r}; choose one of {', '.join(names)}")
+    return value
+
+
+def check_model_name(flag, value):
+    """The canonical model name ("zfnet-small" -> "zfnet_small"), or a UsageError listing the models."""
+    name = models.canonical_name(value)
+    if name not in models.NAMES:
+        raise UsageError(f"{flag}: unknown model {value!r}; choose one of {', '.join(models.NAMES)}")
+    return name
+
+
+def check_file(flag, path):
+    """A UsageError unless ``path`` is an existing file."""
+    if not Path(path).is_file():
+        raise UsageError(f"{flag}: no file at {path}; give the checkpoint.npz that `minicnn train` "
+                         "wrote in its --out directory")
+    return path
+
+
+def check_out(path):
+    """A UsageError when the output directory ``path`` is an existing file."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise UsageError(f"--out: {path} is a file; give a directory for the results")
+
+
+def check_data(dataset, data_path):
+    """A UsageError, before any work, when ``dataset``'s files are not where minicnn looks.
+
+    The message is minicnn.data's own: where it looked, in order, and how to get the files.
+    """
+    if data_path is not None and sources.why_not(data_path):
+        raise UsageError(f"--data-path: {sources.why_not(data_path)}")
+    try:
+        if sources.locate(dataset, data_path) is None:
+            load_dataset(dataset, path=data_path, verbose=False)  # raises, saying where it looked
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+
+
+def checkpoint_dataset(checkpoint, dataset):
+    """The dataset to test ``checkpoint`` on: ``--dataset`` if given, else the one it was trained on."""
+    if dataset is not None:
+        return check_name("--dataset", "dataset", dataset, DATASETS)
+    dataset = checkpoint.extra.get("dataset")
+    if dataset is None:
+        raise UsageError(f"{checkpoint.path} does not say which dataset it was trained on; pass --dataset")
+    return check_name(str(checkpoint.path), "dataset", dataset, DATASETS)
+
+
 # ----- backend ----------------------------------------------------------------------
 def choose_backend(name):
     """Activate ``name``, or the environment's, or the fastest available backend."""
-    if name is None:
-        name = os.environ.get("MINICNN_BACKEND")
+    if name is None and os.environ.get("MINICNN_BACKEND"):
+        name = check_name("$MINICNN_BACKEND", "backend", os.environ["MINICNN_BACKEND"], BACKENDS)
     if name is None:
         available = backends()
         name = next(n for n in ("cupy", "numba", "numpy") if available[n][0])
-    available, reason = backends().get(name, (False, ""))
+    available, reason = backends()[name]
     if not available:
         raise UsageError(f"backend {name!r} is not available on this machine: {reason}")
     set_backend(name)
@@ -62,16 +166,17 @@ def command_train(args):
              "test_limit": args.test_limit if args.test_limit is not None else args.limit,
              "val_fraction": args.val_fraction, "out": args.out}
     if args.model is not None:
-        given["model"] = models.check_name(args.model)
+        given["model"] = check_model_name("--model", args.model)
     if args.dataset is not None:
-        given["dataset"] = args.dataset
+        given["dataset"] = check_name("--dataset", "dataset", args.dataset, DATASETS)
+    check_out(args.out)
     if args.resume:
-        config = resume_config(args.resume, **given)
+        config = resume_config(check_file("--resume", args.resume), **given)
     else:
         config = RunConfig(**{key: value for key, value in given.items() if value is not None})
-        models.check_name(config.model)
     if config.out is None or config.out == RunConfig.out:
         config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
+    check_data(config.dataset, config.data_path)
     result = run(config, resume=args.resume, progress=not args.quiet)
     print_result(result.metrics)
     print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz")
@@ -79,21 +184,17 @@ def command_train(args):
 
 
 def command_eval(args):
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
     model = load_model(checkpoint)
-    extra = checkpoint.extra
-    dataset = args.dataset or extra.get("dataset")
-    if dataset is None:
-        raise UsageError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
+    dataset = checkpoint_dataset(checkpoint, args.dataset)
+    check_data(dataset, args.data_path)
     test = load_dataset(dataset, "test", path=args.data_path)
-    if "normalize" in extra:  # the training images' statistics, as in training
-        mean, std = extra["normalize"]["mean"], extra["normalize"]["std"]
-    else:
-        mean, std = mean_std(load_dataset(dataset, "train", path=args.data_path, verbose=False).images)
+    # the training images' statistics, as in training (measured again if the checkpoint lacks them)
+    mean, std = saved_standardisation(checkpoint) or mean_std(
+        load_dataset(dataset, "train", path=args.data_path, verbose=False).images)
     images, labels = test.images[:args.limit], test.labels[:args.limit]
     result = evaluate(model, normalize(to_float(images), mean, std), labels, args.batch_size)
-    name = (checkpoint.metadata.get("model") or {}).get("name", "model")
-    print(f"{name} (epoch {checkpoint.epoch}) on {dataset} test ({len(labels)} images, "
+    print(f"{checkpoint.model_name} (epoch {checkpoint.epoch}) on {dataset} test ({len(labels)} images, "
           f"{test.source}): accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
     return 0
 
@@ -109,7 +210,7 @@ def parse_input(text):
 
 
 def command_summary(args):
-    name = models.check_name(args.model)
+    name = check_model_name("MODEL", args.model)
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
     shape = parse_input(args.input) if args.input else models.input_shape(name)
     model = models.get_model(name, **kwargs)
@@ -122,10 +223,7 @@ def command_summary(args):
 
 
 def command_data(args):
-    names = [args.name] if args.name else list(DATASETS)
-    for name in names:
-        if name not in DATASETS:
-            raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    names = [check_name("NAME", "dataset", args.name, DATASETS)] if args.name else list(DATASETS)
     status = 0
     for name in names:
         if args.fetch:
@@ -153,7 +251,11 @@ def command_bench(args):
 
 def command_visualize(args):
     from .checkpoint_page import visualize_checkpoint  # late import: matplotlib-heavy
-    page = visualize_checkpoint(args.checkpoint, args.out, dataset=args.dataset,
+    check_out(args.out)
+    checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
+    dataset = checkpoint_dataset(checkpoint, args.dataset)
+    check_data(dataset, args.data_path)
+    page = visualize_checkpoint(checkpoint, args.out, dataset=dataset,
                                 data_path=args.data_path, count=args.count, seed=args.seed)
     print(f"report: {page}")
     return 0
@@ -161,17 +263,30 @@ def command_visualize(args):
 
 def command_tour(args):
     from .tour import tour
+    check_out(args.out)
+    if args.data_path is not None:
+        check_data("fashion-mnist", args.data_path)
     tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
          progress=not args.quiet)
     return 0
 
 
 # ----- the parser -------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, reporting a mistake like every other usage error: one line, status 2.
+
+    (argparse prints the whole usage text first; ``--help`` still shows it.)
+    """
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser():
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--backend", choices=BACKENDS, default=None,
                         help="numpy, numba or cupy (default: $MINICNN_BACKEND, else the fastest available)")
-    parser = argparse.ArgumentParser(prog="minicnn",
+    parser = Parser(prog="minicnn",
                                      description="A convolutional-network engine built to be read.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -230,7 +345,7 @@ def build_parser():
     evaluate_.set_defaults(run=command_eval)
 
     summary = commands.add_parser("summary", parents=[common], help="layer table of a model")
-    summary.add_argument("model", help=", ".join(models.NAMES))
+    summary.add_argument("model", metavar="MODEL", help=", ".join(models.NAMES))
     summary.add_argument("--input", default=None, metavar="C,H,W",
                          help="input shape (default: the model's own)")
     summary.add_argument("--num-classes", type=int, default=None)
@@ -238,7 +353,7 @@ def build_parser():
 
     data = commands.add_parser("data", parents=[common],
                                help="where datasets are looked for; --fetch downloads")
-    data.add_argument("name", nargs="?", default=None, help=", ".join(DATASETS) + " (default: all)")
+    data.add_argument("name", metavar="NAME", nargs="?", default=None, help=", ".join(DATASETS) + " (default: all)")
     data.add_argument("--fetch", action="store_true", help="download into the user cache")
     data.add_argument("--data-path", default=None, help="also look in this directory first")
     data.set_defaults(run=command_data)
@@ -262,20 +377,23 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
+    """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status.
+
+    A USAGE_ERRORS error prints one line and returns 2; any other exception
+    propagates, so that Python prints its traceback (exit status 1).
+    """
     args = build_parser().parse_args(argv)
     try:
+        check_flags(args)
         choose_backend(args.backend)
         return args.run(args)
-    except UsageError as error:
+    except USAGE_ERRORS as error:
         print(f"minicnn {args.command}: {error}", file=sys.stderr)
         return 2
-    except USAGE_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"minicnn {args.command}: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\nminicnn {args.command}: interrupted; the checkpoint of the last complete epoch "
-              "(if any) is intact: continue with `minicnn train --resume DIR/checkpoint.npz`",
-              file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C; a FetchInterrupted names its download
+        message = str(interrupt) or "interrupted"
+        if args.command == "train":
+            message += ("; the checkpoint of the last complete epoch (if any) is intact: "
+                        "continue with `minicnn train --resume DIR/checkpoint.npz`")
+        print(f"\nminicnn {args.command}: {message}", file=sys.stderr)
         return 130

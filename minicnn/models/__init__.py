@@ -30,9 +30,14 @@ MODELS = {
 NAMES = tuple(MODELS)
 
 
+def canonical_name(name):
+    """How MODELS spells ``name``: "zfnet-small" -> "zfnet_small" (whether or not it is a model)."""
+    return str(name).replace("-", "_").lower()
+
+
 def check_name(name):
     """The canonical model name ("zfnet-small" -> "zfnet_small"); ValueError listing the valid ones."""
-    canonical = str(name).replace("-", "_").lower()
+    canonical = canonical_name(name)
     if canonical not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)}")
     return canonical
@@ -54,6 +59,6 @@ def get_model(name, **kwargs):
 
 
 __all__ = [
-    "MODELS", "NAMES", "get_model", "input_shape", "check_name", "normal_init",
+    "MODELS", "NAMES", "get_model", "input_shape", "canonical_name", "check_name", "normal_init",
     "keras_mnist_cnn", "fc_baseline", "lenet5", "zfnet_small", "alexnet", "zfnet", "vgg16",
 ]

@@ -44,7 +44,7 @@ METADATA_KEY = "metadata.json"
 
 
 class CheckpointError(ValueError):
-    """A file that is not a complete, pickle-free minicnn checkpoint."""
+    """A file that is not a complete, pickle-free minicnn checkpoint, or lacks what is asked of it."""
 
 
 # ----- writing files atomically -------------------------------------------------
@@ -148,6 +148,11 @@ class Checkpoint:
     def extra(self):
         return self.metadata.get("extra") or {}
 
+    @property
+    def model_name(self):
+        """The models.get_model name it was saved from, or "model" when it does not say."""
+        return (self.metadata.get("model") or {}).get("name", "model")
+
     def history(self):
         from .history import History
         data = self.metadata.get("history")
@@ -181,6 +186,8 @@ def load_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):  # numpy.load would take any other file for a pickle
+        raise CheckpointError(f"{path}: not a complete .npz checkpoint (not a zip archive)")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -213,7 +220,7 @@ def load_model(checkpoint):
     checkpoint: a path or a Checkpoint. Needs the model's config, which
     models.get_model records.
     """
-    from ..models import get_model
+    from ..models import NAMES, get_model
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     config = checkpoint.metadata.get("model")
@@ -222,7 +229,15 @@ def load_model(checkpoint):
             f"{checkpoint.path}: does not say which model it holds (it was saved from a model "
             "not built by minicnn.models.get_model); build the model yourself and call "
             "model.load_state_dict(load_checkpoint(path).model_state)")
+    if config["name"] not in NAMES:
+        raise CheckpointError(f"{checkpoint.path}: holds a model named {config['name']!r}, which this "
+                              f"minicnn cannot build; it builds {', '.join(NAMES)}")
     model = get_model(config["name"], **config["kwargs"])
-    model.load_state_dict(checkpoint.model_state)
+    try:
+        model.load_state_dict(checkpoint.model_state)
+    except (KeyError, ValueError) as error:  # load_state_dict's "names or shapes differ"
+        raise CheckpointError(
+            f"{checkpoint.path}: its weights do not fit the {config['name']} this minicnn builds "
+            f"({error.args[0]}); was the model changed after the checkpoint was saved?") from error
     return model.eval()
 

@@ -29,17 +29,28 @@ import numpy
 
 from .. import __version__, models
 from ..engine import rng
+from ..engine import backend
 from ..engine.backend import get_backend
-from .checkpoint import load_checkpoint, write_json
+from .checkpoint import CheckpointError, load_checkpoint, write_json
 from ..data import load_dataset, mean_std, normalize, sources, to_float
 from ..data.transforms import RandomCrop, RandomShift, keras_example
-from ..engine.kernels import availability
+from ..engine.shapes import ShapeError
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
 from .loop import evaluate, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
 SCHEDULES = ("none", "step", "plateau")
+
+
+class RunConfigError(ValueError):
+    """Settings of a run that cannot work together: change the settings, not the code.
+
+    An unknown schedule or augmentation, a split that leaves no training
+    images, a schedule that watches validation images there are none of, a
+    model that does not fit the images, a resume that would change the data.
+    ``minicnn train`` reports it in one line, like a mistake on its command line.
+    """
 
 
 @dataclasses.dataclass
@@ -107,7 +118,7 @@ def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fractio
     standardisation: (mean, std) to use instead of measuring the training images.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise RunConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     train = load_dataset(dataset, "train", path=path, verbose=verbose)
     test = load_dataset(dataset, "test", path=path, verbose=verbose)
     images, labels = train.images[:train_limit], train.labels[:train_limit]
@@ -116,7 +127,8 @@ def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fractio
     held_out = int(round(len(images) * val_fraction))
     val_index, train_index = numpy.sort(order[:held_out]), numpy.sort(order[held_out:])
     if len(train_index) == 0:
-        raise ValueError(f"no training images left: {len(images)} images, val_fraction {val_fraction}")
+        raise RunConfigError(f"no training images left: {len(images)} images, of which val_fraction "
+                             f"{val_fraction} are held out for validation")
     mean, std = standardisation or mean_std(images[train_index])
     source = train.source
     if path is not None and Path(path).resolve() == sources.EMBEDDED_DIRS.get(dataset):
@@ -132,13 +144,20 @@ def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fractio
 
 
 def make_schedule(config):
+    """The learning-rate schedule ``config`` asks for, or None."""
     if config.schedule == "none":
         return None
     if config.schedule == "step":
         return StepLR(config.step_size, config.gamma)
     if config.schedule == "plateau":
+        if config.val_fraction == 0:
+            raise RunConfigError("schedule 'plateau' lowers the learning rate when the validation loss "
+                                 "stalls, but val_fraction 0 holds out no validation images")
+        if not 0.0 < config.gamma < 1.0:
+            raise RunConfigError(f"schedule 'plateau' multiplies the learning rate by gamma when the "
+                                 f"validation loss stalls; gamma must be between 0 and 1, got {config.gamma}")
         return ReduceLROnPlateau("val_loss", factor=config.gamma, patience=config.patience)
-    raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    raise RunConfigError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
 
 
 def make_augmentation(name):
@@ -151,7 +170,7 @@ def make_augmentation(name):
         return RandomCrop(28, padding=2)
     if name == "keras":
         return keras_example()
-    raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    raise RunConfigError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
 
 
 def machine_info():
@@ -165,7 +184,7 @@ def machine_info():
         pass
     device = f"{device}, {os.cpu_count()} CPU cores"
     if get_backend() == "cupy":
-        properties = availability.cupy.cuda.runtime.getDeviceProperties(0)
+        properties = backend.cupy.cuda.runtime.getDeviceProperties(0)
         device = properties["name"].decode() if isinstance(properties["name"], bytes) else properties["name"]
     return {
         "backend": get_backend(), "device": device,
@@ -179,13 +198,12 @@ def machine_info():
 
 
 def check_fits(model, name, data):
-    """Raise a ShapeError naming the failing layer if the images do not fit the model."""
-    from ..engine.shapes import ShapeError
+    """Raise a RunConfigError naming the failing layer if the images do not fit the model."""
     shape = tuple(data.train_x.shape[1:])
     try:
         model.output_shape(shape)
     except ShapeError as error:
-        raise ShapeError(
+        raise RunConfigError(
             f"model {name} does not fit {data.name} images of shape {shape} (C, H, W); it was "
             f"designed for {models.input_shape(name)}:\n{error}") from error
 
@@ -210,10 +228,8 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
     """
     started = time.perf_counter()
     out = Path(config.out)
-    standardisation = None
-    if resume is not None:
-        saved = load_checkpoint(resume).extra.get("normalize")
-        standardisation = None if saved is None else (saved["mean"], saved["std"])
+    schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
+    standardisation = None if resume is None else saved_standardisation(load_checkpoint(resume))
     data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
                      config.val_fraction, config.seed, verbose, standardisation)
     rng.manual_seed(config.seed)  # the initial weights, too, follow the seed
@@ -224,8 +240,8 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
     history = fit(
         model, (data.train_x, data.train_y), (data.val_x, data.val_y) if len(data.val_y) else None,
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, momentum=config.momentum,
-        weight_decay=config.weight_decay, schedule=make_schedule(config),
-        filter_radius=config.filter_radius, transform=make_augmentation(config.augment),
+        weight_decay=config.weight_decay, schedule=schedule,
+        filter_radius=config.filter_radius, transform=transform,
         callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=resume,
         extra=extra, progress=progress)
     evaluation = evaluate(model, data.test_x, data.test_y)
@@ -255,21 +271,30 @@ def resume_config(checkpoint, **changes):
 
     Changing a DATA_FIELDS setting (model, dataset, seed, limits, ...) would
     train on other images or another network than the checkpoint's: a
-    ValueError says so. Other settings (epochs, out, lr, ...) may change.
+    RunConfigError says so. Other settings (epochs, out, lr, ...) may change.
     """
     saved = load_checkpoint(checkpoint).extra.get("config")
     if saved is None:
-        raise ValueError(f"{checkpoint}: holds no run settings (it was not written by minicnn train)")
+        raise CheckpointError(f"{checkpoint}: holds no run settings (it was not written by minicnn train)")
     config = RunConfig(**saved)
     for key, value in changes.items():
         if value is None:
             continue
         if key in RunConfig.DATA_FIELDS and value != getattr(config, key):
-            raise ValueError(
+            raise RunConfigError(
                 f"{checkpoint} was trained with {key}={getattr(config, key)!r}; resuming with "
                 f"{key}={value!r} would not continue the same run (drop that option)")
         setattr(config, key, value)
     return config
+
+
+def saved_standardisation(checkpoint):
+    """The (mean, std) of the training images that ``run`` stored in its checkpoint, or None.
+
+    Test images are standardised with the training images' statistics, never their own.
+    """
+    saved = checkpoint.extra.get("normalize")
+    return None if saved is None else (saved["mean"], saved["std"])
 
 
 def print_result(metrics, file=None):
