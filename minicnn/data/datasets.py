@@ -105,8 +105,8 @@ def load_dataset(name, split="train", path=None, verbose=True):
     are not whole numbers in range, one per image.
     """
     sources.check_name(name)
-    if split not in sources.FILE_STEMS:
-        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    if not isinstance(split, str) or split not in sources.FILE_STEMS:
+        raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
     found = sources.locate(name, path)
     skipped = sources.skipped_setting(name, found[0] if found else None)
     if found is None:

@@ -15,10 +15,12 @@ The files are usually distributed gzipped (``*.gz``); ``load_idx`` looks at
 the first two bytes (0x1f 0x8b is gzip's magic number), not at the name.
 """
 
+import contextlib
 import gzip
 import io
 import math
 import os
+import secrets
 import stat
 import zlib
 from pathlib import Path
@@ -67,10 +69,10 @@ def regular_file_size(path):
     A directory, a pipe or a device (``/dev/zero`` never ends) is refused
     before it is opened. A missing file raises ``FileNotFoundError``.
     """
-    mode = os.stat(path).st_mode  # follows symbolic links to what they point at
-    if stat.S_ISREG(mode):
-        return os.stat(path).st_size
-    what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe, socket or device)"
+    status = os.stat(path)  # follows symbolic links to what they point at
+    if stat.S_ISREG(status.st_mode):
+        return status.st_size
+    what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file (a pipe, socket or device)"
     raise IDXError(f"{path} is {what}; an IDX file is an ordinary file of bytes")
 
 
@@ -229,6 +231,9 @@ def idx_bytes(array):
         raise IDXError(f"cannot write dtype {array.dtype} to IDX; supported: {names}")
     if not 1 <= array.ndim <= 255 or array.size == 0:
         raise IDXError(f"IDX needs 1 to 255 dimensions, all positive; got shape {array.shape}")
+    if max(array.shape) > 2**32 - 1:
+        raise IDXError(f"IDX stores each dimension in 32 bits, at most {2**32 - 1}; "
+                       f"got shape {array.shape}")
     header = bytes([0, 0, codes[native], array.ndim])
     header += numpy.asarray(array.shape, dtype=">u4").tobytes()
     big_endian = array.astype(array.dtype.newbyteorder(">"))
@@ -240,6 +245,8 @@ def save_idx(path, array, compress=None):
 
     ``compress=None`` gzips when the name ends in ``.gz``. The gzip header
     stores no name and no time, so the same array always gives the same bytes.
+    The bytes go to a temporary file renamed over ``path`` at the end, so an
+    error or Ctrl-C never leaves a half-written file in place of the old one.
     """
     path = Path(path)
     data = idx_bytes(array)
@@ -247,5 +254,14 @@ def save_idx(path, array, compress=None):
         compress = path.suffix == ".gz"
     if compress:
         data = gzip.compress(data, compresslevel=9, mtime=0)
-    path.write_bytes(data)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    file = open(temporary, "xb")  # x: a new file, never someone else's
+    try:
+        with file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
     return path
