@@ -24,7 +24,7 @@ from minicnn.visualize import (
     filter_report, grad_cam, invariance, mask_regions, maximize_activation, rebuild, resize_bilinear,
     sign_disagreements, top_errors, train_softmax,
 )
-from minicnn.visualize.correspondence import delta
+from minicnn.visualize.correspondence_table import delta
 from oracles import import_oracle
 
 

@@ -18,7 +18,7 @@
 # are small and abstract. Why they get more abstract is partly geometry:
 # each deeper unit sees a larger part of the image, its *receptive field*.
 #
-# Where it lives in minicnn: `minicnn/visualize/feature_maps.py` (the
+# Where it lives in minicnn: `minicnn/visualize/feature_map_grids.py` (the
 # maps), `minicnn/engine/shapes.py` (`receptive_field_step`), `minicnn/engine/nn/summary.py`
 # (the receptive-field column), `minicnn/visualize/receptive_field.py`
 # (which pixels one unit sees).
@@ -205,7 +205,7 @@ for panel, layer, label in [(panels[1], early, "first ReLU"), (panels[2], deep, 
     panel.suptitle(f"layer {layer} ({label}): {count} maps of {height}x{width}", fontsize=10)
 savefig(fig, "07_feature_maps.png")
 
-# the same maps drawn by minicnn's own helper (minicnn/visualize/feature_maps.py)
+# the same maps drawn by minicnn's own helper (minicnn/visualize/feature_map_grids.py)
 show(plot_feature_maps(maps, OUT / "07_feature_maps_compact.png", max_maps=64, columns=8,
                        names={early: f"layer {early}", deep: f"layer {deep}"}))
 

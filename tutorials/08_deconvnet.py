@@ -31,7 +31,7 @@
 #
 # Where it lives in minicnn: `minicnn/visualize/deconvnet.py` (Deconvnet,
 # conv_transpose2d), `minicnn/visualize/topk.py` (the top-9 search),
-# `minicnn/visualize/feature_visualization.py` (Fig. 2's grid).
+# `minicnn/visualize/projection_grids.py` (Fig. 2's grid).
 
 # %%
 from common import FAST, OUT, Stopwatch, fashion_subset, savefig, show   # first: fast mode, figure folder, BLAS threads

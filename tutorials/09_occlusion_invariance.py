@@ -24,8 +24,8 @@
 #   top, and what happens to the true-class probability. ZFNet found that
 #   small changes move the first layer a lot and the top layers much less.
 #
-# Where it lives in minicnn: `minicnn/visualize/occlusion.py`,
-# `minicnn/visualize/invariance.py`, and the transforms they use in
+# Where it lives in minicnn: `minicnn/visualize/occlusion_maps.py`,
+# `minicnn/visualize/invariance_curves.py`, and the transforms they use in
 # `minicnn/data/geometry.py`.
 
 # %%

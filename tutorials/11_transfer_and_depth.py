@@ -27,9 +27,9 @@
 # We do both in kind on Fashion-MNIST, with a network pretrained on five
 # of the ten classes standing in for "ImageNet".
 #
-# Where it lives in minicnn: `minicnn/visualize/discriminability.py`
+# Where it lives in minicnn: `minicnn/visualize/discriminability_table.py`
 # (extract_features, train_softmax, discriminability),
-# `minicnn/visualize/ablation.py` (rebuild, ablation, format_rows).
+# `minicnn/visualize/ablation_table.py` (rebuild, ablation, format_rows).
 
 # %%
 from common import FAST, OUT, Stopwatch, fashion_subset, savefig, show   # first: fast mode, figure folder, BLAS threads
@@ -42,7 +42,7 @@ from minicnn import nn
 from minicnn.models import get_model
 from minicnn.training.loop import evaluate, fit
 from minicnn.visualize import ablation, discriminability, format_rows, train_softmax
-from minicnn.visualize.ablation import plot_ablation
+from minicnn.visualize.ablation_table import plot_ablation
 
 mc.manual_seed(0)
 

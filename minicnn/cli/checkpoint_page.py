@@ -20,7 +20,7 @@ from .report import Section, write_report
 from ..visualize.architecture import filter_report, plot_first_layers
 from ..visualize.gradcam import grad_cam, plot_grad_cam
 from ..visualize.gradient_ascent import maximize_activation, plot_patterns
-from ..visualize.invariance import invariance, plot_invariance
+from ..visualize.invariance_curves import invariance, plot_invariance
 from .tour_figures import conv_outputs, prepare, tour_figures
 
 

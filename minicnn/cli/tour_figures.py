@@ -15,8 +15,8 @@ import numpy
 from ..engine.backend import default_device, to_device, to_numpy
 from ..data import mean_std, normalize, to_float
 from ..engine.nn import Conv2d, ReLU
-from ..visualize.feature_visualization import feature_visualization, plot_feature_visualization
-from ..visualize.occlusion import occlusion, plot_occlusion
+from ..visualize.projection_grids import feature_visualization, plot_feature_visualization
+from ..visualize.occlusion_maps import occlusion, plot_occlusion
 from ..visualize.probe import check_sequential
 
 
