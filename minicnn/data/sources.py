@@ -206,9 +206,11 @@ def skipped_setting(name, used_kind):
     silently reading it from elsewhere would hide a typo.
     """
     env = os.environ.get("MINICNN_DATA")
-    if not env or used_kind == "$MINICNN_DATA directory":
-        return None
+    if not env or used_kind in ("path argument", "$MINICNN_DATA directory"):
+        return None  # an explicit path= comes first by design
     reason = why_not(Path(env) / name)
+    if reason is None:
+        return None
     if has_all_files(Path(env)):
         reason += (f"; {env} itself holds the files: $MINICNN_DATA names the directory "
                    f"above them, so set MINICNN_DATA={Path(env).parent}")
