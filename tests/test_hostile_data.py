@@ -547,7 +547,7 @@ def test_a_cut_short_download_leaves_the_old_file_untouched(cache, raw_server):
     assert os.listdir(cache) == [FIRST] and (cache / FIRST).read_bytes() == b"an old, wrong file the user has"
 
 
-def test_ctrl_c_during_a_download_removes_the_part_file_and_says_so(cache, raw_server, capsys):
+def test_ctrl_c_during_a_download_removes_the_part_file_and_says_so(cache, raw_server):
     seen = {}
 
     def interrupted(connection):
@@ -566,7 +566,6 @@ def test_ctrl_c_during_a_download_removes_the_part_file_and_says_so(cache, raw_s
     assert "checkpoint" not in message
     assert [name for name in seen["during"] if name.endswith(".part")], "no .part file during the download"
     assert os.listdir(cache) == []
-    assert capsys.readouterr().err.splitlines()[-1] == f"minicnn: {message}"
 
 
 @pytest.mark.parametrize("url, setting", [

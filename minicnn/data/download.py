@@ -216,11 +216,6 @@ def fetch(name, base_url=None, verbose=True, timeout=60):
         ndim = 3 if "images" in filename else 1
         if verbose:
             print(f"minicnn: downloading {base_url}{filename}", file=sys.stderr)
-        try:
-            download_verified(base_url + filename, destination, sha256, ndim, timeout,
-                              sizes.get(filename))
-        except FetchInterrupted as interrupt:
-            if verbose:
-                print(f"minicnn: {interrupt}", file=sys.stderr)
-            raise
+        download_verified(base_url + filename, destination, sha256, ndim, timeout,
+                          sizes.get(filename))
     return directory
