@@ -44,7 +44,7 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
     triples = tour_figures(model, data, out, count=count, normalization=normalization, seed=seed)
 
     images, labels, classes, _ = prepare(data, 8, normalization, seed)
-    curves = [invariance(model, images, labels, name) for name in ("translate", "rotate", "scale")]
+    curves = [invariance(model, images, labels, transform) for transform in ("translate", "rotate", "scale")]
     triples.append(("Invariance (ZFNet Fig. 5)", plot_invariance(curves, out / "invariance.png"),
                     "Distance of the first and the top layer's features from the original image's, and the "
                     "true-class probability, as each test image is shifted, rotated and scaled."))
@@ -53,8 +53,8 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
                     f"{int(report.dead_by_weight.sum())} of {len(report.rms)} filters faded away (RMS below "
                     "5% of the median); with and without RMS renormalization, and their 2-D spectra."))
     cams = grad_cam(model, images[:6], labels[:6])
-    names = [classes[int(label)] for label in labels[:6]] if classes else None
-    triples.append(("Grad-CAM", plot_grad_cam(images[:6], cams, out / "gradcam.png", labels=names),
+    class_names = [classes[int(label)] for label in labels[:6]] if classes else None
+    triples.append(("Grad-CAM", plot_grad_cam(images[:6], cams, out / "gradcam.png", labels=class_names),
                     "Where the evidence for each image's true class lies: the last conv layer's maps "
                     "weighted by the class score's gradient."))
     last = conv_outputs(model)[-1]
@@ -62,8 +62,8 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
     triples.append((f"Inputs that excite layer {last} most", plot_patterns(patterns, out / "patterns.png"),
                     "Gradient ascent in input space on the mean activation of the first 8 maps."))
 
-    name = checkpoint.model_name
-    intro = (f"<p>{name} from <code>{checkpoint.path}</code> (epoch {checkpoint.epoch}), "
+    model_name = checkpoint.model_name
+    intro = (f"<p>{model_name} from <code>{checkpoint.path}</code> (epoch {checkpoint.epoch}), "
              f"on {dataset} test images read from {test.source}.</p>")
     sections = [Section.from_triple(triple) for triple in triples]
-    return write_report(out / "index.html", f"minicnn visualize: {name}", intro, sections)
+    return write_report(out / "index.html", f"minicnn visualize: {model_name}", intro, sections)

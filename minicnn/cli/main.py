@@ -210,15 +210,15 @@ def parse_input(text):
 
 
 def command_summary(args):
-    name = check_model_name("MODEL", args.model)
+    model_name = check_model_name("MODEL", args.model)
     kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
-    shape = parse_input(args.input) if args.input else models.input_shape(name)
-    model = models.get_model(name, **kwargs)
+    shape = parse_input(args.input) if args.input else models.input_shape(model_name)
+    model = models.get_model(model_name, **kwargs)
     try:
         rows = model.summary(shape, print_table=False)
     except ShapeError as error:
-        raise UsageError(f"{name} does not fit an input of shape {shape} (C, H, W):\n{error}") from error
-    print(format_table(name, shape, rows))
+        raise UsageError(f"{model_name} does not fit an input of shape {shape} (C, H, W):\n{error}") from error
+    print(format_table(model_name, shape, rows))
     return 0
 
 

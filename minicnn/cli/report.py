@@ -73,8 +73,8 @@ def render(title, intro_html, sections, base):
     for index, section in enumerate(sections):
         parts.append(f'<h2 id="{_anchor(index)}">{html.escape(section.title)}</h2>')
         if section.image is not None:
-            source = html.escape(Path(os.path.relpath(section.image, base)).as_posix())
-            parts.append(f'<figure><a href="{source}"><img src="{source}" alt="{html.escape(section.title)}"></a>'
+            link = html.escape(Path(os.path.relpath(section.image, base)).as_posix())
+            parts.append(f'<figure><a href="{link}"><img src="{link}" alt="{html.escape(section.title)}"></a>'
                          f"<figcaption>{html.escape(section.caption)}</figcaption></figure>")
         else:
             if section.caption:

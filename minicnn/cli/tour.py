@@ -31,7 +31,7 @@ from ..training.callbacks import Callback
 from ..data import sources
 from ..training.experiment import RunConfig, print_result, run
 from ..engine.nn.summary import format_table
-from ..training.plots import plot_confusion_matrix, plot_examples, plot_feature_maps, plot_filters
+from ..training.plots import plot_confusion_matrix, plot_examples, plot_feature_map_rows, plot_filters
 from .report import Section, html_table, write_report
 from ..engine.tensor import no_grad, tensor
 from ..training.loop import confusion_matrix
@@ -83,7 +83,7 @@ def experiment_sections(model, data, out):
 
 
 def conv_activations(model, x):
-    """[(layer name, (N, F, OH, OW) NumPy maps)] after the ReLU of every conv layer.
+    """[(module name, (N, F, OH, OW) NumPy maps)] after the ReLU of every conv layer.
 
     model: a Sequential; x: (N, C, H, W) input. Runs in eval mode, no gradients.
     """
@@ -93,12 +93,12 @@ def conv_activations(model, x):
     try:
         with no_grad():
             x = tensor(x)
-            for name, layer in model.named_modules():
+            for module_name, layer in model.named_modules():
                 if layer._modules:  # a container: its leaves come next
                     continue
                 x = layer(x)
                 if isinstance(layer, nn.Conv2d):
-                    previous_conv = name
+                    previous_conv = module_name
                 elif isinstance(layer, nn.ReLU) and previous_conv is not None:
                     found.append((previous_conv, to_numpy(x.data)))
                     previous_conv = None
@@ -151,9 +151,9 @@ def built_in_sections(result, out, initial_filters):
                            columns=min(count, 16))))
 
     chosen = pick_examples(data.test_y, 3)
-    for index, (name, maps) in enumerate(conv_activations(model, data.test_x[chosen])):
-        path = plot_feature_maps(maps, out / f"features_{index + 1}.png", images=data.test_images[chosen],
-                                 title=f"conv layer {index + 1} (module {name}), after ReLU")
+    for index, (module_name, maps) in enumerate(conv_activations(model, data.test_x[chosen])):
+        path = plot_feature_map_rows(maps, out / f"features_{index + 1}.png", images=data.test_images[chosen],
+                                     title=f"conv layer {index + 1} (module {module_name}), after ReLU")
         sections.append(Section(
             f"Feature maps, conv layer {index + 1}", (
                 f"Activations of the {maps.shape[1]} maps of conv layer {index + 1} "

@@ -95,15 +95,15 @@ def tour_figures(model, dataset, out_dir, count=300, occluded=3, window=8, strid
     for i in range(min(occluded, len(images))):
         target = int(labels[i])
         maps_i = occlusion(model, images[i], target, window, stride, batch_size=batch_size)
-        name = classes[target] if classes is not None else str(target)
+        class_name = classes[target] if classes is not None else str(target)
         path = plot_occlusion(images[i], maps_i, os.path.join(out_dir, f"occlusion_{i}.png"), classes,
-                              title=f"Occlusion: a {name} ({window}x{window} grey square, stride {stride})")
+                              title=f"Occlusion: a {class_name} ({window}x{window} grey square, stride {stride})")
         figures.append((
-            f"Occlusion sensitivity: test image {i} ({name})",
+            f"Occlusion sensitivity: test image {i} ({class_name})",
             path,
             f"A {window}x{window} square of the image's mean grey slides over it in steps of {stride}. "
             f"At each place: (b) total activity of map {maps_i.channel} of layer {maps_i.layer}, "
-            f"the strongest on the clean image; (d) probability of the true class ({name}, "
+            f"the strongest on the clean image; (d) probability of the true class ({class_name}, "
             f"{maps_i.clean_prob:.2f} unoccluded); (e) the most probable class. Where covering the "
             "object lowers (b) and (d), the network is looking at the object. ZFNet Fig. 7.",
         ))

@@ -197,15 +197,15 @@ def machine_info():
     }
 
 
-def check_fits(model, name, data):
+def check_fits(model, model_name, data):
     """Raise a RunConfigError naming the failing layer if the images do not fit the model."""
     shape = tuple(data.train_x.shape[1:])
     try:
         model.output_shape(shape)
     except ShapeError as error:
         raise RunConfigError(
-            f"model {name} does not fit {data.name} images of shape {shape} (C, H, W); it was "
-            f"designed for {models.input_shape(name)}:\n{error}") from error
+            f"model {model_name} does not fit {data.name} images of shape {shape} (C, H, W); it was "
+            f"designed for {models.input_shape(model_name)}:\n{error}") from error
 
 
 @dataclasses.dataclass

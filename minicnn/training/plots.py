@@ -84,8 +84,10 @@ def plot_filters(weight, path, title="First-layer filters", columns=8):
     return _save(figure, path)
 
 
-def plot_feature_maps(maps, path, title="Feature maps", images=None, max_maps=16):
+def plot_feature_map_rows(maps, path, title="Feature maps", images=None, max_maps=16):
     """One row per image: its input (if given), then its first ``max_maps`` maps at one layer.
+
+    (minicnn.visualize.plot_feature_maps draws the other figure: one image, a grid per layer.)
 
     maps: (N, C, H, W) activations of N images; images: (N, H, W) or (N, C, H, W) inputs.
     Each map has its own grey scale, black = its smallest value (0 after ReLU).
