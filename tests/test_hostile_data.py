@@ -234,7 +234,7 @@ def broken(places, filename, array):
     (np.array([0.0, 1.0, 2.7, 3.0]), ["labels are float64", "whole numbers", "integers"]),
     (np.array([0, 1, 2, 3], np.float32), ["labels are float32"]),
     (np.array([0, 1, 200, 3], np.uint8), ["0..9", "10 classes", "found 200 at index 2"]),
-    (np.array([0, -1, 2, -5], np.int8), ["0..9", "found -1 at index 1", "2 labels out of range"]),
+    (np.array([0, -1, 2, -5], np.int8), ["0..9", "found -1 at index 1", "(2 of 4 labels out of range)"]),
     (np.array([0, 1, 2], np.uint8), ["holds 3 labels", "holds 4 images", "exactly one label"]),
     (np.array([0, 1, 2, 3, 4], np.uint8), ["holds 5 labels", "holds 4 images"]),
     (np.zeros((4, 28, 28), np.uint8), ["shape (N,)", "(4, 28, 28)", "an images file?"]),
@@ -670,6 +670,11 @@ def test_save_idx_refuses_dimensions_the_header_cannot_hold(tmp_path):
         save_idx(tmp_path / "huge", huge)
     assert os.listdir(tmp_path) == []
 
+
+
+def test_save_idx_into_a_missing_directory_names_the_file_asked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: '.*absent/labels.gz'"):
+        save_idx(tmp_path / "absent" / "labels.gz", np.arange(3, dtype=np.uint8))
 
 # ------------------------------------------------- 7. the real data loads exactly as before
 

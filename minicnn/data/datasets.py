@@ -78,7 +78,7 @@ def check_labels(labels, path, count, images_path, classes):
         first = outside[0]
         raise DataError(f"{path}: labels must lie in 0..{len(classes) - 1} (one per class, "
                         f"{len(classes)} classes), found {labels[first]} at index {first} "
-                        f"({outside.size} labels out of range in all)")
+                        f"({outside.size} of {len(labels)} labels out of range)")
 
 
 def read_split(directory, split, classes):

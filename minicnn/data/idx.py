@@ -255,7 +255,10 @@ def save_idx(path, array, compress=None):
     if compress:
         data = gzip.compress(data, compresslevel=9, mtime=0)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    file = open(temporary, "xb")  # x: a new file, never someone else's
+    try:
+        file = open(temporary, "xb")  # x: a new file, never someone else's
+    except OSError as error:  # name the file the caller asked for, not the temporary one
+        raise type(error)(error.errno, error.strerror, str(path)) from error
     try:
         with file:
             file.write(data)
