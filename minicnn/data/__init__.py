@@ -9,7 +9,8 @@ Modules, one idea each:
     idx.py         the IDX file format: load_idx, save_idx, IDXError; DataError,
                    the error for any data minicnn cannot use
     sources.py     where the files are looked for, in order; describe_sources
-    download.py    fetch(name): download into the cache, SHA-256 checked
+    download.py    fetch(name): download into the cache, SHA-256 checked;
+                   FetchError, FetchInterrupted (Ctrl-C)
     datasets.py    load_dataset(name, split) -> Dataset
     preprocess.py  to_float, normalize, mean_std
     loader.py      DataLoader: seeded shuffling and batching
@@ -19,7 +20,7 @@ Modules, one idea each:
 """
 
 from .datasets import Dataset, load_dataset
-from .download import FetchError, fetch
+from .download import FetchError, FetchInterrupted, fetch
 from .idx import DataError, IDXError, load_idx, save_idx
 from .loader import DataLoader
 from .preprocess import mean_std, normalize, to_float
@@ -38,7 +39,7 @@ from .transforms import (
 )
 
 __all__ = [
-    "Compose", "DataError", "DataLoader", "Dataset", "FetchError", "IDXError", "NAMES", "Normalize",
+    "Compose", "DataError", "DataLoader", "Dataset", "FetchError", "FetchInterrupted", "IDXError", "NAMES", "Normalize",
     "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "RandomShear", "RandomShift",
     "RandomZoom", "ToFloat", "cache_dir", "describe_sources", "fetch", "keras_example",
     "load_dataset", "load_idx", "mean_std", "normalize", "save_idx", "to_float",

@@ -18,6 +18,10 @@ Each dataset is four IDX files with standard names, gzipped (``.gz``) or not:
     5. the sample of 7000 real Fashion-MNIST images shipped inside minicnn
        (fashion-mnist only), see ``embedded/README.md``.
 
+A set ``$MINICNN_DATA`` that does not hold the files is passed over with one
+line on stderr saying why (``skipped_setting``): a typo there should not go
+unnoticed while the data quietly comes from somewhere else.
+
 The directories are module-level constants so that tests (and curious
 readers) can point them elsewhere.
 """
