@@ -39,7 +39,8 @@ from .transforms import (
 )
 
 __all__ = [
-    "Compose", "DataError", "DataLoader", "Dataset", "FetchError", "FetchInterrupted", "IDXError", "NAMES", "Normalize",
+    "Compose", "DataError", "DataLoader", "Dataset", "FetchError", "FetchInterrupted", "IDXError",
+    "NAMES", "Normalize",
     "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "RandomShear", "RandomShift",
     "RandomZoom", "ToFloat", "cache_dir", "describe_sources", "fetch", "keras_example",
     "load_dataset", "load_idx", "mean_std", "normalize", "save_idx", "to_float",
