@@ -102,7 +102,7 @@ def receive(url, file, timeout, size=None):
         raise FetchError(f"{url}: could not reach it ({error.reason})") from error
     except http.client.IncompleteRead as error:
         raise FetchError(f"{url}: the connection closed in the middle of the file, after "
-                         f"{received} bytes (a chunked reply cut short)") from error
+                         f"{received} bytes (the reply was cut short)") from error
     except http.client.RemoteDisconnected as error:
         raise FetchError(f"{url}: the server closed the connection without replying") from error
     except http.client.BadStatusLine as error:
