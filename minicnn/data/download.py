@@ -101,8 +101,8 @@ def receive(url, file, timeout, size=None):
     except urllib.error.URLError as error:
         raise FetchError(f"{url}: could not reach it ({error.reason})") from error
     except http.client.IncompleteRead as error:
-        raise FetchError(f"{url}: the connection closed in the middle of the file, after "
-                         f"{received} bytes (the reply was cut short)") from error
+        raise FetchError(f"{url}: the connection closed in the middle of the file; "
+                         "the reply was cut short") from error
     except http.client.RemoteDisconnected as error:
         raise FetchError(f"{url}: the server closed the connection without replying") from error
     except http.client.BadStatusLine as error:
