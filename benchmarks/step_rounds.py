@@ -3,18 +3,20 @@
     python benchmarks/step_rounds.py [--rounds 4] [--model keras_mnist_cnn] [--out FILE.md]
 
 One ``benchmarks/run.py --suite models`` run gives one median per library,
-and on a shared 2-core machine two runs can differ by 20%. This script runs
-each setting below once per round, in turn, in a fresh process (so every
-process-wide setting really starts from scratch), for several rounds, and
-reports every round's medians and the median over the rounds:
+and on a shared machine one run's median can be far from the next one's
+(the rounds in benchmarks/results/cpu-2026-11-22-tuned/step-rounds-keras_mnist_cnn.md
+show how far). This script runs each setting below once per round, in turn,
+in a fresh process (so every process-wide setting really starts from
+scratch), for several rounds, and reports every round's medians and the
+median over the rounds:
 
 - ``same process``: numba and PyTorch in one process with minicnn's process
   settings (minicnn/engine/process.py) -- the issue's protocol.
 - ``numba untuned``: numba alone with MINICNN_TUNE_PROCESS=0, to show what
   the process settings are worth.
 - ``PyTorch alone, its defaults``: PyTorch alone with MINICNN_TUNE_PROCESS=0,
-  so OpenMP keeps libgomp's defaults (spin about 3 ms before sleeping), the
-  way PyTorch runs when nothing else is in the process. It is the fairest
+  so OpenMP keeps libgomp's defaults (idle threads spin a while, GOMP_SPINCOUNT
+  turns, before they sleep), the way PyTorch runs when nothing else is in the process. It is the fairest
   figure for PyTorch: minicnn's short-spin setting suits our two thread
   pools (OpenBLAS's and Numba's), not necessarily PyTorch's one.
 """

@@ -1,6 +1,6 @@
 """Reference training results on the full Fashion-MNIST (opt-in; not part of the tests).
 
-    python benchmarks/train_reference.py                     # full data: tens of minutes on a CPU
+    python benchmarks/train_reference.py                     # full data (times: benchmarks/results/train_reference.md)
     python benchmarks/train_reference.py --limit 600         # a quick check that it works
     python benchmarks/train_reference.py --backend cupy      # on a GPU machine
 

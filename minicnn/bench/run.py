@@ -48,7 +48,8 @@ def add_arguments(parser):
     parser.add_argument("--batch", type=int, default=128, help="batch of the 28x28 model steps (default 128)")
     parser.add_argument("--zfnet-batch", type=int, default=32, help="batch of the ZFNet 224x224 cases (default 32)")
     parser.add_argument("--include-cpu-zfnet", action="store_true",
-                        help="also run ZFNet at 224x224 on CPU backends (slow: minutes per step on 2 cores)")
+                        help="also run ZFNet at 224x224 on CPU backends (slow: its steps are many times "
+                             "the work of the 28x28 models')")
     parser.add_argument("--only", default="",
                         help="only cases whose op or workload contains one of these comma-separated texts")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -3,7 +3,7 @@
     keras_mnist_cnn  train step: forward, cross-entropy, backward, SGD (momentum 0.9), batch 128
     zfnet_small      the same
     zfnet (224x224)  forward, and forward + backward, batch 32; on GPU targets only
-                     unless --include-cpu-zfnet (one step takes minutes on 2 cores)
+                     unless --include-cpu-zfnet (see ``cases`` for why)
 
 Every target starts from the same weights (one ``state_dict``) and the same
 batch. PyTorch runs the same network, built layer for layer from minicnn's
@@ -167,8 +167,12 @@ class ModelCase:
 def cases(quick, have_gpu, batch=128, zfnet_batch=32, include_cpu_zfnet=False, seed=0):
     """(the model cases, notes on the cases left out); with quick, batch 8 (checked on 4).
 
-    ZFNet is left out altogether when no target would run it (no GPU target
-    and no --include-cpu-zfnet): building its 62M weights alone takes seconds.
+    ZFNet at 224x224 runs on GPU targets only unless include_cpu_zfnet: its
+    steps are many times the work of the 28x28 models' (compare their GFLOP
+    column in benchmarks/results/gpu-h100-2026-11-22/results.md), and each case
+    is called ten times or more per target (timing.py), so on a CPU it would
+    take most of the suite's time. It is left out altogether when no target
+    would run it, since drawing its 62M random weights is itself slow.
     """
     if quick:
         batch, zfnet_batch = 8, 2
@@ -176,8 +180,8 @@ def cases(quick, have_gpu, batch=128, zfnet_batch=32, include_cpu_zfnet=False, s
     chosen = [ModelCase("keras_mnist_cnn", "train step", batch, check_batch, seed),
               ModelCase("zfnet_small", "train step", batch, check_batch, seed)]
     zfnet_note = "" if include_cpu_zfnet else (
-        "ZFNet at 224x224 is GPU-only by default: one step takes minutes on 2 CPU cores "
-        "(pass --include-cpu-zfnet)")
+        "ZFNet at 224x224 is GPU-only by default: its steps are many times the work of the "
+        "28x28 models' (GFLOP column), timed ten times or more per target (pass --include-cpu-zfnet)")
     if have_gpu or include_cpu_zfnet:
         chosen += [ModelCase("zfnet", "forward", zfnet_batch, 1, seed, cpu_note=zfnet_note),
                    ModelCase("zfnet", "forward+backward", zfnet_batch, 1, seed, cpu_note=zfnet_note)]

@@ -5,9 +5,9 @@
        code, NumPy and CuPy filling their memory pools, cuDNN choosing its
        algorithms, caches filling.
     2. Calibrate: time one call and choose ``number``, how many calls make one
-       sample last at least ``min_sample_s``. A 2 ms op is timed call by call;
-       a 30 µs op is timed over many calls, or Python's own overhead and the
-       clock's granularity would be most of what we measure.
+       sample last at least ``min_sample_s``. An op slower than that is timed
+       call by call; one much faster is timed over many calls, or Python's own
+       overhead and the clock's granularity would be most of what we measure.
     3. Take ``repeat`` samples. Each: synchronise the device, read the clock,
        call ``number`` times, synchronise again, read the clock. GPU work is
        queued and runs later: without the second synchronisation we would

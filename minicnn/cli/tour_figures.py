@@ -1,7 +1,9 @@
 """The deconvnet and occlusion figures of the ``minicnn tour`` report.
 
-``tour_figures`` takes a trained model and test data and writes, in a few
-seconds on two CPU cores for a few hundred images:
+``tour_figures`` takes a trained model and test data and writes, from a
+few hundred test images (``count``: enough for each map's nine strongest
+activations to be telling, few enough that the figures take a small part
+of the tour's time):
 
   * one top-9 deconvnet grid (ZFNet Fig. 2) for each convolutional layer,
     read after the layer's ReLU, for the six maps that respond most;
