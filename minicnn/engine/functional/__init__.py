@@ -4,14 +4,14 @@ Each op lives in its own module, forward and backward side by side:
 conv.py, pooling.py, activation.py, normalization.py, linear.py, loss.py.
 """
 
-from .activation import dropout, relu
+from .activation import dropout, relu, sigmoid, tanh
 from .conv import conv2d
 from .linear import flatten, linear
 from .loss import cross_entropy, log_softmax, softmax
 from .normalization import local_response_norm
-from .pooling import Switches, max_pool2d, max_unpool2d
+from .pooling import Switches, avg_pool2d, max_pool2d, max_unpool2d
 
 __all__ = [
-    "conv2d", "max_pool2d", "max_unpool2d", "Switches", "relu", "dropout",
+    "conv2d", "max_pool2d", "max_unpool2d", "Switches", "avg_pool2d", "relu", "sigmoid", "tanh", "dropout",
     "local_response_norm", "linear", "flatten", "softmax", "log_softmax", "cross_entropy",
 ]

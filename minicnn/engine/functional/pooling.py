@@ -1,4 +1,4 @@
-"""Max pooling that records its switches, and unpooling that uses them.
+"""Max pooling that records its switches, unpooling that uses them, and average pooling.
 
 x: (N, C, H, W). Each depth slice is pooled on its own; pooling has no
 parameters (CS231n lecture 5).
@@ -9,11 +9,15 @@ parameters (CS231n lecture 5).
 The "switches" are where each maximum was found (ZFNet 2.1). They are
 returned, never hidden in the layer, so that the deconvnet can unpool with the
 switches of the very image it ran up.
+
+Average pooling (further down) replaces the max by the mean of the window,
+the "subsampling" of LeNet-5 (LeCun et al. 1998, section II.B).
 """
 
 from dataclasses import dataclass
 
 from .. import kernels
+from ..backend import get_array_module
 from ..shapes import ShapeError, conv_output_size, pair
 from ..tensor import Function, as_tensor
 from .checks import check_input
@@ -111,3 +115,93 @@ def max_unpool2d(y, switches, caller="max_unpool2d"):
             "same forward pass"
         )
     return MaxUnpool2dFunction(switches)(y)
+
+
+# ----- average pooling ---------------------------------------------------------------------
+
+
+def window_sizes(size, kernel_size, stride, padding, out, count_include_pad, xp, dtype):
+    """How many positions each of the ``out`` windows along one axis averages over: (out,).
+
+    Window o covers positions o*S - P .. o*S - P + F - 1 (negative ones lie
+    in the left padding). Its divisor counts those inside the padded input,
+    -P .. N+P-1, so the overhang of a ceil_mode window beyond the padding
+    never counts; without count_include_pad, only those inside the input, 0 .. N-1.
+    """
+    start = xp.arange(out) * stride - padding
+    end = xp.minimum(start + kernel_size, size + padding)
+    if not count_include_pad:
+        start, end = xp.maximum(start, 0), xp.minimum(end, size)
+    return (end - start).astype(dtype)
+
+
+class AvgPool2dFunction(Function):
+    name = "avg_pool2d"
+
+    def __init__(self, kernel, stride, padding, out, count_include_pad):
+        self.kernel, self.stride, self.padding, self.out = kernel, stride, padding, out
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel, self.stride, self.padding, self.out
+        self.input_shape = tuple(x.shape)
+        rows = window_sizes(x.shape[2], kh, sh, ph, oh, self.count_include_pad, xp, x.dtype)
+        columns = window_sizes(x.shape[3], kw, sw, pw, ow, self.count_include_pad, xp, x.dtype)
+        self.divisor = rows[:, None] * columns[None, :]                       # (OH, OW)
+        cols = kernels.im2col(x, self.kernel, self.stride, self.padding, self.out)   # (C, KH, KW, N, OH, OW)
+        sums = cols.sum(axis=(1, 2))                                          # (C, N, OH, OW)
+        return xp.ascontiguousarray((sums / self.divisor).transpose(1, 0, 2, 3))
+
+    def backward(self, grad_output):
+        # Each of a window's taps receives grad / divisor; col2im adds up
+        # what overlapping windows send to one pixel and drops the padding.
+        xp = get_array_module(grad_output)
+        (n, c), (kh, kw), (oh, ow) = self.input_shape[:2], self.kernel, self.out
+        share = (grad_output / self.divisor).transpose(1, 0, 2, 3)           # (C, N, OH, OW)
+        grad_cols = xp.broadcast_to(share[:, None, None], (c, kh, kw, n, oh, ow))
+        return kernels.col2im(grad_cols, self.input_shape, self.kernel, self.stride, self.padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               caller="avg_pool2d"):
+    """Mean over KH x KW windows moved SH, SW at a time (PyTorch's avg_pool2d).
+
+    x: (N, C, H, W) -> y: (N, C, OH, OW); stride defaults to kernel_size.
+
+        y[n, c, oy, ox] = (sum over the window of x_pad[n, c, oy*SH + i, ox*SW + j]) / d[oy, ox]
+        dL/dx[n, c, y, x] = sum over the windows (oy, ox) holding pixel (y, x) of
+                            grad[n, c, oy, ox] / d[oy, ox]
+        OH = (H - KH + 2*PH) / SH + 1   (floored; ceil_mode keeps a last partial
+                                         window if it starts inside the input or its left padding)
+
+    Padding counts as 0 and may be at most half the window (PyTorch's rule).
+    The divisor d of a window is its size KH*KW clipped to the padded input
+    (a ceil_mode window hanging past the padding counts only what lies
+    inside it); with count_include_pad=False, only the real pixels it holds.
+    See ``window_sizes``; d is the product of its row and column counts.
+
+    The forward pass sums the taps of im2col's columns, (C, KH, KW, N, OH, OW);
+    the backward pass spreads grad / d over each window's taps and adds them
+    back with col2im, the scatter of the convolution's input gradient. So
+    both run in the kernels' compiled twins where kernels/__init__.py picks
+    them (on the "numba" backend, Numba's loops), with no loop written here.
+    The subsampling layers of LeNet-5 (LeCun et al. 1998, section II.B) are
+    2x2 averages with a trainable scale and bias per map: nn.Subsampling.
+    """
+    x = as_tensor(x)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
+    check_input(caller, x, 4, "(N, C, H, W)")
+    for axis, k, p in (("height", kernel[0], padding[0]), ("width", kernel[1], padding[1])):
+        if p > k // 2:
+            raise ShapeError(
+                f"{caller}: padding {p} is more than half the {k}-wide window along the {axis}; "
+                "needs P <= F // 2 so every window holds a real pixel"
+            )
+    out = (
+        conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, caller=caller, axis="height"),
+        conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, caller=caller, axis="width"),
+    )
+    return AvgPool2dFunction(kernel, stride, padding, out, count_include_pad)(x)
