@@ -83,25 +83,14 @@ class Conv2d(Module):
         )
 
 
-class MaxPool2d(Module):
-    """Max pooling layer; no parameters. (N, C, H, W) -> (N, C, OH, OW).
-
-    ``forward`` returns the pooled maps only; ``forward_with_switches``
-    also returns the switches, for the deconvnet. Nothing is kept on the layer.
-    """
+class _Pool2d(Module):
+    """What max and average pooling share: a window, its stride and padding, no parameters."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else pair(stride, "stride")
         self.padding, self.ceil_mode = pair(padding, "padding"), ceil_mode
-
-    def forward(self, x):
-        return self.forward_with_switches(x)[0]
-
-    def forward_with_switches(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            return_switches=True, caller=self.describe())
 
     def extra_repr(self):
         text = f"kernel_size={_compact(self.kernel_size)}, stride={_compact(self.stride)}"
@@ -124,6 +113,78 @@ class MaxPool2d(Module):
         )
 
 
+class MaxPool2d(_Pool2d):
+    """Max pooling layer; no parameters. (N, C, H, W) -> (N, C, OH, OW).
+
+    ``forward`` returns the pooled maps only; ``forward_with_switches``
+    also returns the switches, for the deconvnet. Nothing is kept on the layer.
+    """
+
+    def forward(self, x):
+        return self.forward_with_switches(x)[0]
+
+    def forward_with_switches(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            return_switches=True, caller=self.describe())
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling layer; no parameters. (N, C, H, W) -> (N, C, OH, OW).
+
+    PyTorch's defaults and divisor rule: see functional.avg_pool2d.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, caller=self.describe())
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.count_include_pad else ", count_include_pad=False")
+
+
+class Subsampling(_Pool2d):
+    """LeNet-5's trainable subsampling (LeCun et al. 1998, section II.B, layer S2).
+
+    weight: (channels,), bias: (channels,). (N, C, H, W) -> (N, C, OH, OW),
+    non-overlapping KH x KW windows (stride = kernel_size), OH = H // KH:
+
+        y[n, c] = weight[c] * avg_pool2d(x, kernel_size)[n, c] + bias[c]
+
+    In 1998 the four inputs of a 2x2 window are added, multiplied by a
+    trainable coefficient and shifted by a trainable bias, one pair per map;
+    the mean is that sum / 4, the 4 absorbed in ``weight``. weight starts at
+    1 and bias at 0 (our choice), so the layer starts as average pooling.
+    Parameters: 2 * channels. (1998 squashes the result; follow it with nn.Tanh.)
+    """
+
+    def __init__(self, channels, kernel_size=2):
+        super().__init__(kernel_size)
+        self.channels = channels
+        self.weight = Parameter(to_device(numpy.ones(channels, numpy.float32), default_device()))
+        self.bias = _parameter((channels,), 0.0)
+
+    def forward(self, x):
+        mean = F.avg_pool2d(x, self.kernel_size, caller=self.describe())
+        if mean.shape[1] != self.channels:
+            raise ShapeError(
+                f"{self.describe()}: input has {mean.shape[1]} channels (shape {x.shape}) "
+                f"but the layer has a weight and a bias for {self.channels}"
+            )
+        per_map = (1, self.channels, 1, 1)
+        return mean * self.weight.reshape(*per_map) + self.bias.reshape(*per_map)
+
+    def extra_repr(self):
+        return f"{self.channels}, kernel_size={_compact(self.kernel_size)}"
+
+    def output_shape(self, input_shape):
+        _check_chw(self, input_shape, self.channels)
+        return super().output_shape(input_shape)
+
+
 class _ShapePreserving(Module):
     window = None
 
@@ -136,6 +197,20 @@ class ReLU(_ShapePreserving):
 
     def forward(self, x):
         return F.relu(x, caller=self.describe())
+
+
+class Sigmoid(_ShapePreserving):
+    """1 / (1 + exp(-x)), any shape; stable for large |x|."""
+
+    def forward(self, x):
+        return F.sigmoid(x, caller=self.describe())
+
+
+class Tanh(_ShapePreserving):
+    """tanh(x), any shape."""
+
+    def forward(self, x):
+        return F.tanh(x, caller=self.describe())
 
 
 class LocalResponseNorm(_ShapePreserving):
