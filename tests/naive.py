@@ -4,6 +4,8 @@ Slow and obvious on purpose; the tests compare minicnn's vectorised ops
 against these on small shapes. Inputs and outputs are NumPy float64 arrays.
 """
 
+import math
+
 import numpy as np
 
 
@@ -72,6 +74,72 @@ def max_unpool2d(y, switches, input_shape):
                 for s in range(ow):
                     index = switches[i, ch, r, s]
                     out[i, ch, index // w, index % w] += y[i, ch, r, s]
+    return out
+
+
+def avg_pool_windows(x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+    """Every window of an average pool, one by one: yields (r, s, pixels, divisor).
+
+    pixels: the (row, col) of the real pixels in window (r, s). divisor: how
+    many of its KH*KW positions count, one by one: those inside the padded
+    input (-P <= row < H + P), or, without count_include_pad, the real ones.
+    """
+    _, _, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh = pool_output_size(h, kh, sh, ph, ceil_mode)
+    ow = pool_output_size(w, kw, sw, pw, ceil_mode)
+    for r in range(oh):
+        for s in range(ow):
+            pixels, divisor = [], 0
+            for u in range(kh):
+                for v in range(kw):
+                    row, col = r * sh - ph + u, s * sw - pw + v
+                    real = 0 <= row < h and 0 <= col < w
+                    in_padded = -ph <= row < h + ph and -pw <= col < w + pw
+                    if real:
+                        pixels.append((row, col))
+                    if real or (count_include_pad and in_padded):
+                        divisor += 1
+            yield r, s, pixels, divisor
+
+
+def avg_pool2d(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
+    n, c, h, w = x.shape
+    oh = pool_output_size(h, kernel[0], stride[0], padding[0], ceil_mode)
+    ow = pool_output_size(w, kernel[1], stride[1], padding[1], ceil_mode)
+    y = np.zeros((n, c, oh, ow))
+    for r, s, pixels, divisor in avg_pool_windows(x.shape, kernel, stride, padding, ceil_mode, count_include_pad):
+        for i in range(n):
+            for ch in range(c):
+                y[i, ch, r, s] = sum(x[i, ch, row, col] for row, col in pixels) / divisor
+    return y
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding, ceil_mode=False, count_include_pad=True):
+    """Each window sends grad / divisor to each of its real pixels."""
+    grad_x = np.zeros(x_shape)
+    n, c = x_shape[:2]
+    for r, s, pixels, divisor in avg_pool_windows(x_shape, kernel, stride, padding, ceil_mode, count_include_pad):
+        for i in range(n):
+            for ch in range(c):
+                for row, col in pixels:
+                    grad_x[i, ch, row, col] += grad_y[i, ch, r, s] / divisor
+    return grad_x
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x), element by element with math (e^-x computed only where it is small)."""
+    out = np.zeros_like(x)
+    for index, value in np.ndenumerate(x):
+        value = float(value)
+        out[index] = 1 / (1 + math.exp(-value)) if value >= 0 else math.exp(value) / (1 + math.exp(value))
+    return out
+
+
+def tanh(x):
+    out = np.zeros_like(x)
+    for index, value in np.ndenumerate(x):
+        out[index] = math.tanh(float(value))
     return out
 
 

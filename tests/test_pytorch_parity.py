@@ -26,10 +26,10 @@ def both(array):
 def check(ours, theirs, inputs):
     np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
     g = np.random.default_rng(0).standard_normal(ours.shape)
-    ours.backward(g)
+    ours.backward(mc.tensor(g).data)                      # on the active backend's device
     theirs.backward(torch.tensor(g))
     for mine, torchs in inputs:
-        np.testing.assert_allclose(mine.grad, torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(mc.to_numpy(mine.grad), torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
 @given(k=st.tuples(st.integers(1, 4), st.integers(1, 4)), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -50,6 +50,44 @@ def test_max_pool2d_with_indices(k, s, ceil_mode, data):
     ty, indices = tF.max_pool2d(tx, k, s, p, ceil_mode=ceil_mode, return_indices=True)
     np.testing.assert_array_equal(switches.indices, indices.numpy())
     check(y, ty, [(x, tx)])
+
+
+@given(k=st.tuples(st.integers(1, 4), st.integers(1, 4)), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       ceil_mode=st.booleans(), count_include_pad=st.booleans(), data=st.data())
+def test_avg_pool2d(backend_name, k, s, ceil_mode, count_include_pad, data):
+    """PyTorch's divisor rule, ceil_mode overhang included, on every backend."""
+    p = (data.draw(st.integers(0, k[0] // 2)), data.draw(st.integers(0, k[1] // 2)))
+    h, w = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+    assume(k[0] <= h + 2 * p[0] and k[1] <= w + 2 * p[1])
+    x, tx = both(np.random.default_rng(h * 10 + w).standard_normal((2, 3, h, w)))
+    check(F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad),
+          tF.avg_pool2d(tx, k, s, p, ceil_mode=ceil_mode, count_include_pad=count_include_pad), [(x, tx)])
+
+
+def test_avg_pool2d_layer_defaults_are_pytorchs(backend_name):
+    x, tx = both(np.random.default_rng(4).standard_normal((2, 3, 9, 8)))
+    ours, theirs = nn.AvgPool2d(3), torch.nn.AvgPool2d(3)
+    assert (ours.stride, ours.padding, ours.ceil_mode, ours.count_include_pad) == \
+           ((theirs.stride,) * 2, (theirs.padding,) * 2, theirs.ceil_mode, theirs.count_include_pad)
+    check(ours(x), theirs(tx), [(x, tx)])
+
+
+@pytest.mark.parametrize("ours, theirs", [(F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)])
+def test_sigmoid_and_tanh(backend_name, ours, theirs):
+    values = np.random.default_rng(6).standard_normal((4, 5, 6)) * 10
+    values[0, 0, :] = [-1000.0, -745.0, -40.0, 40.0, 745.0, 1000.0]
+    x, tx = both(values)
+    check(ours(x), theirs(tx), [(x, tx)])
+
+
+def test_lenet_subsampling_is_avg_pool_times_weight_plus_bias(backend_name):
+    g = np.random.default_rng(8)
+    layer = nn.Subsampling(3).to("float64")
+    layer.load_state_dict({"weight": g.standard_normal(3), "bias": g.standard_normal(3)})
+    tw, tb = (torch.tensor(layer.state_dict()[name], requires_grad=True) for name in ("weight", "bias"))
+    x, tx = both(g.standard_normal((2, 3, 7, 6)))
+    theirs = tF.avg_pool2d(tx, 2) * tw.view(1, 3, 1, 1) + tb.view(1, 3, 1, 1)
+    check(layer(x), theirs, [(x, tx), (layer.weight, tw), (layer.bias, tb)])
 
 
 def test_max_unpool_agrees_without_overlap():
@@ -81,9 +119,11 @@ def test_linear_log_softmax_cross_entropy():
     np.testing.assert_allclose(z.grad, tz.grad.numpy(), rtol=1e-10)
 
 
-def test_state_dict_moves_both_ways_and_sgd_steps_match():
-    ours = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).to("float64")
-    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+@pytest.mark.parametrize("squash, pool", [("ReLU", "MaxPool2d"), ("Tanh", "AvgPool2d"), ("Sigmoid", "AvgPool2d")])
+def test_state_dict_moves_both_ways_and_sgd_steps_match(squash, pool):
+    ours = nn.Sequential(nn.Conv2d(1, 4, 3), getattr(nn, squash)(), getattr(nn, pool)(2), nn.Flatten(),
+                         nn.Linear(4 * 3 * 3, 3)).to("float64")
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), getattr(torch.nn, squash)(), getattr(torch.nn, pool)(2),
                                  torch.nn.Flatten(), torch.nn.Linear(36, 3)).double()
     theirs.load_state_dict({name: torch.tensor(value) for name, value in ours.state_dict().items()})
     ours.load_state_dict({name: value.numpy() for name, value in theirs.state_dict().items()})
