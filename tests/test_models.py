@@ -40,12 +40,35 @@ def test_fc_baseline_is_784_512_10():
     assert total == 407050
 
 
-def test_lenet5_keeps_28x28_and_has_about_60k_parameters():
+def test_lenet5_is_lecuns_tanh_and_trainable_subsampling_with_about_60k_parameters():
     rows, total = table(get_model("lenet5"), (1, 28, 28))
+    assert shapes_and_params(rows, "Conv2d") == [((6, 28, 28), 156), ((16, 10, 10), 2416)]
+    assert shapes_and_params(rows, "Subsampling") == [((6, 14, 14), 12), ((16, 5, 5), 32)]
+    assert shapes_and_params(rows, "Linear") == [((120,), 48120), ((84,), 10164), ((10,), 850)]
+    kinds = [row["layer"].split("(")[0] for row in rows]
+    assert kinds.count("Tanh") == 6 and not {"ReLU", "MaxPool2d", "Sigmoid"} & set(kinds)
+    # C1, S2, C3, S4, C5 and F6 are each squashed (LeCun et al. 1998, section II.B); the output is not
+    followed_by = [kinds[i + 1] for i, kind in enumerate(kinds[:-1]) if kind in ("Conv2d", "Subsampling", "Linear")]
+    assert followed_by == ["Tanh"] * 6 and kinds[-1] == "Linear"
+    assert total == 61750 and 55_000 < total < 65_000       # the paper's 60,000 + 900 (C3 dense) + 850 (output)
+
+
+def test_lenet5_modern_is_relu_and_max_pooling():
+    rows, total = table(get_model("lenet5", modern=True), (1, 28, 28))
     assert [shape for shape, _ in shapes_and_params(rows, "Conv2d")] == [(6, 28, 28), (16, 10, 10)]
     assert [shape for shape, _ in shapes_and_params(rows, "MaxPool2d")] == [(6, 14, 14), (16, 5, 5)]
-    assert [shape for shape, _ in shapes_and_params(rows, "Linear")] == [(120,), (84,), (10,)]
-    assert total == 61706 and 55_000 < total < 65_000
+    assert [row["layer"] for row in rows].count("ReLU()") == 4
+    assert total == 61706
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_lenet5_runs_forward_and_backward(modern):
+    model = get_model("lenet5", modern=modern)
+    x = mc.tensor(np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32))
+    y = model(x)
+    assert y.shape == (2, 10) and y.dtype == np.float32
+    y.sum().backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
 
 
 def test_zfnet_small_has_zfnet_layout_and_runs():

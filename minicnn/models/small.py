@@ -2,7 +2,7 @@
 
     keras_mnist_cnn  the Keras-style convnet of the lecture notes (docs/sources.md section 2)
     fc_baseline      the fully connected network it is compared with
-    lenet5           LeNet-5 at 28x28 (about 60k parameters)
+    lenet5           LeNet-5 at 28x28, tanh and trainable subsampling (61,750 parameters)
     zfnet_small      ZFNet's shape (ZFNet section 3) scaled down to 28x28
 
 Output sizes below use out = (N - F + 2P)/S + 1 (floored; see minicnn/engine/shapes.py).
@@ -49,25 +49,59 @@ def fc_baseline(num_classes=10, hidden=512):
     )
 
 
-def lenet5(num_classes=10):
-    """LeNet-5 (LeCun et al. 1998) on 28x28 inputs (61,706 parameters).
+def lenet5(num_classes=10, modern=False):
+    """LeNet-5 as LeCun et al. (1998) built it, on 28x28 inputs (61,750 parameters).
 
-    (1, 28, 28) -> conv 6 5x5 pad 2 + ReLU -> (6, 28, 28)   (28 - 5 + 4)/1 + 1 = 28
-                -> max pool 2x2            -> (6, 14, 14)
-                -> conv 16 5x5 + ReLU      -> (16, 10, 10)
-                -> max pool 2x2            -> (16, 5, 5)
-                -> flatten (400,) -> dense 120 + ReLU -> dense 84 + ReLU -> dense num_classes
-    Two departures from 1998, both because minicnn has no layer for the
-    original: ReLU instead of the sigmoid/tanh squashing, and max pooling
-    instead of the trainable average "subsampling". The shapes and the
-    parameter count (about 60k, docs/sources.md section 2) are LeNet-5's.
+    (1, 28, 28) -> C1 conv 6 5x5 pad 2 + tanh     -> (6, 28, 28)   (28 - 5 + 4)/1 + 1 = 28
+                -> S2 subsampling 2x2 + tanh      -> (6, 14, 14)   a weight and a bias per map
+                -> C3 conv 16 5x5 + tanh          -> (16, 10, 10)
+                -> S4 subsampling 2x2 + tanh      -> (16, 5, 5)
+                -> flatten (400,) -> C5 dense 120 + tanh -> F6 dense 84 + tanh
+                -> dense num_classes
+    Parameters: 156 + 12 + 2,416 + 32 + 48,120 + 10,164 + 850 = 61,750 (num_classes=10).
+
+    Squashing: tanh, as in the paper, which squashes every layer up to F6
+    (section II.B). The lecture notes say "sigmoid", the paper's name for
+    the whole S-shaped family; its choice is the scaled tanh
+    1.7159 tanh(2a/3) (appendix A). tanh is centred on 0, so each layer
+    passes on inputs centred on 0; the logistic sigmoid's outputs are all
+    positive and its slope is at most 1/4, and in this network, with plain
+    SGD at the default learning rate, it learns far more slowly.
+    We use plain tanh: the constants 1.7159 and 2/3 only rescale the weights
+    before and after each squashing (the same family of networks, started
+    elsewhere), and were chosen for the paper's targets of +-1, which a
+    softmax output does not have.
+    Subsampling: trainable, as in the paper: nn.Subsampling takes each 2x2
+    mean times a coefficient plus a bias, one pair per map, then tanh squashes.
+
+    Departures from 1998, each to stay with layers minicnn has: C3 connects
+    each of its 16 maps to all 6 maps of S2 (2,416 parameters; the paper
+    wires each to 3, 4 or 6 of them by a table, 1,516); the output is a dense
+    layer trained with softmax cross-entropy, not Euclidean RBF units with
+    fixed codes (850 trainable parameters where the paper has none); the
+    layers' He initialisation (nn/layers.py), not the paper's uniform
+    +-2.4 / fan-in; 28x28 images padded by 2 instead of 32x32 ones (the same
+    shapes from C1 on). So 61,750 parameters = the paper's 60,000 + 900 + 850
+    (docs/sources.md section 2).
+
+    modern=True: ReLU and 2x2 max pooling in the same shapes, no
+    subsampling coefficients (61,706 parameters), the form most courses show.
     """
+    if modern:
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.Subsampling(6), nn.Tanh(),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.Subsampling(16), nn.Tanh(),
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(16 * 5 * 5, 120), nn.Tanh(),
+        nn.Linear(120, 84), nn.Tanh(),
         nn.Linear(84, num_classes),
     )
 
