@@ -13,15 +13,16 @@ trained on, and writes ``OUT/index.html`` linking these PNG figures:
 
 from pathlib import Path
 
-from ..training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model
-from ..training.experiment import saved_standardisation
+from ..training.checkpoint import Checkpoint, load_checkpoint, load_model
+from ..training.experiment import saved_standardisation, trained_dataset
 from ..data import load_dataset
 from .report import Section, write_report
 from ..visualize.architecture import filter_report, plot_first_layers
 from ..visualize.gradcam import grad_cam, plot_grad_cam
 from ..visualize.gradient_ascent import maximize_activation, plot_patterns
 from ..visualize.invariance_curves import invariance, plot_invariance
-from .tour_figures import conv_outputs, prepare, tour_figures
+from ..visualize.probe import conv_outputs
+from .tour_figures import prepare, tour_figures
 
 
 def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=300, seed=0):
@@ -35,9 +36,7 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
-    dataset = dataset or checkpoint.extra.get("dataset")
-    if dataset is None:
-        raise CheckpointError(f"{checkpoint.path} does not say which dataset it was trained on; pass --dataset")
+    dataset = dataset or trained_dataset(checkpoint)
     normalization = saved_standardisation(checkpoint)  # the training images' statistics, as in training
     test = load_dataset(dataset, "test", path=data_path)
     data = (test.images, test.labels, test.classes)

@@ -35,6 +35,7 @@ from ..data import mean_std, normalize, to_float
 from ..data.sources import NAMES as DATASETS
 from ..training.experiment import (
     AUGMENTATIONS, SCHEDULES, RunConfig, RunConfigError, print_result, resume_config, run, saved_standardisation,
+    trained_dataset,
 )
 from ..engine.nn.summary import format_table
 from ..engine.shapes import ShapeError
@@ -76,6 +77,7 @@ FLAG_RULES = (
     ("--val-fraction", "a fraction in [0, 1)", lambda value: 0 <= value < 1),
     ("--count", "at least 9 images (the top-9 search needs nine)", lambda value: value >= 9),
     ("--num-classes", "at least 1", lambda value: value >= 1),
+    ("--port", "0..65535 (0: any free port)", lambda value: 0 <= value <= 65535),
 )
 
 
@@ -134,10 +136,7 @@ def checkpoint_dataset(checkpoint, dataset):
     """The dataset to test ``checkpoint`` on: ``--dataset`` if given, else the one it was trained on."""
     if dataset is not None:
         return check_name("--dataset", "dataset", dataset, DATASETS)
-    dataset = checkpoint.extra.get("dataset")
-    if dataset is None:
-        raise UsageError(f"{checkpoint.path} does not say which dataset it was trained on; pass --dataset")
-    return check_name(str(checkpoint.path), "dataset", dataset, DATASETS)
+    return check_name(str(checkpoint.path), "dataset", trained_dataset(checkpoint), DATASETS)
 
 
 # ----- backend ----------------------------------------------------------------------
@@ -177,9 +176,13 @@ def command_train(args):
     if config.out is None or config.out == RunConfig.out:
         config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
     check_data(config.dataset, config.data_path)
-    result = run(config, resume=args.resume, progress=not args.quiet)
+    callbacks = []
+    if args.snapshots:  # ZFNet Fig. 4, for `minicnn explore`; late import, like every lab extra
+        from ..explore import SaveSnapshots
+        callbacks.append(SaveSnapshots(Path(config.out) / "snapshots.npz"))
+    result = run(config, resume=args.resume, progress=not args.quiet, callbacks=callbacks)
     print_result(result.metrics)
-    print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz")
+    print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz" + (", snapshots.npz" if args.snapshots else ""))
     return 0
 
 
@@ -261,6 +264,27 @@ def command_visualize(args):
     return 0
 
 
+def command_explore(args):
+    try:  # late import: the server needs the extra "explore"
+        from ..explore.server import serve
+        from ..explore.session import Explorer
+    except ImportError as error:
+        raise UsageError(f"minicnn explore needs Werkzeug and Pillow ({error}); "
+                         "install them with `pip install minicnn[explore]`") from None
+    checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
+    dataset = checkpoint_dataset(checkpoint, args.dataset)
+    check_data(dataset, args.data_path)
+    explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path).start()
+    try:
+        serve(explorer, args.host, args.port, open_browser=args.open)
+    except OSError as error:  # the port is taken, or the host is not this machine's
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
+                         "choose another --port (0: any free port)") from None
+    except KeyboardInterrupt:
+        print("minicnn explore: stopped", file=sys.stderr)
+    return 0
+
+
 def command_tour(args):
     from .tour import tour
     check_out(args.out)
@@ -333,6 +357,9 @@ def build_parser():
                        help="training images held out for validation (default 0.1)")
     train.add_argument("--data-path", default=None,
                        help="directory of the IDX files (default: the usual lookup, see `minicnn data`)")
+    train.add_argument("--snapshots", action="store_true",
+                       help="after every epoch, save the strongest projection of each conv layer's first maps "
+                            "(ZFNet Fig. 4) to snapshots.npz, for minicnn explore")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=command_train)
 
@@ -368,6 +395,17 @@ def build_parser():
     visualize.add_argument("--count", type=int, default=300, help="test images searched for the top-9 (default 300)")
     visualize.add_argument("--seed", type=int, default=0)
     visualize.set_defaults(run=command_visualize)
+
+    explore = commands.add_parser("explore", parents=[common],
+                                  help="a live deconvnet toolbox for a checkpoint, in the browser")
+    explore.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.npz written by minicnn train")
+    explore.add_argument("--dataset", default=None, help="default: the one the checkpoint was trained on")
+    explore.add_argument("--data-path", default=None)
+    explore.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this machine only)")
+    explore.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    explore.add_argument("--open", action="store_true", help="open the page in the default browser")
+    explore.set_defaults(run=command_explore)
 
     bench = commands.add_parser("bench", help="time the backends against each other and PyTorch "
                                               "(benchmarks/README.md)")

@@ -33,8 +33,9 @@ from ..training.experiment import RunConfig, print_result, run
 from ..engine.nn.summary import format_table
 from ..training.plots import plot_confusion_matrix, plot_examples, plot_feature_map_rows, plot_filters
 from .report import Section, html_table, write_report
-from ..engine.tensor import no_grad, tensor
 from ..training.loop import confusion_matrix
+from ..visualize.architecture import first_conv
+from ..visualize.probe import conv_outputs, evaluation, forward_collect
 
 DEFAULT_EPOCHS = 8
 FAST = {"epochs": 1, "train_limit": 400, "test_limit": 100}
@@ -83,27 +84,17 @@ def experiment_sections(model, data, out):
 
 
 def conv_activations(model, x):
-    """[(module name, (N, F, OH, OW) NumPy maps)] after the ReLU of every conv layer.
+    """[(conv module name, (N, F, OH, OW) NumPy maps)] of every conv layer, after its ReLU.
 
-    model: a Sequential; x: (N, C, H, W) input. Runs in eval mode, no gradients.
+    model: a Sequential; x: (N, C, H, W) input. Runs in evaluation mode, no gradients.
     """
-    found, previous_conv = [], None
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            x = tensor(x)
-            for module_name, layer in model.named_modules():
-                if layer._modules:  # a container: its leaves come next
-                    continue
-                x = layer(x)
-                if isinstance(layer, nn.Conv2d):
-                    previous_conv = module_name
-                elif isinstance(layer, nn.ReLU) and previous_conv is not None:
-                    found.append((previous_conv, to_numpy(x.data)))
-                    previous_conv = None
-    finally:
-        model.train(was_training)
+    layers = conv_outputs(model)  # the ReLU after each Conv2d
+    with evaluation(model):
+        outputs = forward_collect(model, x, layers)
+    found = []
+    for layer in layers:
+        conv = layer - 1 if isinstance(model[layer], nn.ReLU) else layer
+        found.append((str(conv), to_numpy(outputs[layer])))
     return found
 
 
@@ -119,11 +110,8 @@ class InitialFilters(Callback):
     weight = None
 
     def on_train_begin(self, state):
-        self.weight = to_numpy(first_conv(state.model).weight.data).copy()
-
-
-def first_conv(model):
-    return next(layer for layer in model if isinstance(layer, nn.Conv2d))
+        _, conv = first_conv(state.model)
+        self.weight = to_numpy(conv.weight.data).copy()
 
 
 def built_in_sections(result, out, initial_filters):
@@ -136,7 +124,8 @@ def built_in_sections(result, out, initial_filters):
             f"training images ({metrics['val_images']} of them), dropout off."),
         image=out / "curves.png")]
 
-    weight = to_numpy(first_conv(model).weight.data)
+    _, conv = first_conv(model)
+    weight = to_numpy(conv.weight.data)
     change = numpy.linalg.norm(weight - initial_filters) / numpy.linalg.norm(initial_filters)
     count = len(weight)
     sections.append(Section(

@@ -16,10 +16,9 @@ import numpy
 
 from ..engine.backend import default_device, to_device, to_numpy
 from ..data import mean_std, normalize, to_float
-from ..engine.nn import Conv2d, ReLU
 from ..visualize.projection_grids import feature_visualization, plot_feature_visualization
 from ..visualize.occlusion_maps import occlusion, plot_occlusion
-from ..visualize.probe import check_sequential
+from ..visualize.probe import check_sequential, conv_outputs
 
 
 def prepare(dataset, count, normalization=None, seed=0):
@@ -52,17 +51,6 @@ def prepare(dataset, count, normalization=None, seed=0):
     elif images.ndim == 3:
         images = images[:, None]
     return to_device(images, default_device()), labels, classes, chosen
-
-
-def conv_outputs(model):
-    """Index of each Conv2d's output to look at: the ReLU right after it if there is one."""
-    modules = list(model)
-    layers = []
-    for index, module in enumerate(modules):
-        if isinstance(module, Conv2d):
-            after = index + 1 < len(modules) and isinstance(modules[index + 1], ReLU)
-            layers.append(index + 1 if after else index)
-    return layers
 
 
 def tour_figures(model, dataset, out_dir, count=300, occluded=3, window=8, stride=2, maps=6,

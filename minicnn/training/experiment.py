@@ -288,6 +288,15 @@ def resume_config(checkpoint, **changes):
     return config
 
 
+def trained_dataset(checkpoint):
+    """The name of the dataset ``run`` trained a checkpoint on; a CheckpointError if it does not say."""
+    dataset = checkpoint.extra.get("dataset")
+    if dataset is None:
+        raise CheckpointError(f"{checkpoint.path} does not say which dataset it was trained on; "
+                              "name one (minicnn eval/visualize --dataset, or dataset= in Python)")
+    return dataset
+
+
 def saved_standardisation(checkpoint):
     """The (mean, std) of the training images that ``run`` stored in its checkpoint, or None.
 

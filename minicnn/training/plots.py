@@ -3,7 +3,8 @@
 Every function draws one figure, saves it to ``path`` and returns the path.
 They use matplotlib's object API with the Agg renderer (``Figure`` +
 ``savefig``), never pyplot: nothing global changes, no window opens, and
-they work on a machine without a display.
+they work on a machine without a display. ``new_figure`` and ``save_figure``
+below are the two steps every figure of minicnn takes (minicnn.visualize's too).
 
 Arrays are NumPy: filters (F, C, KH, KW), feature maps (C, H, W), images
 (N, H, W) or (N, C, H, W).
@@ -13,22 +14,36 @@ import math
 from pathlib import Path
 
 import numpy
-from matplotlib.figure import Figure
 
 DPI = 100
 
 
-def _save(figure, path):
+def new_figure(width, height):
+    """A matplotlib Figure of ``width`` x ``height`` inches (matplotlib is imported on first use)."""
+    from matplotlib.figure import Figure
+    return Figure(figsize=(width, height), dpi=DPI)
+
+
+def save_figure(figure, path):
+    """Write ``figure`` as a PNG at ``path`` (folders created); returns the path as a Path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    figure.savefig(path, format="png", bbox_inches="tight")
     return path
 
 
-def _grid(count, columns):
-    """Rows and columns of a grid of ``count`` panels at most ``columns`` wide."""
+def _panel_grid(count, columns, panel_width, panel_height, title_height=0.5):
+    """A figure of ``count`` panels in rows at most ``columns`` wide: (figure, one axes per panel).
+
+    Axes left over in the last row are turned off; so are the panels' own axes.
+    """
     columns = max(1, min(columns, count))
-    return math.ceil(count / columns), columns
+    rows = math.ceil(count / columns)
+    figure = new_figure(columns * panel_width, rows * panel_height + title_height)
+    axes_list = numpy.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for axes in axes_list:
+        axes.axis("off")
+    return figure, axes_list[:count]
 
 
 def _as_picture(array):
@@ -45,7 +60,7 @@ def _as_picture(array):
 def plot_curves(history, path, title="Training curves"):
     """Loss and accuracy against epoch, training and validation. history: a History."""
     epochs = history["epoch"]
-    figure = Figure(figsize=(10, 4))
+    figure = new_figure(10, 4)
     for axes, metric in zip(figure.subplots(1, 2), ("loss", "accuracy")):
         axes.plot(epochs, history[f"train_{metric}"], "o-", label=f"train {metric}")
         val = history[f"val_{metric}"]
@@ -58,7 +73,7 @@ def plot_curves(history, path, title="Training curves"):
         if len(epochs) < 15:
             axes.set_xticks(epochs)
     figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_filters(weight, path, title="First-layer filters", columns=8):
@@ -67,13 +82,8 @@ def plot_filters(weight, path, title="First-layer filters", columns=8):
     Each filter is scaled to its own range (grey: blue-white-red around 0).
     """
     weight = numpy.asarray(weight, dtype=numpy.float64)
-    rows, columns = _grid(len(weight), columns)
-    figure = Figure(figsize=(columns * 1.1, rows * 1.1 + 0.5))
-    axes_list = numpy.atleast_1d(figure.subplots(rows, columns)).ravel()
+    figure, axes_list = _panel_grid(len(weight), columns, 1.1, 1.1)
     for index, axes in enumerate(axes_list):
-        axes.axis("off")
-        if index >= len(weight):
-            continue
         picture = _as_picture(weight[index] if weight.shape[1] in (1, 3) else weight[index, 0])
         if picture.ndim == 2:
             limit = numpy.abs(picture).max() or 1.0
@@ -81,7 +91,7 @@ def plot_filters(weight, path, title="First-layer filters", columns=8):
         else:
             axes.imshow(picture, interpolation="nearest")
     figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_feature_map_rows(maps, path, title="Feature maps", images=None, max_maps=16):
@@ -95,7 +105,7 @@ def plot_feature_map_rows(maps, path, title="Feature maps", images=None, max_map
     maps = numpy.asarray(maps, dtype=numpy.float64)[:, :max_maps]
     count, shown = maps.shape[:2]
     columns = shown + (images is not None)
-    figure = Figure(figsize=(columns * 0.9, count * 1.0 + 0.6))
+    figure = new_figure(columns * 0.9, count * 1.0 + 0.6)
     axes_grid = numpy.asarray(figure.subplots(count, columns, squeeze=False))
     for row in range(count):
         panels = [_as_picture(images[row])] if images is not None else []
@@ -108,13 +118,13 @@ def plot_feature_map_rows(maps, path, title="Feature maps", images=None, max_map
                 axes.set_title("input" if images is not None and column == 0
                                else f"map {column - (images is not None)}", fontsize=7)
     figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion_matrix(matrix, classes, path, title="Confusion matrix"):
     """matrix: (K, K) counts, row = true class, column = predicted class."""
     matrix = numpy.asarray(matrix)
-    figure = Figure(figsize=(1.0 + 0.6 * len(classes), 0.8 + 0.6 * len(classes)))
+    figure = new_figure(1.0 + 0.6 * len(classes), 0.8 + 0.6 * len(classes))
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046)
@@ -127,19 +137,15 @@ def plot_confusion_matrix(matrix, classes, path, title="Confusion matrix"):
         axes.text(column, row, str(count), ha="center", va="center", fontsize=7,
                   color="white" if count > threshold else "black")
     axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_examples(images, labels, path, title="Examples", columns=8, cmap="gray"):
     """A grid of images, each titled with its label. images: (N, H, W) or (N, C, H, W)."""
     images = numpy.asarray(images)
-    rows, columns = _grid(max(len(images), 1), columns)
-    figure = Figure(figsize=(columns * 1.4, rows * 1.7 + 0.5))
-    axes_list = numpy.atleast_1d(figure.subplots(rows, columns)).ravel()
-    for index, axes in enumerate(axes_list):
-        axes.axis("off")
-        if index < len(images):
-            axes.imshow(_as_picture(images[index]), cmap=cmap, interpolation="nearest")
-            axes.set_title(labels[index], fontsize=7)
+    figure, axes_list = _panel_grid(max(len(images), 1), columns, 1.4, 1.7)
+    for index, axes in enumerate(axes_list[:len(images)]):
+        axes.imshow(_as_picture(images[index]), cmap=cmap, interpolation="nearest")
+        axes.set_title(labels[index], fontsize=7)
     figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)

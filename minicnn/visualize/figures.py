@@ -2,7 +2,9 @@
 
 Figures are made with ``matplotlib.figure.Figure`` directly, never with
 pyplot, so nothing opens a window, no global state is touched and the
-default backend does not matter: saving a PNG renders with Agg.
+default backend does not matter: saving a PNG renders with Agg. Making and
+saving a figure are minicnn.training.plots' ``new_figure`` and
+``save_figure``, the same for every figure minicnn draws.
 
 Images are shown the way ZFNet shows them:
 
@@ -16,22 +18,13 @@ import os
 import numpy
 
 from ..engine.backend import to_numpy
-
-
-def new_figure(width, height):
-    """A matplotlib Figure of ``width`` x ``height`` inches (imports matplotlib lazily)."""
-    from matplotlib.figure import Figure
-    return Figure(figsize=(width, height), dpi=100)
+from ..training.plots import new_figure, save_figure  # noqa: F401 (new_figure: for the plot modules)
 
 
 def save(figure, path):
     """Write ``figure`` as a PNG at ``path`` (folders created); returns the path as a string."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    save_figure(figure, path)
+    return os.fspath(path)
 
 
 def display_range(images):

@@ -18,7 +18,7 @@ import contextlib
 import numpy
 
 from ..engine.backend import get_array_module
-from ..engine.nn import Sequential
+from ..engine.nn import Conv2d, ReLU, Sequential
 from ..engine.tensor import Tensor, as_tensor, no_grad
 
 
@@ -127,6 +127,17 @@ def softmax(logits):
     shifted = logits - logits.max(axis=1, keepdims=True)
     exps = xp.exp(shifted)
     return exps / exps.sum(axis=1, keepdims=True)
+
+
+def conv_outputs(model):
+    """Index of each Conv2d's output to look at: the ReLU right after it if there is one."""
+    modules = list(model)
+    layers = []
+    for index, module in enumerate(modules):
+        if isinstance(module, Conv2d):
+            after = index + 1 < len(modules) and isinstance(modules[index + 1], ReLU)
+            layers.append(index + 1 if after else index)
+    return layers
 
 
 def last_spatial_layer(model, input_shape, caller):
