@@ -115,7 +115,11 @@ def main(args=None):
     started = time.perf_counter()
     settings = _settings(args)
     machine.set_thread_variables(settings["threads"])    # before PyTorch loads its OpenMP
-    chosen_targets, missing = targets.make_targets(targets.expand(args.backends.split(",")))
+    try:
+        names = targets.expand(args.backends.split(","))
+    except ValueError as error:  # expand names the unknown backend and lists the known ones
+        raise SystemExit(f"minicnn bench: --backends: {error}") from None
+    chosen_targets, missing = targets.make_targets(names)
     if not chosen_targets:
         raise SystemExit(f"minicnn bench: none of the backends is available here: {missing}")
     threads = machine.limit_threads(settings["threads"])

@@ -248,6 +248,8 @@ def command_data(args):
 
 
 def command_bench(args):
+    # The harness checks its own options: a mistake stops it with SystemExit("minicnn bench: ...")
+    # (one line, status 1), as ``python -m minicnn.bench`` does.
     from ..bench import main as bench_main  # late import: only this command needs the harness
     return bench_main(args)
 
