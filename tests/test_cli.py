@@ -242,7 +242,7 @@ def test_python_dash_m_minicnn_runs():
     result = subprocess.run([sys.executable, "-m", "minicnn", "summary", "lenet5"], capture_output=True,
                             text=True, cwd=Path(__file__).resolve().parents[1], timeout=120,
                             env={**os.environ, "MINICNN_BACKEND": "numpy"})
-    assert result.returncode == 0 and "Total params: 61,706" in result.stdout
+    assert result.returncode == 0 and "Total params: 61,750" in result.stdout
 
 
 def test_visualize_writes_every_figure_of_a_checkpoint(capsys, tmp_path):

@@ -130,9 +130,14 @@ def zfnet_small(num_classes=10, dropout=0.5, width=2):
     28x28 image has no pixels to spare; 7x7/2 was chosen for 224x224), layer
     2 uses 3x3 windows, and every layer has ZFNet's filters divided by three
     to four (96, 256, 384, 384, 256 -> 32, 64, 96, 96, 64; 4096 -> 256).
-    On full Fashion-MNIST it reaches 91.6% in 10 epochs (SGD 0.01, momentum
-    0.9, lr x0.1 after epoch 6; benchmarks/results/train_reference.md); width=1
-    (108,362 parameters) trains about three times faster and reached 90.5%.
+    width=2 was chosen over width=1 (108,362 parameters) for its accuracy, at
+    about four times the multiply-adds (every layer between the first and
+    the last has twice the channels in and out; the zfnet_small GFLOP columns of
+    benchmarks/results/cpu-2026-11-22/results.md, width 1, and
+    cpu-2026-11-22-tuned/results.md, width 2, show it). What it reaches on
+    the full Fashion-MNIST in 10 epochs (SGD 0.01, momentum 0.9, lr x0.1
+    after epoch 6), and how long it takes, is in
+    benchmarks/results/train_reference.md (python benchmarks/train_reference.py).
     The other layers keep He initialisation; the output layer starts small (below).
     """
     c1, c2, c3, c5, fc = 16 * width, 32 * width, 48 * width, 32 * width, 128 * width
