@@ -27,7 +27,8 @@ ALLOWED = {
     "training": {"engine", "data", "models"},
     "visualize": {"engine", "data", "models", "training"},
     "bench": {"engine", "data", "models", "training"},
-    "cli": {"engine", "data", "models", "training", "visualize", "bench"},
+    "explore": {"engine", "data", "models", "training", "visualize"},
+    "cli": {"engine", "data", "models", "training", "visualize", "bench", "explore"},
 }
 # Libraries the engine must never import: the lab's tools, not the engine's.
 NOT_IN_ENGINE = {"matplotlib", "tqdm", "torch", "threadpoolctl", "pytest", "hypothesis", "PIL"}

@@ -1,0 +1,161 @@
+"""Arrays to PNG pictures and uploaded files to pixels, with Pillow.
+
+Every picture the explorer sends is a small PNG made here from a NumPy
+array; the page shows it scaled up with square pixels. The brightness
+conventions are the ones of ZFNet's figures (and of minicnn.visualize's plots):
+
+    signed(p)  = 0.5 + 0.5 * p / max|p|    projections: grey is zero, light pushes
+                                            the unit up, dark pushes it down
+    ranged(x)  = (x - min) / (max - min)    maps, patches, filters
+
+An upload is decoded here and nowhere else, and only as an image: Pillow
+opens it as PNG or JPEG (no other format is tried), its size is read from
+the header and refused above ``MAX_PIXELS`` before any pixel is decoded (a
+decompression bomb never expands), and the result is turned grey and
+fitted into the model's input (aspect kept, padded with black), with a
+note saying what was done.
+"""
+
+import base64
+import io
+import warnings
+
+import numpy
+from PIL import Image, ImageOps
+
+MAX_PIXELS = 4096 * 4096             # largest upload, in pixels, decoded at all
+FORMATS = ("PNG", "JPEG")
+GAP_COLOUR = (40, 52, 70)            # between the maps of a grid
+
+
+class UploadError(ValueError):
+    """An upload that is not a PNG or JPEG picture minicnn can use; the message says why."""
+
+
+# ----- arrays to pictures ---------------------------------------------------------------
+def signed(values):
+    """Map values to [0, 1] with zero at 0.5: 0.5 + 0.5 * v / max|v| (all zeros -> 0.5)."""
+    values = numpy.asarray(values, dtype=numpy.float64)
+    scale = numpy.abs(values).max() if values.size else 0.0
+    return 0.5 + 0.5 * values / (scale if scale > 0 else 1.0)
+
+
+def ranged(values, low=None, high=None):
+    """Map values to [0, 1] by (v - low) / (high - low); low, high default to min and max."""
+    values = numpy.asarray(values, dtype=numpy.float64)
+    low = values.min() if low is None else low
+    high = values.max() if high is None else high
+    if high <= low:
+        return numpy.full(values.shape, 0.5 if high == low and high != 0 else 0.0)
+    return numpy.clip((values - low) / (high - low), 0.0, 1.0)
+
+
+def to_bytes(unit_values):
+    """[0, 1] floats -> uint8 0..255 (rounded)."""
+    return numpy.round(numpy.clip(unit_values, 0.0, 1.0) * 255).astype(numpy.uint8)
+
+
+def png(picture):
+    """A (H, W) grey or (H, W, 3) colour picture, floats in [0, 1] or uint8 -> PNG bytes."""
+    picture = numpy.asarray(picture)
+    if picture.dtype != numpy.uint8:
+        picture = to_bytes(picture)
+    if picture.ndim == 3 and picture.shape[0] in (1, 3) and picture.shape[2] not in (1, 3):
+        picture = picture.transpose(1, 2, 0)             # (C, H, W) -> (H, W, C)
+    if picture.ndim == 3 and picture.shape[2] == 1:
+        picture = picture[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(numpy.ascontiguousarray(picture)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def data_url(picture):
+    """The picture as a ``data:image/png;base64,...`` URL for an <img> element."""
+    return "data:image/png;base64," + base64.b64encode(png(picture)).decode("ascii")
+
+
+def grid(maps, columns, gap=1):
+    """Tile K pictures (K, h, w) grey or (K, h, w, 3) colour, in [0, 1], on a grid ``columns`` wide.
+
+    Returns (H, W, 3) uint8.
+
+    Picture k sits at row k // columns, column k % columns; its top-left
+    pixel is at (gap + row * (h + gap), gap + column * (w + gap)). The page
+    uses the same formula to turn a click into a map number.
+    """
+    maps = to_bytes(maps)
+    count, height, width = maps.shape[:3]
+    rows = max(1, -(-count // columns))
+    canvas = numpy.empty((rows * (height + gap) + gap, columns * (width + gap) + gap, 3), numpy.uint8)
+    canvas[:] = GAP_COLOUR
+    for index in range(count):
+        row, column = divmod(index, columns)
+        top, left = gap + row * (height + gap), gap + column * (width + gap)
+        canvas[top:top + height, left:left + width] = maps[index][:, :, None] if maps.ndim == 3 else maps[index]
+    return canvas
+
+
+def grid_columns(count):
+    """Columns of a map grid: one row for up to 16 maps, else about square."""
+    return count if count <= 16 else int(numpy.ceil(numpy.sqrt(count)))
+
+
+def picture_of(image):
+    """A model input or projection (C, H, W) -> (H, W) grey or (H, W, 3) colour (other C: mean)."""
+    image = numpy.asarray(image)
+    if image.shape[0] == 1:
+        return image[0]
+    if image.shape[0] == 3:
+        return image.transpose(1, 2, 0)
+    return image.mean(axis=0)
+
+
+# ----- uploads to pixels ----------------------------------------------------------------
+def decode_upload(data, size, channels=1, invert=False):
+    """Decode PNG or JPEG bytes into the model's pixels.
+
+    size: (H, W) of the model's input; channels: 1 (grey) or 3 (RGB).
+    The picture is fitted inside H x W with its aspect ratio kept and the
+    rest padded with black; invert=True turns dark-on-light drawings into
+    light-on-dark ones, as in MNIST and Fashion-MNIST.
+    Returns (pixels, note): pixels (H, W) or (H, W, 3) uint8, note a sentence
+    for the page. Raises UploadError for anything else.
+    """
+    if not data:
+        raise UploadError("the upload is empty; send the bytes of a PNG or JPEG picture")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as picture:
+                width, height = picture.size
+                if width * height > MAX_PIXELS:
+                    raise UploadError(f"the picture is {width}x{height} pixels; the explorer decodes at most "
+                                      f"({MAX_PIXELS:,}, e.g. 4096x4096); scale it down first")
+                kind = picture.format
+                mode = "L" if channels == 1 else "RGB"
+                picture.draft(mode, (size[1] * 4, size[0] * 4))   # JPEG: decode at a reduced size
+                picture = ImageOps.exif_transpose(picture).convert(mode)
+                picture.load()
+    except UploadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:   # Pillow's own limit
+        raise UploadError(f"the picture claims more pixels than the explorer decodes at most ({MAX_PIXELS:,}, "
+                          f"e.g. 4096x4096): {error}") from error
+    except Image.UnidentifiedImageError as error:
+        raise UploadError(f"not a PNG or JPEG picture the explorer can read ({error})") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:   # truncated or corrupt files
+        raise UploadError(f"the picture could not be decoded ({error})") from error
+    if invert:
+        picture = ImageOps.invert(picture)
+    fitted = ImageOps.pad(picture, (size[1], size[0]), method=Image.Resampling.LANCZOS,
+                          color=0 if channels == 1 else (0, 0, 0))
+    pixels = numpy.asarray(fitted, dtype=numpy.uint8)
+    shown = "grey" if channels == 1 else "RGB"
+    note = f"{kind} of {width}x{height} pixels"
+    if (width, height) != (size[1], size[0]):
+        note += f", resized to {size[1]}x{size[0]} {shown} (aspect ratio kept, padded with black)"
+    else:
+        note += f", used as it is ({shown})"
+    if invert:
+        note += ", inverted (light on dark, like the training images)"
+    return pixels, note

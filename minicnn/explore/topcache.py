@@ -1,0 +1,236 @@
+"""The top-9 of every map over the whole test set: one streaming pass, kept beside the checkpoint.
+
+ZFNet's Fig. 2 shows, for one feature map, its nine strongest activations
+over a data set (each image counted once, at its strongest unit of that
+map). The explorer answers a click on any map of any layer with them, so it
+finds them for every map of every layer at once:
+
+    for each chunk of CHUNK test images (pixels prepared chunk by chunk):
+        found = find_strongest(model, chunk, {layer: all maps})   minicnn.visualize's search
+        best  = the k best of best + found                         same order as the search:
+                                                                   value down, then lower image
+                                                                   index, then earlier position
+        predictions[chunk] = evaluate(model, chunk).predictions    for "misclassified" browsing
+
+Memory stays bounded: one chunk's activations plus k units per map, never
+the activations of the whole set. Only the units (image index, row,
+column, value) are kept; their deconvnet projections are computed when a
+map is clicked (nine images down the deconvnet: milliseconds).
+
+The result is written beside the checkpoint,
+
+    <checkpoint stem>.top9-<dataset>-<12 hex digits of the test set's SHA-256>.npz
+
+atomically and without pickle (``minicnn.training.checkpoint.atomic_write``,
+``numpy.load(allow_pickle=False)``), with a fingerprint: the checkpoint's
+SHA-256, the test set's, the standardisation, k and the layers. A file
+whose fingerprint differs (the checkpoint was trained further, say) is
+rebuilt; one that matches is reused, so the pass runs once per checkpoint.
+"""
+
+import hashlib
+import json
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy
+from tqdm import tqdm
+
+from ..training import evaluate
+from ..training.checkpoint import atomic_write
+# find_strongest is the first half of minicnn.visualize's top_k (the search, before any
+# projection); the package level exports only the whole of top_k, which projects too.
+from ..visualize.topk import find_strongest
+
+FORMAT, VERSION = "minicnn-explore-top9", 1
+CHUNK = 250            # test images per step of the pass (and per hold of the compute lock)
+
+
+@dataclass
+class Strongest:
+    """The k strongest units of every map of one layer, strongest first.
+
+    values:  (C, k) float32 activations
+    indices: (C, k) int64 test-image indices
+    rows, cols: (C, k) int64 position of each unit in its map (0, 0 for a dense layer)
+    """
+
+    values: numpy.ndarray
+    indices: numpy.ndarray
+    rows: numpy.ndarray
+    cols: numpy.ndarray
+
+
+def merge(best, found, offset, k):
+    """The k best of ``best`` (a Strongest or None) and one chunk's ``found``.
+
+    found: {channel: (values, indices, rows, cols)} as find_strongest returns
+    it for one layer, image indices counted from the chunk's start ``offset``.
+    Order: value descending, then image index, then row, then column.
+    """
+    channels = sorted(found)
+    new = [numpy.stack([numpy.asarray(found[c][part]) for c in channels]) for part in range(4)]
+    new[1] = new[1] + offset
+    if best is not None:
+        new = [numpy.concatenate([old, fresh], axis=1)
+               for old, fresh in zip((best.values, best.indices, best.rows, best.cols), new)]
+    values, indices, rows, cols = new
+    order = numpy.lexsort((cols, rows, indices, -values.astype(numpy.float64)), axis=-1)[:, :k]
+    pick = [numpy.take_along_axis(part, order, axis=1) for part in (values, indices, rows, cols)]
+    return Strongest(pick[0].astype(numpy.float32), *(part.astype(numpy.int64) for part in pick[1:]))
+
+
+def search(model, pixels, labels, prepare, layers, k=9, chunk=CHUNK, lock=None, on_progress=None):
+    """The streaming pass: ({layer: Strongest}, predictions (N,) int64).
+
+    pixels: (N, H, W) or (N, C, H, W) uint8 test images; prepare: pixels ->
+    the model's float input; layers: {layer index: number of maps};
+    lock: held while the model computes (one chunk at a time);
+    on_progress(done): called after each chunk.
+    """
+    count = len(pixels)
+    k = min(k, count)
+    wanted = {layer: range(maps) for layer, maps in layers.items()}
+    best, predictions = {}, numpy.zeros(count, dtype=numpy.int64)
+    lock = lock or threading.Lock()
+    for start in range(0, count, chunk):
+        stop = min(start + chunk, count)
+        x = prepare(pixels[start:stop])
+        with lock:
+            found = find_strongest(model, x, wanted, k=min(k, stop - start), batch_size=stop - start)
+            predictions[start:stop] = evaluate(model, x, labels[start:stop], batch_size=stop - start).predictions
+        for layer in layers:
+            best[layer] = merge(best.get(layer), found[layer], start, k)
+        if on_progress is not None:
+            on_progress(stop)
+    return best, predictions
+
+
+# ----- the file beside the checkpoint ---------------------------------------------------------
+def file_digest(path):
+    """SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_digest(pixels, labels):
+    """SHA-256 of the test images and labels, hex."""
+    digest = hashlib.sha256()
+    digest.update(numpy.ascontiguousarray(pixels).tobytes())
+    digest.update(numpy.ascontiguousarray(labels, dtype=numpy.int64).tobytes())
+    return digest.hexdigest()
+
+
+def cache_path(checkpoint_path, dataset, test_digest):
+    """Where the cache of ``checkpoint_path`` on ``dataset`` lives (see the module docstring)."""
+    checkpoint_path = Path(checkpoint_path)
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}.top9-{dataset}-{test_digest[:12]}.npz")
+
+
+def save(path, fingerprint, best, predictions, seconds):
+    """Write the cache atomically: numeric arrays and a JSON document, nothing pickled."""
+    metadata = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
+                "layers": sorted(best), "seconds": seconds}
+    arrays = {"metadata.json": numpy.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=numpy.uint8),
+              "predictions": predictions}
+    for layer, strongest in best.items():
+        for part in ("values", "indices", "rows", "cols"):
+            arrays[f"layer/{layer}/{part}"] = getattr(strongest, part)
+    return atomic_write(path, lambda file: numpy.savez(file, **arrays))
+
+
+def load(path, fingerprint):
+    """(best, predictions, seconds) from a cache whose fingerprint matches, else None.
+
+    An unreadable, foreign or outdated file counts as absent (it is rebuilt).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        metadata = json.loads(arrays.pop("metadata.json").tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+        return None
+    if (metadata.get("format"), metadata.get("version")) != (FORMAT, VERSION):
+        return None
+    if metadata.get("fingerprint") != fingerprint:
+        return None
+    try:
+        best = {int(layer): Strongest(*(arrays[f"layer/{layer}/{part}"]
+                                        for part in ("values", "indices", "rows", "cols")))
+                for layer in metadata["layers"]}
+        return best, arrays["predictions"], metadata.get("seconds")
+    except KeyError:
+        return None
+
+
+class TopNine:
+    """The top-9 units of every map: loaded from the cache file, or found by a background pass.
+
+    state: "building", "ready" or "failed"; done/total: images searched so
+    far (the page's progress bar; tqdm draws the same in the terminal);
+    best: {layer: Strongest} and predictions once ready. path: the cache
+    file, or None to keep the result in memory only.
+    """
+
+    def __init__(self, model, pixels, labels, prepare, layers, fingerprint, path, lock, k=9, progress=True,
+                 dataset=""):
+        self.model, self.pixels, self.labels, self.prepare = model, pixels, labels, prepare
+        self.layers, self.path, self.fingerprint = layers, path, fingerprint
+        self.lock, self.k, self.progress, self.dataset = lock, k, progress, dataset
+        self.state, self.done, self.total = "building", 0, len(pixels)
+        self.best, self.predictions, self.seconds, self.message = None, None, None, ""
+        self.thread = None
+
+    def start(self):
+        """Load the cache, or start the pass in a daemon thread; returns self."""
+        loaded = None if self.path is None else load(self.path, self.fingerprint)
+        if loaded is not None:
+            self.best, self.predictions, self.seconds = loaded
+            self.state, self.done = "ready", self.total
+            self.message = f"read from {self.path.name}"
+            return self
+        self.thread = threading.Thread(target=self.build, name="minicnn-explore-top9", daemon=True)
+        self.thread.start()
+        return self
+
+    def build(self):
+        """The pass (see ``search``), then the file; records any failure in ``message``."""
+        started = time.perf_counter()
+        bar = tqdm(total=self.total, desc=f"top-9 of every map over {self.total} {self.dataset} test images",
+                   unit="img", disable=not self.progress, dynamic_ncols=True)
+
+        def advance(done):
+            bar.update(done - self.done)
+            self.done = done
+
+        try:
+            best, predictions = search(self.model, self.pixels, self.labels, self.prepare, self.layers,
+                                       self.k, lock=self.lock, on_progress=advance)
+            self.seconds = time.perf_counter() - started
+            self.best, self.predictions = best, predictions
+            self.message = f"found in {self.seconds:.1f} s"
+            if self.path is not None:
+                try:
+                    save(self.path, self.fingerprint, best, predictions, self.seconds)
+                    self.message += f", saved to {self.path.name}"
+                except OSError as error:
+                    self.message += f"; not saved ({error}), kept in memory"
+            self.state = "ready"
+        except Exception as error:  # shown on the page; the server keeps answering
+            self.state, self.message = "failed", f"the top-9 pass failed: {type(error).__name__}: {error}"
+            raise
+        finally:
+            bar.close()
+
+    def status(self):
+        return {"state": self.state, "done": self.done, "total": self.total,
+                "seconds": self.seconds, "message": self.message}
