@@ -22,7 +22,7 @@ held out for validation), and writes
 check never overwrites the real results). For comparison (docs/sources.md section
 2): on MNIST, not Fashion-MNIST, the fully connected network reached 97.8%.
 
-Benchmark rules (STYLE.md rule 10): seeds are fixed; before timing, each
+Benchmark rules (docs/style.md rule 10): seeds are fixed; before timing, each
 model's forward pass on the chosen backend is checked against the NumPy
 backend and one warm-up step runs (compiling Numba kernels, starting the
 GPU); every batch reads its loss back to the host (``loss.item()``), which

@@ -174,7 +174,7 @@ def make_augmentation(name):
 
 
 def machine_info():
-    """Backend, device and library versions, recorded next to every figure (STYLE rule 10)."""
+    """Backend, device and library versions, recorded next to every figure (docs/style.md rule 10)."""
     device = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as file:
