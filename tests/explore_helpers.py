@@ -48,10 +48,10 @@ def write_digits(directory, train=600, test=300, seed=0):
     return directory
 
 
-def train_checkpoint(out, model, dataset="fashion-mnist", data_path=FASHION, images=300, epochs=1):
+def train_checkpoint(out, model, dataset="fashion-mnist", data_path=FASHION, images=300, epochs=1, batch_size=32):
     """Train ``model`` for ``epochs`` on the first ``images`` training images; returns the checkpoint path."""
     config = RunConfig(model=model, dataset=dataset, data_path=str(data_path), epochs=epochs,
-                       train_limit=images, test_limit=100, batch_size=32, lr=0.01, out=str(out))
+                       train_limit=images, test_limit=100, batch_size=batch_size, lr=0.01, out=str(out))
     run(config, progress=False, verbose=False)
     return out / "checkpoint.npz"
 

@@ -179,7 +179,7 @@ function showPrediction(prediction) {
   prediction.probabilities.forEach((p, index) => {
     const bar = element("div", {className: "bar"});
     bar.style.width = percent(p);
-    const row = element("div", {className: "bar-row", "data-class": index},
+    const row = element("div", {className: "bar-row", "data-class": index, "data-probability": p},
       element("span", {text: className(index)}), element("div", {}, bar), element("span", {text: percent(p)}));
     row.classList.toggle("predicted", index === prediction.predicted);
     row.classList.toggle("label", index === prediction.label);
@@ -387,8 +387,9 @@ function showOcclusion(result, seconds) {
                     `unoccluded ${round(result.clean.activity)}`,
                     ...panel(result.activity, Math.min(...activity), Math.max(...activity))));
   const who = result.target_is_label ? "true class" : "predicted class (no label)";
+  const prob = flat(result.prob);
   box.append(figure(`(d) probability of the ${who} ${className(result.target)}; unoccluded ` +
-                    `${percent(result.clean.prob)}`, ...panel(result.prob, 0, 1)));
+                    `${percent(result.clean.prob)}`, ...panel(result.prob, Math.min(...prob), Math.max(...prob))));
   const classes = element("canvas", {width: 168, height: 168});
   paintArray(classes, result.top_class, (c) => CLASS_COLOURS[c % CLASS_COLOURS.length]);
   const present = [...new Set(flat(result.top_class))].sort((a, b) => a - b);
@@ -404,10 +405,12 @@ function showOcclusion(result, seconds) {
 }
 
 // ----- training history ---------------------------------------------------------------------------
-function lineChart(title, series, yLabel) {
-  const width = 300, height = 180, left = 42, bottom = 28;
+// A small SVG line chart: one polyline per series over the epochs, the title above, the key below.
+function lineChart(title, series) {
+  const width = 300, height = 190, left = 42, top = 22, bottom = 40, right = 10;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("width", width); svg.setAttribute("height", height);
+  svg.setAttribute("aria-label", title);
   const add = (tag, attributes, text) => {
     const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
     for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
@@ -418,22 +421,22 @@ function lineChart(title, series, yLabel) {
   const epochs = Math.max(...series.map((s) => s.values.length));
   let low = Math.min(...points), high = Math.max(...points);
   if (high === low) { low -= 0.5; high += 0.5; }
-  const x = (e) => left + (epochs === 1 ? 0.5 : e / (epochs - 1)) * (width - left - 10);
-  const y = (v) => 10 + (1 - (v - low) / (high - low)) * (height - bottom - 10);
-  add("line", {x1: left, y1: height - bottom, x2: width - 10, y2: height - bottom, stroke: "#888"});
-  add("line", {x1: left, y1: 10, x2: left, y2: height - bottom, stroke: "#888"});
-  add("text", {x: 2, y: 14}, round(high));
-  add("text", {x: 2, y: height - bottom}, round(low));
-  add("text", {x: left, y: height - 8}, `epoch 1 .. ${epochs}`);
-  add("text", {x: width - 10, y: 12, "text-anchor": "end"}, title);
+  const x = (e) => left + (epochs === 1 ? 0.5 : e / (epochs - 1)) * (width - left - right);
+  const y = (v) => top + (1 - (v - low) / (high - low)) * (height - top - bottom);
+  const axisY = height - bottom;
+  add("text", {x: left, y: 12}, title);
+  add("line", {x1: left, y1: axisY, x2: width - right, y2: axisY, stroke: "#888"});
+  add("line", {x1: left, y1: top, x2: left, y2: axisY, stroke: "#888"});
+  add("text", {x: left - 4, y: top + 4, "text-anchor": "end"}, round(high));
+  add("text", {x: left - 4, y: axisY, "text-anchor": "end"}, round(low));
+  add("text", {x: left, y: axisY + 14}, `epoch 1 .. ${epochs}`);
   series.forEach((s, k) => {
     const kept = s.values.map((v, e) => [e, v]).filter(([, v]) => v !== null);
+    add("text", {x: left + 90 * k, y: height - 6, fill: s.colour}, `\u25CF ${s.name}`);
     if (!kept.length) return;
     add("polyline", {points: kept.map(([e, v]) => `${x(e)},${y(v)}`).join(" "), fill: "none", stroke: s.colour, "stroke-width": 2});
     for (const [e, v] of kept) add("circle", {cx: x(e), cy: y(v), r: 3, fill: s.colour});
-    add("text", {x: left + 6 + 80 * k, y: height - bottom - 6, fill: s.colour}, s.name);
   });
-  svg.setAttribute("aria-label", yLabel);
   return svg;
 }
 
@@ -443,12 +446,12 @@ async function loadHistory() {
   box.replaceChildren();
   const column = (key) => history.epochs.map((record) => record[key]);
   if (history.epochs.length) {
-    box.append(element("figure", {}, lineChart("loss", [
+    box.append(element("figure", {}, lineChart("loss (cross-entropy)", [
       {name: "train", values: column("train_loss"), colour: "#2e86de"},
-      {name: "validation", values: column("val_loss"), colour: "#e67e22"}], "loss")));
+      {name: "validation", values: column("val_loss"), colour: "#e67e22"}])));
     box.append(element("figure", {}, lineChart("accuracy", [
       {name: "train", values: column("train_accuracy"), colour: "#2e86de"},
-      {name: "validation", values: column("val_accuracy"), colour: "#e67e22"}], "accuracy")));
+      {name: "validation", values: column("val_accuracy"), colour: "#e67e22"}])));
   } else {
     box.append(element("p", {className: "note", text: "the checkpoint holds no training history"}));
   }
