@@ -24,11 +24,12 @@ ALLOWED = {
     "engine": set(),
     "data": {"engine"},
     "models": {"engine"},
-    "training": {"engine", "data", "models"},
-    "visualize": {"engine", "data", "models", "training"},
-    "bench": {"engine", "data", "models", "training"},
-    "explore": {"engine", "data", "models", "training", "visualize"},
-    "cli": {"engine", "data", "models", "training", "visualize", "bench", "explore"},
+    "distributed": {"engine"},
+    "training": {"engine", "data", "models", "distributed"},
+    "visualize": {"engine", "data", "models", "distributed", "training"},
+    "bench": {"engine", "data", "models", "distributed", "training"},
+    "explore": {"engine", "data", "models", "distributed", "training", "visualize"},
+    "cli": {"engine", "data", "models", "distributed", "training", "visualize", "bench", "explore"},
 }
 # Libraries the engine must never import: the lab's tools, not the engine's.
 NOT_IN_ENGINE = {"matplotlib", "tqdm", "torch", "threadpoolctl", "pytest", "hypothesis", "PIL"}

@@ -20,6 +20,17 @@ SeedSequence([seed, e]) (children 0 and 1), and fit reseeds minicnn's own
 generator, which dropout uses, from child 2. So resuming from the checkpoint
 of epoch e replays epochs e+1, ... exactly as an unbroken run, on every
 backend (the checkpoint also stores the generator's state).
+
+Data parallelism (``communicator=``, minicnn/distributed/). K processes
+(ranks) run fit together; batch_size is the GLOBAL batch B. Every rank
+walks the same global batches, takes its rows of each (b_r of them), and
+between backward and step the gradients are summed over the ranks in one
+all-reduce, each weighted b_r / B, so that every rank applies the update of
+the whole batch's mean loss, the same update a single process applies.
+Dropout draws for the whole batch and keeps the rank's rows, and the
+augmentation is applied to the whole batch, so each image gets the random
+numbers it gets in one process. Rank 0 alone shows progress and writes the
+checkpoint; validation is shared out and summed.
 """
 
 import dataclasses
@@ -40,6 +51,7 @@ from ..data.loader import DataLoader
 from .history import History
 from ..engine.optim import SGD
 from ..engine.tensor import no_grad, tensor
+from ..distributed import GradientAllReduce, SingleProcess, broadcast_parameters, empty_share_problem, share
 
 
 @dataclasses.dataclass
@@ -54,6 +66,9 @@ class TrainingState:
     seed:          the seed of the data order and of dropout
     checkpoint:    path of the checkpoint written after every epoch, or None
     stop:          set to True to end training after the current epoch
+    communicator:  the ranks training together (minicnn/distributed/); callbacks run
+                   on every rank, and one that writes files should do so on rank 0
+    gradients:     the GradientAllReduce that sums the gradients over the ranks
     """
 
     model: object
@@ -70,6 +85,8 @@ class TrainingState:
     checkpoint: object = None
     epoch: int = 0
     stop: bool = False
+    communicator: object = None
+    gradients: object = None
 
 
 def epoch_seed(seed, epoch):
@@ -95,7 +112,8 @@ def _on_device(pair, what):
 
 def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
         weight_decay=0.0, schedule=None, filter_radius=None, transform=None, callbacks=(),
-        seed=None, checkpoint=None, resume=None, extra=None, progress=True, eval_batch_size=500):
+        seed=None, checkpoint=None, resume=None, extra=None, progress=True, eval_batch_size=500,
+        communicator=None):
     """Train ``model`` for ``epochs`` epochs (in total, counting resumed ones); return its History.
 
     train, val:     (images, labels) pairs; val is evaluated after every epoch
@@ -112,6 +130,8 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
                     history and the random state, then trains epochs saved+1 .. epochs
     extra:          JSON data stored in the checkpoint (dataset, normalization, ...)
     progress:       show a tqdm bar per epoch (loss, accuracy, images/s) on stderr
+    communicator:   train data-parallel on its ranks (minicnn.distributed.world()), with
+                    rank 0's initial weights; None: this process alone
     """
     train_images, train_labels = _on_device(train, "train")
     val_images, val_labels = _on_device(val, "val")
@@ -138,19 +158,25 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
         saved.restore(model, optimizer, schedule)
         history, start = saved.history(), saved.epoch
     seed = 0 if seed is None else int(seed)
+    communicator = SingleProcess() if communicator is None else communicator
+    problem = empty_share_problem(len(train_images), batch_size, communicator.size)
+    if problem is not None:
+        raise ValueError(f"fit: {problem}")
+    broadcast_parameters(model.parameters(), communicator)   # every rank starts from rank 0's weights
     loader = DataLoader(train_images, train_labels, batch_size, shuffle=True, seed=seed,
-                        transform=transform)
+                        transform=transform)                 # the global batches, the same on every rank
     state = TrainingState(model, optimizer, schedule, history, loader, train_images, train_labels,
-                          val_images, val_labels, epochs, seed, checkpoint)
+                          val_images, val_labels, epochs, seed, checkpoint, communicator=communicator,
+                          gradients=GradientAllReduce(model.parameters(), communicator))
     for callback in callbacks:
         callback.on_train_begin(state)
     for epoch in range(start, epochs):
         state.epoch = epoch
-        logs = _train_one_epoch(state, callbacks, progress, eval_batch_size)
+        logs = _train_one_epoch(state, callbacks, progress and communicator.rank == 0, eval_batch_size)
         history.append(logs)
         if schedule is not None:
             optimizer.lr = schedule.next_lr(epoch, logs, optimizer.lr)
-        if checkpoint is not None:
+        if checkpoint is not None and communicator.rank == 0:
             save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, seed=seed,
                             history=history, schedule=schedule, extra=extra)
         for callback in callbacks:
@@ -165,6 +191,7 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
 def _train_one_epoch(state, callbacks, progress, eval_batch_size):
     """One pass over the training data, then validation; returns the History record."""
     model, optimizer, loader, epoch = state.model, state.optimizer, state.loader, state.epoch
+    communicator = state.communicator
     rng.manual_seed(epoch_seed(state.seed, epoch))
     loader.set_epoch(epoch)
     model.train()
@@ -176,11 +203,16 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
     bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{state.epochs}", unit="batch",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for batch, (x, y) in enumerate(loader):
-            logits = model(tensor(x))
-            loss = F.cross_entropy(logits, y)
+        for batch, (x, y) in enumerate(loader):            # x: (B, C, H, W), the global batch
+            batch_rows = len(y)                              # B (fewer in the last batch)
+            rows = share(batch_rows, communicator.rank, communicator.size)   # this rank's rows: all in one process
+            x, y = x[rows], y[rows]
+            with rng.drawing_for_batch(rows, batch_rows):    # dropout: the batch's numbers, these rows
+                logits = model(tensor(x))
+            loss = F.cross_entropy(logits, y)                # mean over this rank's b_r rows
             optimizer.zero_grad()
             loss.backward()
+            state.gradients.allreduce(weight=len(y) / batch_rows)   # g = sum_r (b_r / B) g_r, on every rank
             optimizer.step()
             loss_value = float(loss.item())
             if not math.isfinite(loss_value):
@@ -198,11 +230,14 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
                 callback.on_batch_end(state, batch, {"loss": loss_value,
                                                      "accuracy": batch_correct / len(y), "size": len(y)})
         train_seconds = time.perf_counter() - started
+        # the epoch's sums over every rank's rows (one small all-reduce; nothing moves in one process)
+        total_loss, correct, seen = communicator.allreduce_sum(numpy.array([total_loss, correct, seen]))
+        total_loss, correct, seen = float(total_loss), int(correct), int(seen)
         logs = {"epoch": epoch + 1, "train_loss": total_loss / seen, "train_accuracy": correct / seen,
                 "val_loss": None, "val_accuracy": None, "lr": lr, "seconds": None,
                 "images_per_second": seen / train_seconds}
         if state.val_images is not None:
-            result = evaluate(model, state.val_images, state.val_labels, eval_batch_size)
+            result = evaluate(model, state.val_images, state.val_labels, eval_batch_size, communicator)
             logs["val_loss"], logs["val_accuracy"] = result.loss, result.accuracy
         logs["seconds"] = time.perf_counter() - started
         bar.set_postfix_str(describe_epoch(logs), refresh=True)
@@ -223,15 +258,23 @@ Evaluation = namedtuple("Evaluation", "loss accuracy predictions")
 Evaluation.__doc__ = """loss: mean cross-entropy; accuracy: fraction right; predictions: (N,) int64 NumPy."""
 
 
-def evaluate(model, images, labels, batch_size=500):
+def evaluate(model, images, labels, batch_size=500, communicator=None):
     """Loss, accuracy and predicted classes of ``model`` on (images, labels), dropout off.
 
     images: (N, C, H, W) float; labels: (N,) ints. Runs in eval mode under
     no_grad, ``batch_size`` images at a time, and restores the model's mode.
-    Returns Evaluation(loss, accuracy, predictions).
+    communicator: the ranks share the images out (sharding.share) and sum
+    their losses; each gets every prediction. Returns Evaluation(loss, accuracy, predictions).
     """
     if len(images) != len(labels):
         raise ValueError(f"evaluate: {len(images)} images but {len(labels)} labels")
+    if communicator is not None and communicator.size > 1:
+        rows = share(len(labels), communicator.rank, communicator.size)
+        mine = evaluate(model, images[rows], labels[rows], batch_size)
+        loss_sum = communicator.allreduce_sum(numpy.array([mine.loss * len(mine.predictions)]))[0]
+        predictions = numpy.concatenate(communicator.allgather(mine.predictions))
+        accuracy = float((predictions == to_numpy(labels)).mean()) if len(labels) else float("nan")
+        return Evaluation(float(loss_sum) / max(len(labels), 1), accuracy, predictions)
     was_training = model.training
     model.eval()
     total_loss, predictions = 0.0, []
