@@ -21,18 +21,35 @@ then ``os.replace``d over the old one (atomic on POSIX and Windows), and the
 directory is fsync'ed: an interruption at any moment leaves either the old
 complete checkpoint or the new complete one, never half of either.
 
+The temporary file is created as open() creates a file (permissions 0666
+less the umask), never over an existing one; one left by a process killed
+mid-write is removed by the next write of the same file. A write that fails
+(a full disk, a read-only folder) raises an OutputError naming the file and
+the reason, and the old file stays. A model whose weights or velocities are
+NaN or infinite (a diverged run) is never saved over a good checkpoint.
+
 Why no pickle: unpickling can run arbitrary code, so a checkpoint is only
-ever read with ``numpy.load(..., allow_pickle=False)``; an archive holding
-an object array is rejected with a CheckpointError.
+ever read with ``numpy.lib.format.read_array(..., allow_pickle=False)``; an
+archive holding an object array is rejected with a CheckpointError. Nor is
+anything else in the file trusted: each member's .npy header is checked
+against its size before an array is allocated, every metadata field's type
+and range is checked, and nothing read from the file decides where minicnn
+writes (a resumed run writes beside the checkpoint it was given).
 """
 
 import contextlib
 import dataclasses
 import datetime
+import errno
 import json
+import math
 import os
-import tempfile
+import re
+import secrets
+import stat
+import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy
@@ -47,30 +64,122 @@ class CheckpointError(ValueError):
     """A file that is not a complete, pickle-free minicnn checkpoint, or lacks what is asked of it."""
 
 
+class OutputError(OSError):
+    """A file minicnn could not write: a full disk, a read-only folder, a path through a file.
+
+    The message names the file and the reason; whatever was at that path
+    before is unchanged. ``errno``, ``strerror`` and ``filename`` are the
+    operating system's, as in any OSError.
+    """
+
+    def __str__(self):
+        return self.args[0]  # the whole sentence, not OSError's "[Errno 28] ..."
+
+
 # ----- writing files atomically -------------------------------------------------
+# The temporary file of ``atomic_write`` is named .<name>.<16 hex digits>.tmp beside its
+# target (minicnn before this used tempfile.mkstemp: .<name>.<8 of [a-z0-9_]>.tmp). A process
+# killed mid-write (kill -9 gives it no chance to clean up) leaves one behind; the next write
+# of the same file removes it, if it is older than this process. "This process" starts when
+# minicnn.training is imported: a temporary file another running process is writing now is
+# newer than that only if that process started after this one, and then it is not touched.
+_STARTED = time.time()
+
+
+def _temporary_pattern(name):
+    return re.compile(rf"\.{re.escape(name)}\.([0-9a-f]{{16}}|[a-z0-9_]{{8}})\.tmp")
+
+
+def remove_stale_temporaries(path):
+    """Delete what interrupted writes of ``path`` left behind; returns the names removed.
+
+    Only regular files named as atomic_write names its temporaries for this
+    ``path`` and last modified before this process started; never anything
+    else (not a link, not a folder, not a file of another name).
+    """
+    path, removed = Path(path), []
+    pattern = _temporary_pattern(path.name)
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not pattern.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime < _STARTED:
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
+
+
 def atomic_write(path, write, mode="wb"):
     """Create or replace ``path`` with what ``write(file)`` writes, atomically.
 
     Temporary file in the same directory -> write -> flush -> fsync ->
     os.replace -> fsync the directory. On any exception (KeyboardInterrupt
-    included) the temporary file is removed and ``path`` is left untouched.
+    included) the temporary file is removed and ``path`` is left untouched;
+    an OSError (disk full, no permission, a folder that is a file) becomes an
+    OutputError that names ``path``. The file gets the permissions open()
+    gives a new file (0666 less the umask), or those of the file it replaces.
     Returns ``path`` as a Path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    existing = _regular_file_status(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _output_error(path, error, existing) from error
+    remove_stale_temporaries(path)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        # O_EXCL: a new file, never one someone placed there (nor a link); 0o666: what open() asks for
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise _output_error(path, error, existing) from error
+    try:
+        if existing is not None:
+            with contextlib.suppress(OSError, AttributeError):  # keep the replaced file's permissions
+                os.fchmod(handle, stat.S_IMODE(existing.st_mode))
         with os.fdopen(handle, mode) as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError) and not isinstance(error, OutputError):
+            raise _output_error(path, error, existing) from error
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _regular_file_status(path):
+    """os.stat of ``path`` if it is a regular file now (links followed), else None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status if stat.S_ISREG(status.st_mode) else None
+
+
+def _output_error(path, error, existing):
+    """An OutputError naming ``path``, the reason, what to do, and that nothing was lost."""
+    reason = error.strerror or str(error)
+    blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        problem = f"{blocking} is a file, not a folder; choose another output folder"
+    elif path.is_dir():
+        problem = f"{reason}: a folder of that name is in the way"
+    elif error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        problem = f"{reason}; free some disk space, or choose an output folder on another disk"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        problem = f"{reason}; choose an output folder you can write to"
+    else:
+        problem = reason
+    kept = f"the previous {path.name} is unchanged" if existing is not None else "nothing was written there"
+    output_error = OutputError(f"cannot write {path}: {problem} ({kept})")
+    output_error.errno, output_error.strerror, output_error.filename = error.errno, reason, str(path)
+    return output_error
 
 
 def _fsync_directory(directory):
@@ -120,7 +229,16 @@ def save_checkpoint(path, model, optimizer=None, *, epoch, seed=None, history=No
         "history": None if history is None else history.to_dict(),
         "extra": extra or {},
     }
-    text = json.dumps(metadata, allow_nan=False).encode("utf-8")
+    for name, array in arrays.items():  # a diverged model must not replace a good checkpoint
+        if not numpy.isfinite(array).all():
+            raise CheckpointError(
+                f"{path} not written: {name} holds {int(array.size - numpy.isfinite(array).sum())} NaN or "
+                "infinite values (the training diverged); the checkpoint there before, if any, is unchanged")
+    try:
+        text = json.dumps(metadata, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"save_checkpoint: the metadata must be JSON data with finite numbers (extra "
+                        f"included: dicts, lists, strings, numbers, true/false, null); {error}") from error
     arrays[METADATA_KEY] = numpy.frombuffer(text, dtype=numpy.uint8)
     return atomic_write(path, lambda file: numpy.savez(file, **arrays))
 
@@ -168,9 +286,17 @@ class Checkpoint:
 
     def restore(self, model, optimizer=None, schedule=None):
         """Load weights, optimizer state, schedule state and minicnn's random state."""
-        model.load_state_dict(self.model_state)
+        try:
+            model.load_state_dict(self.model_state)
+        except (KeyError, ValueError) as error:  # load_state_dict's "names or shapes differ"
+            raise CheckpointError(f"{self.path}: its weights do not fit this model ({error.args[0]}); "
+                                  f"it holds a {self.model_name}") from error
         if optimizer is not None and self.optimizer_state() is not None:
-            optimizer.load_state_dict(self.optimizer_state())
+            try:
+                optimizer.load_state_dict(self.optimizer_state())
+            except ValueError as error:  # a velocity whose shape is not its parameter's
+                raise CheckpointError(f"{self.path}: its optimizer state does not fit this model "
+                                      f"({error})") from error
         saved_schedule = self.metadata.get("schedule")
         if schedule is not None and saved_schedule is not None:
             if saved_schedule["type"] != type(schedule).__name__:
@@ -181,37 +307,276 @@ class Checkpoint:
         rng.set_state(self.metadata["random"])
 
 
+# What load_checkpoint refuses, before reading any array into memory:
+MAX_INFLATION = 20   # minicnn stores arrays uncompressed (numpy.savez), so its archives hold about
+                     # their own size; one whose members claim 20 times more is a zip bomb
+FOREIGN = (          # what a file that is not a zip archive is, told by its first bytes
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip file"), (b"%PDF", "a PDF document"), (b"\x93NUMPY", "a single .npy array"),
+    (b"\x80", "a Python pickle (minicnn never unpickles: unpickling can run code)"),
+)
+
+
 def load_checkpoint(path):
-    """Read a checkpoint written by save_checkpoint; never unpickles anything."""
+    """Read a checkpoint written by save_checkpoint; never unpickles anything.
+
+    A file that is not one raises a CheckpointError "PATH: not a minicnn
+    checkpoint (why)" before any array is read: a file of another kind
+    (told by its first bytes), a zip without metadata.json or with members
+    that are not .npy arrays, a .npy header that announces more bytes than
+    its member holds (a terabyte array in a small file), an archive that
+    would inflate beyond MAX_INFLATION times its size, an object (pickled)
+    array, metadata of the wrong JSON types (check_metadata), weights that
+    are not finite floats. A damaged archive is "not a complete .npz checkpoint".
+    """
     path = Path(path)
+    if path.is_dir():
+        inside = " (the checkpoint in it is {})".format(path / "checkpoint.npz") if (path / "checkpoint.npz").is_file() else ""
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{inside}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    if not zipfile.is_zipfile(path):  # numpy.load would take any other file for a pickle
-        raise CheckpointError(f"{path}: not a complete .npz checkpoint (not a zip archive)")
     try:
-        with numpy.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except ValueError as error:  # numpy refuses object arrays without pickle
-        raise CheckpointError(
-            f"{path}: holds an object (pickled) array ({error}); minicnn checkpoints hold "
-            "only numeric arrays and are never unpickled, since unpickling can run code"
-        ) from error
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        with open(path, "rb") as file:
+            head, size = file.read(16), os.fstat(file.fileno()).st_size
+            if not zipfile.is_zipfile(file):  # numpy.load would take any other file for a pickle
+                raise _not_a_checkpoint(path, _foreign_kind(head, size))
+            with zipfile.ZipFile(file) as archive:
+                arrays = _read_arrays(path, archive, size)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from error
+    except (EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, RuntimeError,
+            NotImplementedError) as error:  # truncated, damaged, encrypted, an unknown compression
         raise CheckpointError(f"{path}: not a complete .npz checkpoint ({error})") from error
     if METADATA_KEY not in arrays:
-        raise CheckpointError(f"{path}: no {METADATA_KEY} entry; not a minicnn checkpoint")
-    try:
-        metadata = json.loads(arrays.pop(METADATA_KEY).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: unreadable {METADATA_KEY} ({error})") from error
-    if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
-        raise CheckpointError(
-            f"{path}: format {metadata.get('format')!r} version {metadata.get('version')!r}; "
-            f"this minicnn reads {FORMAT!r} version {VERSION}")
+        raise _not_a_checkpoint(path, f"no {METADATA_KEY} entry: a NumPy archive, but not one minicnn wrote")
+    metadata = _parse_metadata(path, arrays.pop(METADATA_KEY))
     model_state = {key[len("model/"):]: value for key, value in arrays.items() if key.startswith("model/")}
-    count = (metadata.get("optimizer") or {}).get("parameters", 0)
+    check_metadata(path, metadata, model_state)
+    count = (metadata["optimizer"] or {}).get("parameters", 0)
     velocities = [arrays.get(f"optimizer/velocity/{index}") for index in range(count)]
+    for key in arrays:
+        if key.startswith("optimizer/velocity/") and key not in {f"optimizer/velocity/{i}" for i in range(count)}:
+            raise _not_a_checkpoint(path, f"it holds {key}, but its optimizer has {count} parameters")
     return Checkpoint(path, metadata, model_state, velocities)
+
+
+def _not_a_checkpoint(path, why):
+    return CheckpointError(f"{path}: not a minicnn checkpoint ({why})")
+
+
+def _foreign_kind(head, size):
+    """What a file that is not a zip archive looks like, from its first bytes."""
+    if size == 0:
+        return "it is empty: 0 bytes"
+    for magic, kind in FOREIGN:
+        if head.startswith(magic):
+            return f"it is {kind}"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "it is a JSON or text file, such as metrics.json; the checkpoint is checkpoint.npz beside it"
+    if head.startswith(b"PK"):
+        return "not a complete .npz checkpoint: a zip archive, cut short or damaged"
+    return f"not a zip archive: it starts with {head[:8]!r}"
+
+
+def _read_arrays(path, archive, size):
+    """{name: array} of the members minicnn reads, each checked before it is read into memory."""
+    members = archive.infolist()
+    names = [member.filename for member in members]
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        raise _not_a_checkpoint(path, "it is a PyTorch file (torch.save), which holds pickles; load it "
+                                "with PyTorch and copy its state_dict() into a minicnn model with load_state_dict")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise _not_a_checkpoint(path, f"the archive holds {duplicated[0]} twice")
+    foreign = [name for name in names if not name.endswith(".npy")]
+    if foreign:
+        raise _not_a_checkpoint(path, f"it holds {foreign[0]!r}, which is not a NumPy .npy array")
+    declared = sum(member.file_size for member in members)
+    if declared > MAX_INFLATION * size:
+        raise _not_a_checkpoint(path, f"its members would inflate to {_bytes(declared)} from a "
+                                f"{_bytes(size)} file, more than {MAX_INFLATION} times its size (a zip bomb?)")
+    arrays = {}
+    for member in members:
+        key = member.filename[:-len(".npy")]
+        if key == METADATA_KEY or key.startswith(("model/", "optimizer/velocity/")):
+            arrays[key] = _read_member(path, archive, member, key)
+    return arrays
+
+
+def _read_member(path, archive, member, key):
+    """One .npy member as an array, once its header is checked against the bytes it really has."""
+    npy = numpy.lib.format
+    with archive.open(member) as file:
+        try:
+            version = npy.read_magic(file)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f".npy format version {version[0]}.{version[1]}, which minicnn does not write")
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(file)
+        except ValueError as error:
+            raise _not_a_checkpoint(path, f"{key} is not a valid .npy array: {error}") from error
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"{path}: {key} is an object (pickled) array; minicnn checkpoints hold only numeric "
+                "arrays and are never unpickled, since unpickling can run code")
+        announced = math.prod(shape) * dtype.itemsize
+        if file.tell() + announced != member.file_size:
+            raise _not_a_checkpoint(path, f"{key} announces a {shape} {dtype} array ({_bytes(announced)}) "
+                                    f"but holds {_bytes(member.file_size - file.tell())}")
+    wanted = "uint8" if key == METADATA_KEY else "float"
+    if (dtype != numpy.uint8 or len(shape) != 1) if key == METADATA_KEY else dtype.kind != "f":
+        raise _not_a_checkpoint(path, f"{key} is an array of {dtype} and shape {shape}, expected {wanted}")
+    try:
+        with archive.open(member) as file:
+            array = npy.read_array(file, allow_pickle=False)
+    except ValueError as error:  # fewer bytes than the zip directory promised
+        raise CheckpointError(f"{path}: not a complete .npz checkpoint ({key}: {error})") from error
+    if key != METADATA_KEY and not numpy.isfinite(array).all():
+        bad = int(array.size - numpy.isfinite(array).sum())
+        raise _not_a_checkpoint(path, f"{key} holds {bad} NaN or infinite values; a diverged run's "
+                                "weights cannot be used")
+    return array
+
+
+def _bytes(count):
+    """1536 -> '1.5 kB', in powers of 1000 as disks are sold."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if count < 1000 or unit == "PB":
+            return f"{count} bytes" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+
+
+def _parse_metadata(path, raw):
+    """metadata.json's bytes -> the JSON document; NaN and Infinity, which minicnn never writes, are refused."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a number JSON allows")
+
+    try:
+        return json.loads(raw.tobytes().decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise _not_a_checkpoint(path, f"{METADATA_KEY} is not valid JSON: {error}") from error
+
+
+# ----- checking the metadata, field by field ------------------------------------------------
+MISSING = object()
+
+
+def _kind(value):
+    """How JSON names the type of ``value``."""
+    if value is MISSING:
+        return "missing"
+    for kind, words in ((bool, "true/false"), (int, "a whole number"), (float, "a number"),
+                        (str, "a string"), (list, "a list"), (dict, "an object"), (type(None), "null")):
+        if isinstance(value, kind):
+            shown = f" {value!r}" if isinstance(value, (bool, int, float, str)) else ""
+            return words + (shown if len(shown) < 60 else shown[:56] + "...")
+    return type(value).__name__
+
+
+def _is_whole(value, minimum=0):
+    return type(value) is int and value >= minimum
+
+
+def _is_number(value):
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def _require(path, name, value, expected, fits):
+    """``value`` if ``fits(value)``; else CheckpointError "(field NAME is a ..., expected EXPECTED)"."""
+    if value is MISSING or not fits(value):
+        raise _not_a_checkpoint(path, f"field {name} is {_kind(value)}, expected {expected}")
+    return value
+
+
+def check_metadata(path, metadata, model_state):
+    """A CheckpointError for the first metadata field of the wrong JSON type or out of its range.
+
+    Every field save_checkpoint writes is checked (module docstring), and, in
+    ``extra``, the keys minicnn's own ``run`` stores (dataset, classes,
+    normalize, config: its fields are checked by experiment.resume_config).
+    """
+    from .history import KEYS
+    from .schedules import ReduceLROnPlateau, StepLR
+
+    def field(name, expected, fits, within=metadata):
+        return _require(path, name, within.get(name.split(".")[-1], MISSING), expected, fits)
+
+    _require(path, METADATA_KEY, metadata, "an object", lambda value: isinstance(value, dict))
+    field("format", repr(FORMAT), lambda value: value == FORMAT)
+    field("version", f"{VERSION} (this minicnn reads version {VERSION}; a newer minicnn wrote this one?)",
+          lambda value: _is_whole(value) and value == VERSION)
+    if "saved_at" in metadata:
+        field("saved_at", "a date as a string", lambda value: isinstance(value, str))
+    epoch = field("epoch", "a whole number of epochs, 0 or more", _is_whole)
+
+    model = field("model", "null or an object {name, kwargs}", lambda value: value is None or isinstance(value, dict))
+    if model is not None:
+        field("model.name", "a model name (a string)", lambda value: isinstance(value, str), model)
+        kwargs = field("model.kwargs", "an object of the model's settings", lambda value: isinstance(value, dict), model)
+        for key, value in kwargs.items():
+            _require(path, f"model.kwargs.{key}", value, "a number, a string, true/false or null",
+                     lambda value: value is None or isinstance(value, (bool, str)) or _is_number(value))
+
+    optimizer = field("optimizer", "null or an object of SGD's settings",
+                      lambda value: value is None or isinstance(value, dict))
+    if optimizer is not None:
+        field("optimizer.type", "'SGD'", lambda value: value == "SGD", optimizer)
+        field("optimizer.parameters", f"a whole number, at most {len(model_state)} (the parameters it holds)",
+              lambda value: _is_whole(value) and value <= len(model_state), optimizer)
+        field("optimizer.lr", "a positive, finite number", lambda value: _is_number(value) and value > 0, optimizer)
+        field("optimizer.momentum", "a number in [0, 1)", lambda value: _is_number(value) and 0 <= value < 1, optimizer)
+        field("optimizer.weight_decay", "a number, 0 or more", lambda value: _is_number(value) and value >= 0, optimizer)
+        field("optimizer.filter_radius", "null or a positive number",
+              lambda value: value is None or _is_number(value) and value > 0, optimizer)
+
+    schedules = {"StepLR": StepLR, "ReduceLROnPlateau": ReduceLROnPlateau}
+    schedule = field("schedule", "null or an object {type, state}", lambda value: value is None or isinstance(value, dict))
+    if schedule is not None:
+        kind = field("schedule.type", " or ".join(map(repr, schedules)), lambda value: value in schedules, schedule)
+        state = field("schedule.state", "an object", lambda value: isinstance(value, dict), schedule)
+        try:
+            schedules[kind](**({"step_size": 1} if kind == "StepLR" else {})).load_state_dict(state)
+        except ValueError as error:
+            raise _not_a_checkpoint(path, f"field schedule.state: {error}") from error
+
+    random = field("random", "an object {seed, cpu}", lambda value: isinstance(value, dict))
+    field("random.seed", "a whole number, 0 or more", _is_whole, random)
+    cpu = field("random.cpu", "an object", lambda value: isinstance(value, dict), random)
+    try:
+        numpy.random.default_rng(0).bit_generator.state = cpu
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise _not_a_checkpoint(path, f"field random.cpu is not the state of NumPy's PCG64 generator "
+                                f"({error})") from error
+
+    data = field("data", "an object {seed, next_epoch}", lambda value: isinstance(value, dict))
+    field("data.seed", "null or a whole number, 0 or more", lambda value: value is None or _is_whole(value), data)
+    field("data.next_epoch", f"{epoch}, the epoch", lambda value: value == epoch and _is_whole(value), data)
+
+    history = field("history", "null or an object {epochs}", lambda value: value is None or isinstance(value, dict))
+    if history is not None:
+        records = field("history.epochs", f"a list of {epoch} records, one per epoch",
+                        lambda value: isinstance(value, list) and len(value) == epoch, history)
+        for index, record in enumerate(records):
+            name = f"history.epochs[{index}]"
+            _require(path, name, record, "an object", lambda value: isinstance(value, dict))
+            _require(path, f"{name}.epoch", record.get("epoch", MISSING), str(index + 1),
+                     lambda value: _is_whole(value) and value == index + 1)
+            for key in KEYS[1:]:
+                _require(path, f"{name}.{key}", record.get(key, MISSING), "null or a number",
+                         lambda value: value is None or _is_number(value))
+
+    extra = field("extra", "an object", lambda value: isinstance(value, dict))
+    if "dataset" in extra:
+        field("extra.dataset", "a dataset name (a string)", lambda value: isinstance(value, str), extra)
+    if "classes" in extra:
+        field("extra.classes", "a list of class names (strings)",
+              lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value), extra)
+    if "normalize" in extra:
+        normalize = field("extra.normalize", "an object {mean, std}", lambda value: isinstance(value, dict), extra)
+        field("extra.normalize.mean", "a number", _is_number, normalize)
+        field("extra.normalize.std", "a positive number", lambda value: _is_number(value) and value > 0, normalize)
+    if "config" in extra:
+        field("extra.config", "an object of run settings", lambda value: isinstance(value, dict), extra)
 
 
 def load_model(checkpoint):
@@ -232,7 +597,12 @@ def load_model(checkpoint):
     if config["name"] not in NAMES:
         raise CheckpointError(f"{checkpoint.path}: holds a model named {config['name']!r}, which this "
                               f"minicnn cannot build; it builds {', '.join(NAMES)}")
-    model = get_model(config["name"], **config["kwargs"])
+    _check_model_settings(checkpoint, config["name"], config["kwargs"])
+    try:
+        model = get_model(config["name"], **config["kwargs"])
+    except (ValueError, TypeError, MemoryError) as error:
+        raise _not_a_checkpoint(checkpoint.path, f"{config['name']} cannot be built with the settings "
+                                f"{config['kwargs']} it gives ({type(error).__name__}: {error})") from error
     try:
         model.load_state_dict(checkpoint.model_state)
     except (KeyError, ValueError) as error:  # load_state_dict's "names or shapes differ"
@@ -241,3 +611,26 @@ def load_model(checkpoint):
             f"({error.args[0]}); was the model changed after the checkpoint was saved?") from error
     return model.eval()
 
+
+
+def _check_model_settings(checkpoint, name, kwargs):
+    """Before building: each setting is one the model's builder takes, of its default's type, and
+    no whole number is larger than the count of weights stored (a model of n classes, or n
+    hidden units, has at least n weights), so a crafted file cannot ask for a model the size of
+    the machine's memory."""
+    import inspect
+    from ..models import MODELS
+
+    taken = inspect.signature(MODELS[name][0]).parameters
+    stored = sum(array.size for array in checkpoint.model_state.values())
+    for key, value in kwargs.items():
+        if key not in taken:
+            raise _not_a_checkpoint(checkpoint.path, f"field model.kwargs has {key!r}, which {name} does not "
+                                    f"take; it takes {', '.join(taken)}")
+        default = taken[key].default
+        expected = {bool: "true/false", int: "a whole number", float: "a number", str: "a string"}.get(type(default))
+        fits = {bool: lambda v: isinstance(v, bool), int: lambda v: _is_whole(v, 1) and v <= stored,
+                float: _is_number, str: lambda v: isinstance(v, str)}.get(type(default), lambda v: True)
+        if type(default) is int:
+            expected = f"a whole number from 1 to {stored} (the weights it holds)"
+        _require(checkpoint.path, f"model.kwargs.{key}", value, expected, fits)

@@ -12,7 +12,27 @@ ZFNet's learning rate (0.01) was "annealed by hand when validation error
 plateaued" (docs/sources.md section 4); ReduceLROnPlateau does that automatically.
 Each schedule has ``state_dict()``/``load_state_dict()`` of plain numbers, which
 checkpoints store, so a resumed run anneals exactly as an unbroken one.
+Every setting is checked when a schedule is made and when its state is
+loaded: a ValueError names the setting, its value and the range it needs.
 """
+
+import math
+import numbers
+
+
+def _check(owner, name, value, needed, fits, kind=numbers.Real):
+    """``value`` if it is a ``kind`` (never a bool) for which ``fits`` holds; else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, kind) or not fits(value):
+        raise ValueError(f"{owner}: {name} must be {needed}; got {value!r}")
+    return value
+
+
+def _check_keys(owner, state, keys):
+    """A ValueError unless ``state`` is a dict with exactly ``keys`` (what state_dict() gives)."""
+    if not isinstance(state, dict) or set(state) != set(keys):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{owner}.load_state_dict: expected the keys {sorted(keys)}, got {found}")
+
 
 class StepLR:
     """Multiply the learning rate by ``gamma`` after every ``step_size`` epochs.
@@ -21,8 +41,9 @@ class StepLR:
     """
 
     def __init__(self, step_size, gamma=0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size is a number of epochs and must be >= 1, got {step_size}")
+        _check("StepLR", "step_size", step_size, "a whole number of epochs, at least 1",
+               lambda value: value >= 1, numbers.Integral)
+        _check("StepLR", "gamma", gamma, "a positive, finite factor", lambda value: 0 < value < math.inf)
         self.step_size, self.gamma = step_size, gamma
 
     def next_lr(self, epoch, logs, lr):
@@ -32,7 +53,8 @@ class StepLR:
         return {"step_size": self.step_size, "gamma": self.gamma}
 
     def load_state_dict(self, state):
-        self.step_size, self.gamma = state["step_size"], state["gamma"]
+        _check_keys("StepLR", state, ("step_size", "gamma"))
+        self.__init__(state["step_size"], state["gamma"])   # checks both, as when made
 
     def __repr__(self):
         return f"StepLR(step_size={self.step_size}, gamma={self.gamma})"
@@ -53,10 +75,18 @@ class ReduceLROnPlateau:
 
     def __init__(self, monitor="val_loss", mode="min", factor=0.1, patience=2,
                  threshold=1e-4, cooldown=0, min_lr=0.0):
+        owner = "ReduceLROnPlateau"
+        if not isinstance(monitor, str):
+            raise ValueError(f"{owner}: monitor must be a key of the epoch logs such as 'val_loss'; got {monitor!r}")
         if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+            raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+        _check(owner, "factor", factor, "in (0, 1)", lambda value: 0 < value < 1)
+        _check(owner, "patience", patience, "a whole number of epochs, 0 or more", lambda value: value >= 0,
+               numbers.Integral)
+        _check(owner, "threshold", threshold, "a finite number, 0 or more", lambda value: 0 <= value < math.inf)
+        _check(owner, "cooldown", cooldown, "a whole number of epochs, 0 or more", lambda value: value >= 0,
+               numbers.Integral)
+        _check(owner, "min_lr", min_lr, "a finite learning rate, 0 or more", lambda value: 0 <= value < math.inf)
         self.monitor, self.mode, self.factor, self.patience = monitor, mode, factor, patience
         self.threshold, self.cooldown, self.min_lr = threshold, cooldown, min_lr
         self.best = None          # the best value seen so far; None before the first epoch
@@ -92,13 +122,21 @@ class ReduceLROnPlateau:
         return lr
 
     def state_dict(self):
-        return {key: getattr(self, key) for key in (
-            "monitor", "mode", "factor", "patience", "threshold", "cooldown", "min_lr",
-            "best", "bad_epochs", "cooldown_left")}
+        return {key: getattr(self, key) for key in self.SETTINGS + self.PROGRESS}
+
+    SETTINGS = ("monitor", "mode", "factor", "patience", "threshold", "cooldown", "min_lr")
+    PROGRESS = ("best", "bad_epochs", "cooldown_left")
 
     def load_state_dict(self, state):
-        for key, value in state.items():
-            setattr(self, key, value)
+        _check_keys("ReduceLROnPlateau", state, self.SETTINGS + self.PROGRESS)
+        self.__init__(**{key: state[key] for key in self.SETTINGS})   # checks the settings, as when made
+        if state["best"] is not None:
+            _check("ReduceLROnPlateau", "best", state["best"], "None or a finite number",
+                   lambda value: math.isfinite(value))
+        for key in ("bad_epochs", "cooldown_left"):
+            _check("ReduceLROnPlateau", key, state[key], "a whole number of epochs, 0 or more",
+                   lambda value: value >= 0, numbers.Integral)
+        self.best, self.bad_epochs, self.cooldown_left = state["best"], state["bad_epochs"], state["cooldown_left"]
 
     def __repr__(self):
         return (f"ReduceLROnPlateau(monitor={self.monitor!r}, mode={self.mode!r}, "
