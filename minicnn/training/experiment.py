@@ -7,7 +7,8 @@
 Files written to ``config.out``:
 
     checkpoint.npz   weights, optimizer, history, ... after every epoch (minicnn/training/checkpoint.py)
-    metrics.json     test loss and accuracy, the per-epoch history, data, backend, timings
+    metrics.json     test loss and accuracy, the per-epoch history, data, backend, timings,
+                     world_size (the number of data-parallel ranks)
     curves.png       loss and accuracy against epoch
 
 Data: the training split, cut to ``train_limit`` images, is split into
@@ -15,6 +16,11 @@ training and validation images (``val_fraction``, chosen with ``seed``);
 pixels are scaled to [0, 1] and standardised with the mean and standard
 deviation of the training images, which the checkpoint keeps for ``eval``.
 The test split is used once, at the end.
+
+Data parallelism: ``run(config, communicator=world())`` on every rank of an
+MPI job (``minicnn train --distributed``): each rank loads the data and
+builds the model, fit shares out every batch (minicnn/distributed/), and
+rank 0 alone prints and writes the files.
 """
 
 import dataclasses
@@ -35,6 +41,7 @@ from .checkpoint import CheckpointError, load_checkpoint, write_json
 from ..data import load_dataset, mean_std, normalize, sources, to_float
 from ..data.transforms import RandomCrop, RandomShift, keras_example
 from ..engine.shapes import ShapeError
+from ..distributed import empty_share_problem
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
 from .loop import evaluate, fit
@@ -220,13 +227,16 @@ class RunResult:
     config: RunConfig
 
 
-def run(config, resume=None, progress=True, callbacks=(), verbose=True):
+def run(config, resume=None, progress=True, callbacks=(), verbose=True, communicator=None):
     """Train ``config.model`` on ``config.dataset``, test it, write the files; returns a RunResult.
 
     resume: a checkpoint path; training continues after its last epoch up
     to ``config.epochs`` (use ``resume_config`` to get a consistent config).
+    communicator: train data-parallel on its ranks (minicnn.distributed); None: one process.
     """
     started = time.perf_counter()
+    ranks, rank = (1, 0) if communicator is None else (communicator.size, communicator.rank)
+    verbose, progress = verbose and rank == 0, progress and rank == 0
     out = Path(config.out)
     schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
     standardisation = None if resume is None else saved_standardisation(load_checkpoint(resume))
@@ -235,6 +245,9 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
     rng.manual_seed(config.seed)  # the initial weights, too, follow the seed
     model = models.get_model(config.model, num_classes=len(data.classes), **config.model_kwargs)
     check_fits(model, config.model, data)
+    problem = empty_share_problem(len(data.train_y), config.batch_size, ranks)
+    if problem is not None:
+        raise RunConfigError(problem)
     extra = {"config": dataclasses.asdict(config), "dataset": data.name, "classes": data.classes,
              "normalize": {"mean": data.mean, "std": data.std}}
     history = fit(
@@ -243,9 +256,10 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
         weight_decay=config.weight_decay, schedule=schedule,
         filter_radius=config.filter_radius, transform=transform,
         callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=resume,
-        extra=extra, progress=progress)
-    evaluation = evaluate(model, data.test_x, data.test_y)
-    plot_curves(history, out / "curves.png", title=f"{config.model} on {data.name}")
+        extra=extra, progress=progress, communicator=communicator)
+    evaluation = evaluate(model, data.test_x, data.test_y, communicator=communicator)
+    if rank == 0:
+        plot_curves(history, out / "curves.png", title=f"{config.model} on {data.name}")
     # seconds of training only (no validation), from each epoch's images/s
     train_seconds = sum(len(data.train_y) / rate for rate in history["images_per_second"])
     metrics = {
@@ -254,7 +268,7 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
         "dataset": data.name, "data_source": data.source, "classes": data.classes,
         "train_images": len(data.train_y), "val_images": len(data.val_y), "test_images": len(data.test_y),
         "test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss,
-        "epochs": len(history), "seconds": time.perf_counter() - started,
+        "epochs": len(history), "seconds": time.perf_counter() - started, "world_size": ranks,
         "train_seconds": train_seconds,
         "images_per_second": len(data.train_y) * len(history) / train_seconds if len(history) else None,
         **machine_info(),
@@ -262,7 +276,8 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True):
         "checkpoint": "checkpoint.npz", "curves": "curves.png",
         "history": history.to_dict()["epochs"],
     }
-    write_json(out / "metrics.json", metrics)
+    if rank == 0:
+        write_json(out / "metrics.json", metrics)
     return RunResult(model, data, history, evaluation, metrics, config)
 
 
