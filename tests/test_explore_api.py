@@ -562,3 +562,17 @@ def test_every_endpoint_works_for_both_models_on_both_data_sets(model, dataset, 
     started = client.post("/api/occlusion", query_string={"image": "test:1", "window": 7, "stride": 7}).json
     assert run_job(client, started)["state"] == "done"
     assert len(get(client, "/api/history")["epochs"]) == 1
+
+
+def test_the_tour_report_says_how_to_explore_its_model():
+    from types import SimpleNamespace
+    from minicnn.cli.tour import introduction
+    metrics = {"parameters": 429194, "epochs": 1, "train_images": 400, "data_source": "embedded sample",
+               "test_images": 100, "test_accuracy": 0.5, "test_loss": 1.0, "seconds": 3.0,
+               "images_per_second": 200.0, "backend": "numpy", "device": "a CPU"}
+    config = RunConfig(out="tour", epochs=1, train_limit=400)
+    text = introduction(SimpleNamespace(metrics=metrics, config=config))
+    assert "Explore this model live:</b> <code>minicnn explore tour/checkpoint.npz</code>" in text
+    config = RunConfig(out="tour", epochs=1, data_path="/data/fashion")
+    assert "minicnn explore tour/checkpoint.npz --data-path /data/fashion" in introduction(
+        SimpleNamespace(metrics=metrics, config=config))

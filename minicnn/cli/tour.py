@@ -201,4 +201,13 @@ def introduction(result):
         f"on the <code>{metrics['backend']}</code> backend ({html.escape(metrics['device'])}).</p>"
         f"<p>Made by <code>{html.escape(command)}</code>. The weights are in "
         f"<a href=\"checkpoint.npz\">checkpoint.npz</a>: "
-        f"<code>minicnn eval {html.escape(str(Path(config.out) / 'checkpoint.npz'))}</code>.</p>")
+        f"<code>minicnn eval {html.escape(str(Path(config.out) / 'checkpoint.npz'))}</code>.</p>"
+        f"<p><b>Explore this model live:</b> <code>{html.escape(explore_command(config))}</code> "
+        "(every feature map of every layer for any test image or your own drawing, each map's deconvnet "
+        "projection and its top-9 over the test set, occlusion; in your browser, on this machine).</p>")
+
+
+def explore_command(config):
+    """The command that opens ``minicnn explore`` on the tour's checkpoint, with the tour's data."""
+    command = f"minicnn explore {Path(config.out) / 'checkpoint.npz'}"
+    return command + (f" --data-path {config.data_path}" if config.data_path else "")
