@@ -14,13 +14,14 @@ One idea per module:
 """
 
 from .callbacks import AtEpochs, Callback, EarlyStopping
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, OutputError, load_checkpoint, load_model, save_checkpoint
 from .history import History
-from .loop import confusion_matrix, evaluate, fit
+from .loop import TrainingDiverged, confusion_matrix, evaluate, fit
 from .schedules import ReduceLROnPlateau, StepLR
 
 __all__ = [
-    "fit", "evaluate", "confusion_matrix", "Checkpoint", "CheckpointError", "load_checkpoint",
+    "fit", "evaluate", "confusion_matrix", "TrainingDiverged", "Checkpoint", "CheckpointError",
+    "OutputError", "load_checkpoint",
     "load_model", "save_checkpoint", "History", "Callback", "AtEpochs", "EarlyStopping",
     "StepLR", "ReduceLROnPlateau",
 ]

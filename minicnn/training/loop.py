@@ -35,6 +35,7 @@ checkpoint; validation is shared out and summed.
 
 import dataclasses
 import math
+import numbers
 import sys
 import time
 from collections import namedtuple
@@ -44,7 +45,7 @@ from tqdm import tqdm
 
 from ..engine import functional as F
 from ..engine import rng
-from ..engine.backend import default_device, to_device, to_numpy
+from ..engine.backend import default_device, get_array_module, to_device, to_numpy
 from .callbacks import Callback
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..data.loader import DataLoader
@@ -52,6 +53,15 @@ from .history import History
 from ..engine.optim import SGD
 from ..engine.tensor import no_grad, tensor
 from ..distributed import GradientAllReduce, SingleProcess, broadcast_parameters, empty_share_problem, share
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss, a weight or a velocity became NaN or infinite: the run diverged.
+
+    Raised by ``fit`` before anything is saved, so the checkpoint of the last
+    good epoch stays as it was. The usual cause is a learning rate too large
+    for the model (or a momentum too close to 1).
+    """
 
 
 @dataclasses.dataclass
@@ -133,8 +143,11 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
     communicator:   train data-parallel on its ranks (minicnn.distributed.world()), with
                     rank 0's initial weights; None: this process alone
     """
+    _check_settings(epochs, batch_size, eval_batch_size, seed, transform)
     train_images, train_labels = _on_device(train, "train")
     val_images, val_labels = _on_device(val, "val")
+    if len(train_images) == 0:
+        raise ValueError("fit: train has no images; give at least one (images, labels) pair")
     if hasattr(model, "output_shape"):
         model.output_shape(tuple(train_images.shape[1:]))  # a ShapeError names the layer that does not fit
     monitor = getattr(schedule, "monitor", "")
@@ -155,6 +168,10 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
                 f"fit: the checkpoint {saved.path} was trained with seed {saved_seed}, not {seed}; "
                 "resume with the same seed (or seed=None) to replay the same data order")
         seed = saved_seed if seed is None else seed
+        if saved.epoch >= epochs:
+            raise ValueError(
+                f"fit: the checkpoint {saved.path} has already trained {saved.epoch} epochs, and epochs="
+                f"{epochs} is the total to reach, not a number of epochs more; ask for more than {saved.epoch}")
         saved.restore(model, optimizer, schedule)
         history, start = saved.history(), saved.epoch
     seed = 0 if seed is None else int(seed)
@@ -173,6 +190,7 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
     for epoch in range(start, epochs):
         state.epoch = epoch
         logs = _train_one_epoch(state, callbacks, progress and communicator.rank == 0, eval_batch_size)
+        _check_finite(state, logs)   # before anything is saved: the last good checkpoint stays
         history.append(logs)
         if schedule is not None:
             optimizer.lr = schedule.next_lr(epoch, logs, optimizer.lr)
@@ -186,6 +204,44 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
     for callback in callbacks:
         callback.on_train_end(state)
     return history
+
+
+def _check_settings(epochs, batch_size, eval_batch_size, seed, transform):
+    """A ValueError (TypeError for a transform) naming the first setting of fit outside its range.
+
+    SGD checks its own (lr, momentum, weight_decay, filter_radius) when fit makes it.
+    """
+    for name, value, minimum in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                                 ("eval_batch_size", eval_batch_size, 1), ("seed", seed, 0)):
+        if name == "seed" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            raise ValueError(f"fit: {name} must be a whole number, at least {minimum}; got {value!r}")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"fit: transform must be a function of a batch of images, or None; got {transform!r}")
+
+
+def _diverged(state, batch, what):
+    """The sentence TrainingDiverged says: where, what, what was kept, what to try."""
+    saved = (f"the checkpoint of epoch {state.epoch} in {state.checkpoint} is unchanged"
+             if state.checkpoint is not None and state.epoch > 0 else "nothing was saved")
+    return (f"training diverged in epoch {state.epoch + 1}, batch {batch} of {len(state.loader)}: {what}; "
+            f"{saved}; try a smaller learning rate than {state.optimizer.lr:g}"
+            + (f" or a momentum below {state.optimizer.momentum:g}" if state.optimizer.momentum >= 0.95 else ""))
+
+
+def _check_finite(state, logs):
+    """TrainingDiverged unless every weight, velocity and loss of the epoch just trained is finite."""
+    model, optimizer, batches = state.model, state.optimizer, len(state.loader)
+    names = ([name for name, _ in model.named_parameters()] if hasattr(model, "named_parameters")
+             else [str(index) for index in range(len(optimizer.params))])
+    for name, parameter, velocity in zip(names, optimizer.params, optimizer.velocity):
+        xp = get_array_module(parameter.data)
+        for what, array in ((f"weight {name}", parameter.data), (f"the velocity of {name}", velocity)):
+            if array is not None and not bool(xp.isfinite(array).all()):
+                raise TrainingDiverged(_diverged(state, batches, f"{what} holds NaN or infinite values"))
+    if logs["val_loss"] is not None and not math.isfinite(logs["val_loss"]):
+        raise TrainingDiverged(_diverged(state, batches, f"the validation loss is {logs['val_loss']}"))
 
 
 def _train_one_epoch(state, callbacks, progress, eval_batch_size):
@@ -216,9 +272,7 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
             optimizer.step()
             loss_value = float(loss.item())
             if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"training diverged in epoch {epoch + 1}, batch {batch + 1}: the loss is "
-                    f"{loss_value}; try a smaller learning rate than {lr}")
+                raise TrainingDiverged(_diverged(state, batch + 1, f"the loss became {loss_value}"))
             batch_correct = int((logits.data.argmax(axis=1) == y).sum())
             total_loss += loss_value * len(y)
             correct, seen = correct + batch_correct, seen + len(y)
