@@ -2,6 +2,7 @@
 
     minicnn tour --out tour                          # start here: open tour/index.html
     minicnn train --model keras_mnist_cnn --epochs 5 --out runs/keras
+    mpiexec -n 2 python -m minicnn train --distributed ...   # data-parallel (minicnn/distributed/)
     minicnn eval runs/keras/checkpoint.npz
     minicnn summary zfnet --input 3,224,224
     minicnn data fashion-mnist [--fetch]
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from .. import models
 from ..engine.backend import NAMES as BACKENDS
-from ..engine.backend import backends, set_backend
+from ..engine.backend import backends, get_backend, set_backend
+from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
 from ..training.checkpoint import CheckpointError, load_checkpoint, load_model
 from ..data import DataError, FetchError, describe_sources, fetch, load_dataset, sources
 from ..data import mean_std, normalize, to_float
@@ -176,14 +178,32 @@ def command_train(args):
     if config.out is None or config.out == RunConfig.out:
         config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
     check_data(config.dataset, config.data_path)
+    communicator = make_communicator(args)
     callbacks = []
-    if args.snapshots:  # ZFNet Fig. 4, for `minicnn explore`; late import, like every lab extra
+    if args.snapshots and communicator.rank == 0:  # ZFNet Fig. 4, for `minicnn explore`; late import
         from ..explore import SaveSnapshots
         callbacks.append(SaveSnapshots(Path(config.out) / "snapshots.npz"))
-    result = run(config, resume=args.resume, progress=not args.quiet, callbacks=callbacks)
-    print_result(result.metrics)
-    print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz" + (", snapshots.npz" if args.snapshots else ""))
+    # with several ranks, a rank that fails ends them all (a usage error as one line): distributed/faults.py
+    with abort_on_error(communicator, prefix="minicnn train", quiet=USAGE_ERRORS):
+        result = run(config, resume=args.resume, progress=not args.quiet, callbacks=callbacks,
+                     communicator=communicator)
+    if communicator.rank == 0:
+        print_result(result.metrics)
+        print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz" + (", snapshots.npz" if args.snapshots else ""))
     return 0
+
+
+def make_communicator(args):
+    """The ranks ``minicnn train`` runs on: MPI's with --distributed, else this process alone."""
+    if not args.distributed:
+        if launched_ranks() > 1:
+            raise UsageError(f"started by mpiexec as one of {launched_ranks()} processes but without "
+                             "--distributed: each would train alone and write the same files; add --distributed")
+        return SingleProcess()
+    try:  # with the cupy backend, gradients are summed GPU to GPU by NCCL
+        return world(distributed=True, nccl=get_backend() == "cupy")
+    except ImportError as error:
+        raise UsageError(str(error)) from None
 
 
 def command_eval(args):
@@ -363,6 +383,9 @@ def build_parser():
                        help="after every epoch, save the strongest projection of each conv layer's first maps "
                             "(ZFNet Fig. 4) to snapshots.npz, for minicnn explore")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel over the processes of an MPI job: mpiexec -n K python -m minicnn "
+                            "train --distributed ...; --batch-size stays the global batch (needs minicnn[mpi])")
     train.set_defaults(run=command_train)
 
     evaluate_ = commands.add_parser("eval", parents=[common], help="test a checkpoint")

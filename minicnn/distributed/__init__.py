@@ -30,7 +30,7 @@ MPICommunicator is made, and CuPy's NCCL when an NCCLCommunicator is.
 """
 
 from .communicator import (
-    Communicator, MPICommunicator, SingleProcess, import_mpi, started_by_mpiexec, world,
+    Communicator, MPICommunicator, SingleProcess, import_mpi, launched_ranks, started_by_mpiexec, world,
 )
 from .faults import abort_on_error, abort_on_uncaught_exception, describe_failure
 from .gradients import GradientAllReduce, broadcast_parameters, check_ranks_agree, parameters_digest
@@ -39,7 +39,7 @@ from .sharding import batch_sizes, empty_share_problem, share
 
 __all__ = [
     "Communicator", "SingleProcess", "MPICommunicator", "NCCLCommunicator", "world",
-    "import_mpi", "started_by_mpiexec",
+    "import_mpi", "launched_ranks", "started_by_mpiexec",
     "GradientAllReduce", "broadcast_parameters", "check_ranks_agree", "parameters_digest",
     "share", "batch_sizes", "empty_share_problem",
     "abort_on_error", "abort_on_uncaught_exception", "describe_failure",

@@ -164,7 +164,8 @@ class MPICommunicator(Communicator):
     def abort(self, status=1):
         sys.stdout.flush()
         sys.stderr.flush()
-        self.comm.Abort(status)
+        self.comm.Abort(status)   # asks mpiexec to end every rank of the job
+        os._exit(status)          # MPICH's Abort may return before its kill arrives: go no further
 
 
 def _synchronize_gpu():
@@ -183,14 +184,28 @@ def started_by_mpiexec():
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
-def world(distributed=None):
+def launched_ranks():
+    """How many processes mpiexec started (from the environment, without starting MPI); 1 if none."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+def world(distributed=None, nccl=False):
     """The communicator for this process.
 
     distributed=None: MPI when started by mpiexec, else SingleProcess.
     distributed=True: MPI (an ImportError says how to install it); a
     single ``python ...`` run is then an MPI job of one rank.
     distributed=False: SingleProcess.
+    nccl=True: with MPI, sum CuPy arrays with NCCL (nccl.py), one GPU per rank.
     """
     if distributed is None:
         distributed = started_by_mpiexec()
-    return MPICommunicator() if distributed else SingleProcess()
+    if not distributed:
+        return SingleProcess()
+    if nccl:
+        from .nccl import NCCLCommunicator
+        return NCCLCommunicator()
+    return MPICommunicator()
