@@ -2,7 +2,9 @@
 # Installs what minicnn needs on a fresh machine. Safe to run again.
 #  1. minicnn itself, editable, with its test tools (pip: numpy, numba,
 #     matplotlib, tqdm, pytest, hypothesis, jupytext, and for `minicnn explore`
-#     Werkzeug, Pillow and Selenium; see setup.cfg)
+#     Werkzeug, Pillow and Selenium; see setup.cfg), and MPI for data-parallel
+#     training (the extra "mpi": mpi4py and the mpich wheel, which puts
+#     mpiexec next to python; tests/test_distributed.py needs it)
 #  2. full Fashion-MNIST from Debian's package dataset-fashion-mnist, when
 #     this is a Debian/Ubuntu machine and we are root; otherwise minicnn uses
 #     the real sample embedded in the package (or `minicnn data --fetch`).
@@ -12,7 +14,7 @@
 #     under CI=true). Selenium, Werkzeug and Pillow come with step 1.
 set -eu
 cd "$(dirname "$0")"
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[dev,mpi]"
 if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
     echo "setup: Fashion-MNIST found (Debian package dataset-fashion-mnist)"
 elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
