@@ -17,6 +17,11 @@ pixels are scaled to [0, 1] and standardised with the mean and standard
 deviation of the training images, which the checkpoint keeps for ``eval``.
 The test split is used once, at the end.
 
+Every setting is checked before any work (``check_config``: a
+RunConfigError names the setting and its range). A resumed run writes
+beside the checkpoint it continues (``resume_config``), never into a folder
+named inside the checkpoint file.
+
 Data parallelism: ``run(config, communicator=world())`` on every rank of an
 MPI job (``minicnn train --distributed``): each rank loads the data and
 builds the model, fit shares out every batch (minicnn/distributed/), and
@@ -25,6 +30,8 @@ rank 0 alone prints and writes the files.
 
 import dataclasses
 import datetime
+import math
+import numbers
 import os
 import platform
 import sys
@@ -150,6 +157,55 @@ def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fractio
                 prepare(test_images), test_labels, test_images)
 
 
+def _whole(minimum):
+    return lambda value: isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _path_or_none(value):
+    return value is None or isinstance(value, (str, os.PathLike)) and str(value) != ""
+
+
+# (setting, what it must be, the test): every field of RunConfig, checked by check_config
+CONFIG_RULES = (
+    ("model", f"one of {', '.join(models.NAMES)}",
+     lambda value: isinstance(value, str) and models.canonical_name(value) in models.NAMES),
+    ("dataset", f"one of {', '.join(sources.NAMES)}", lambda value: value in sources.NAMES),
+    ("out", "the name of a folder (not empty)", lambda value: value is not None and _path_or_none(value)),
+    ("epochs", "a whole number of epochs, at least 1", _whole(1)),
+    ("batch_size", "a whole number of images, at least 1", _whole(1)),
+    ("lr", "a positive, finite learning rate", lambda value: _number(value) and value > 0),
+    ("momentum", "a number in [0, 1)", lambda value: _number(value) and 0 <= value < 1),
+    ("weight_decay", "a finite number, 0 or more", lambda value: _number(value) and value >= 0),
+    ("filter_radius", "None or a positive, finite RMS", lambda value: value is None or _number(value) and value > 0),
+    ("schedule", f"one of {', '.join(SCHEDULES)}", lambda value: value in SCHEDULES),
+    ("step_size", "a whole number of epochs, at least 1", _whole(1)),
+    ("patience", "a whole number of epochs, 0 or more", _whole(0)),
+    ("gamma", "a positive, finite factor", lambda value: _number(value) and value > 0),
+    ("augment", f"one of {', '.join(AUGMENTATIONS)}", lambda value: value in AUGMENTATIONS),
+    ("seed", "a whole number, 0 or more", _whole(0)),
+    ("data_path", "None or the name of a folder", _path_or_none),
+    ("train_limit", "None or a whole number of images, at least 1", lambda value: value is None or _whole(1)(value)),
+    ("test_limit", "None or a whole number of images, at least 1", lambda value: value is None or _whole(1)(value)),
+    ("val_fraction", "a fraction in [0, 1)", lambda value: _number(value) and 0 <= value < 1),
+    ("model_kwargs", "a dict of the model's settings (not num_classes: the dataset decides it)",
+     lambda value: isinstance(value, dict) and all(isinstance(key, str) for key in value)
+     and "num_classes" not in value),
+)
+
+
+def check_config(config):
+    """A RunConfigError naming the first setting of ``config`` outside its range (CONFIG_RULES)."""
+    for name, needed, fits in CONFIG_RULES:
+        value = getattr(config, name)
+        if not fits(value):
+            raise RunConfigError(f"the setting {name} must be {needed}; got {value!r}")
+    return config
+
+
 def make_schedule(config):
     """The learning-rate schedule ``config`` asks for, or None."""
     if config.schedule == "none":
@@ -237,7 +293,7 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     started = time.perf_counter()
     ranks, rank = (1, 0) if communicator is None else (communicator.size, communicator.rank)
     verbose, progress = verbose and rank == 0, progress and rank == 0
-    out = Path(config.out)
+    out = Path(check_config(config).out)
     schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
     standardisation = None if resume is None else saved_standardisation(load_checkpoint(resume))
     data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
@@ -287,11 +343,24 @@ def resume_config(checkpoint, **changes):
     Changing a DATA_FIELDS setting (model, dataset, seed, limits, ...) would
     train on other images or another network than the checkpoint's: a
     RunConfigError says so. Other settings (epochs, out, lr, ...) may change.
+    ``out`` is the checkpoint's own folder unless ``changes`` gives one: the
+    folder stored in the file is not used, so a checkpoint that was copied,
+    or crafted, never makes a run write somewhere else.
     """
     saved = load_checkpoint(checkpoint).extra.get("config")
     if saved is None:
         raise CheckpointError(f"{checkpoint}: holds no run settings (it was not written by minicnn train)")
+    fields = {field.name for field in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(saved) - fields)
+    if unknown:
+        raise CheckpointError(f"{checkpoint}: not a minicnn checkpoint (field extra.config has {unknown[0]!r}, "
+                              f"which is not a setting of a run; they are {', '.join(sorted(fields))})")
     config = RunConfig(**saved)
+    config.out = str(Path(checkpoint).parent)
+    try:
+        check_config(config)
+    except RunConfigError as error:
+        raise CheckpointError(f"{checkpoint}: not a minicnn checkpoint (field extra.config: {error})") from error
     for key, value in changes.items():
         if value is None:
             continue
