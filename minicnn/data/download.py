@@ -26,7 +26,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -141,9 +140,9 @@ def download_verified(url, destination, sha256, ndim, timeout=60, size=None):
     advice = (f"Check the network and try again, use a mirror ($MINICNN_DATA_URL), or "
               f"copy the file by hand to {destination}")
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-        )
+        # like open() (0666 less the umask, not mkstemp's 0600), and O_EXCL: never someone else's file
+        temporary = str(destination.parent / f".{destination.name}.{os.urandom(8).hex()}.part")
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as error:
         raise FetchError(f"could not download {url}: cannot write into {destination.parent} "
                          f"({error.strerror or error}); set $XDG_CACHE_HOME to a writable "

@@ -11,9 +11,10 @@ Arrays are NumPy: filters (F, C, KH, KW), feature maps (C, H, W), images
 """
 
 import math
-from pathlib import Path
 
 import numpy
+
+from .checkpoint import atomic_write
 
 DPI = 100
 
@@ -25,11 +26,12 @@ def new_figure(width, height):
 
 
 def save_figure(figure, path):
-    """Write ``figure`` as a PNG at ``path`` (folders created); returns the path as a Path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    """Write ``figure`` as a PNG at ``path`` (folders created); returns the path as a Path.
+
+    Atomically, as checkpoints are (checkpoint.atomic_write): an interruption
+    or a full disk leaves the old PNG, and an OutputError names the file.
+    """
+    return atomic_write(path, lambda file: figure.savefig(file, format="png", bbox_inches="tight"))
 
 
 def _panel_grid(count, columns, panel_width, panel_height, title_height=0.5):
