@@ -11,6 +11,7 @@ trained on, and writes ``OUT/index.html`` linking these PNG figures:
     Grad-CAM class activation heatmaps, and inputs that maximize the last conv maps
 """
 
+import html
 from pathlib import Path
 
 from ..training.checkpoint import Checkpoint, load_checkpoint, load_model
@@ -62,7 +63,9 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
                     "Gradient ascent in input space on the mean activation of the first 8 maps."))
 
     model_name = checkpoint.model_name
-    intro = (f"<p>{model_name} from <code>{checkpoint.path}</code> (epoch {checkpoint.epoch}), "
-             f"on {dataset} test images read from {test.source}.</p>")
+    # every value here comes from the checkpoint, the command line or the file system: escaped
+    intro = (f"<p>{html.escape(model_name)} from <code>{html.escape(str(checkpoint.path))}</code> "
+             f"(epoch {html.escape(str(checkpoint.epoch))}), on {html.escape(str(dataset))} test images "
+             f"read from {html.escape(str(test.source))}.</p>")
     sections = [Section.from_triple(triple) for triple in triples]
     return write_report(out / "index.html", f"minicnn visualize: {model_name}", intro, sections)

@@ -64,8 +64,20 @@ def _anchor(index):
     return f"section-{index}"
 
 
+def relative_link(path, base):
+    """``path`` relative to the folder ``base``, as a link that can only ever be a relative file:
+    "./" first unless it starts with "../", so a name such as "javascript:..." is not a scheme."""
+    link = Path(os.path.relpath(path, base)).as_posix()
+    return link if link.startswith("../") else "./" + link
+
+
 def render(title, intro_html, sections, base):
-    """The page as a string; image paths are made relative to ``base`` (the page's folder)."""
+    """The page as a string; image paths are made relative to ``base`` (the page's folder).
+
+    Everything but ``intro_html`` and a section's ``body`` (HTML the caller
+    built, escaping what it did not write itself) is escaped here: titles,
+    captions, links, so text from a checkpoint or a file name cannot add markup.
+    """
     nav = " ".join(f'<a href="#{_anchor(i)}">{html.escape(s.title)}</a>' for i, s in enumerate(sections))
     parts = [f"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
              f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
@@ -73,7 +85,7 @@ def render(title, intro_html, sections, base):
     for index, section in enumerate(sections):
         parts.append(f'<h2 id="{_anchor(index)}">{html.escape(section.title)}</h2>')
         if section.image is not None:
-            link = html.escape(Path(os.path.relpath(section.image, base)).as_posix())
+            link = html.escape(relative_link(section.image, base))
             parts.append(f'<figure><a href="{link}"><img src="{link}" alt="{html.escape(section.title)}"></a>'
                          f"<figcaption>{html.escape(section.caption)}</figcaption></figure>")
         else:
