@@ -108,7 +108,11 @@ def _check_name(name):
 def get_backend():
     """Name of the active backend ("numpy", "numba" or "cupy")."""
     if _active["name"] is None:
-        _active["name"] = _check_name(os.environ.get("MINICNN_BACKEND", "numpy"))
+        chosen = os.environ.get("MINICNN_BACKEND") or "numpy"   # set but empty: as if unset
+        try:
+            _active["name"] = _check_name(chosen)
+        except (ValueError, RuntimeError) as error:   # name where the name came from
+            raise type(error)(f"$MINICNN_BACKEND: {error}") from None
     return _active["name"]
 
 

@@ -13,6 +13,8 @@ PyTorch). ``get_model`` also records on it what it was built from:
 small.py holds the 28x28 networks, imagenet.py the 224x224 ones, init.py normal_init.
 """
 
+import numbers
+
 from .imagenet import alexnet, vgg16, zfnet
 from .init import normal_init
 from .small import fc_baseline, keras_mnist_cnn, lenet5, zfnet_small
@@ -52,6 +54,10 @@ def get_model(name, **kwargs):
     """Build model ``name`` with ``kwargs`` (e.g. num_classes=10); see MODELS."""
     name = check_name(name)
     builder, shape, _ = MODELS[name]
+    classes = kwargs.get("num_classes", 1)
+    if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1:
+        raise ValueError(f"{name}: num_classes must be a whole number, at least 1 (the classes it tells "
+                         f"apart); got {classes!r}")
     model = builder(**kwargs)
     model.config = {"name": name, "kwargs": dict(kwargs)}
     model.input_shape = shape
