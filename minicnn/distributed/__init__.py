@@ -13,6 +13,7 @@ this package holds the pieces, each small enough to read in one sitting:
     gradients.py      the gradients' one flat buffer and its all-reduce; rank
                       0's weights broadcast at the start
     faults.py         a failing rank ends the whole job, saying why
+    launch.py         finding mpiexec; the command that starts K ranks
 
 Start it with ``mpiexec -n 2 python -m minicnn train --distributed ...``, or
 from Python:
@@ -33,6 +34,7 @@ from .communicator import (
     Communicator, MPICommunicator, SingleProcess, import_mpi, launched_ranks, started_by_mpiexec, world,
 )
 from .faults import abort_on_error, abort_on_uncaught_exception, describe_failure
+from .launch import find_mpiexec, mpiexec_command
 from .gradients import GradientAllReduce, broadcast_parameters, check_ranks_agree, parameters_digest
 from .nccl import NCCLCommunicator
 from .sharding import batch_sizes, empty_share_problem, share
@@ -43,4 +45,5 @@ __all__ = [
     "GradientAllReduce", "broadcast_parameters", "check_ranks_agree", "parameters_digest",
     "share", "batch_sizes", "empty_share_problem",
     "abort_on_error", "abort_on_uncaught_exception", "describe_failure",
+    "find_mpiexec", "mpiexec_command",
 ]
