@@ -134,7 +134,7 @@ def test_a_missing_or_broken_checkpoint_is_a_usage_error(capsys, tmp_path):
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip archive")
     status, _, err = run_main(["eval", str(broken), "--backend", "numpy"], capsys)
-    assert status == 2 and "not a complete .npz checkpoint" in err
+    assert status == 2 and "not a minicnn checkpoint (not a zip archive" in err and str(broken) in err
 
 
 def test_a_data_path_without_the_files_is_a_usage_error(capsys, tmp_path):

@@ -20,10 +20,17 @@ values the user typed are checked here, before any work starts, and the
 few minicnn errors that mean "your settings" (USAGE_ERRORS) are caught.
 Anything else, a ValueError from an op a learner is editing included, is a
 bug: Python prints its traceback and exits with status 1.
+
+Nothing is replaced without being asked: ``train`` and ``tour`` refuse an
+--out that already holds a run (its checkpoint.npz or metrics.json) unless
+--overwrite is given, which deletes that run's files first (RUN_FILES);
+``train --resume CKPT`` continues in CKPT's own folder (or --out).
 """
 
 import argparse
+import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,7 +38,8 @@ from .. import models
 from ..engine.backend import NAMES as BACKENDS
 from ..engine.backend import backends, get_backend, set_backend
 from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
-from ..training.checkpoint import CheckpointError, load_checkpoint, load_model
+from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model
+from ..training.loop import TrainingDiverged
 from ..data import DataError, FetchError, describe_sources, fetch, load_dataset, sources
 from ..data import mean_std, normalize, to_float
 from ..data.sources import NAMES as DATASETS
@@ -57,7 +65,13 @@ USAGE_ERRORS = (
     CheckpointError,   # a file that is not a usable minicnn checkpoint (training/checkpoint.py)
     DataError,         # data minicnn cannot use: an invalid IDX file, bad labels (data/idx.py)
     FetchError,        # a download that failed or did not match its checksum (data/download.py)
+    OutputError,       # a file that could not be written: disk full, no permission (training/checkpoint.py)
+    TrainingDiverged,  # the loss or the weights became NaN: a smaller --lr (training/loop.py)
 )
+
+# What `minicnn train` writes in --out: an earlier run's files, which --overwrite deletes first
+# (so that none of them, snapshots.npz included, is mixed with the new run's).
+RUN_FILES = ("checkpoint.npz", "metrics.json", "curves.png", "snapshots.npz")
 
 
 # ----- checking what the user typed -------------------------------------------------
@@ -65,13 +79,13 @@ USAGE_ERRORS = (
 FLAG_RULES = (
     ("--epochs", "a whole number of epochs, at least 1", lambda value: value >= 1),
     ("--batch-size", "at least 1 image", lambda value: value >= 1),
-    ("--lr", "a positive learning rate", lambda value: value > 0),
+    ("--lr", "a positive, finite learning rate", lambda value: value > 0),
     ("--momentum", "in [0, 1)", lambda value: 0 <= value < 1),
-    ("--weight-decay", "0 or more", lambda value: value >= 0),
-    ("--filter-radius", "a positive RMS", lambda value: value > 0),
+    ("--weight-decay", "a finite number, 0 or more", lambda value: value >= 0),
+    ("--filter-radius", "a positive, finite RMS", lambda value: value > 0),
     ("--step-size", "a whole number of epochs, at least 1", lambda value: value >= 1),
     ("--patience", "a whole number of epochs, 0 or more", lambda value: value >= 0),
-    ("--gamma", "a positive factor", lambda value: value > 0),
+    ("--gamma", "a positive, finite factor", lambda value: value > 0),
     ("--seed", "a whole number, 0 or more", lambda value: value >= 0),
     ("--limit", "at least 1 image", lambda value: value >= 1),
     ("--train-limit", "at least 1 image", lambda value: value >= 1),
@@ -84,10 +98,13 @@ FLAG_RULES = (
 
 
 def check_flags(args):
-    """A UsageError naming the first flag whose value is out of its range (FLAG_RULES)."""
+    """A UsageError naming the first flag whose value is out of its range (FLAG_RULES).
+
+    Every flag there is a number, and none may be NaN or infinite (``--lr inf``).
+    """
     for flag, needed, fits in FLAG_RULES:
         value = getattr(args, flag[2:].replace("-", "_"), None)
-        if value is not None and not fits(value):
+        if value is not None and not (math.isfinite(value) and fits(value)):
             raise UsageError(f"{flag} must be {needed}; got {value}")
 
 
@@ -107,7 +124,11 @@ def check_model_name(flag, value):
 
 
 def check_file(flag, path):
-    """A UsageError unless ``path`` is an existing file."""
+    """A UsageError unless ``path`` is an existing file (a folder holding checkpoint.npz: say so)."""
+    if Path(path).is_dir():
+        inside = Path(path) / "checkpoint.npz"
+        hint = f"give the checkpoint in it: {inside}" if inside.is_file() else "give a checkpoint.npz file"
+        raise UsageError(f"{flag}: {path} is a folder; {hint}")
     if not Path(path).is_file():
         raise UsageError(f"{flag}: no file at {path}; give the checkpoint.npz that `minicnn train` "
                          "wrote in its --out directory")
@@ -115,9 +136,52 @@ def check_file(flag, path):
 
 
 def check_out(path):
-    """A UsageError when the output directory ``path`` is an existing file."""
-    if path is not None and Path(path).exists() and not Path(path).is_dir():
-        raise UsageError(f"--out: {path} is a file; give a directory for the results")
+    """A UsageError when the output folder ``path`` is empty, a file, or inside a file."""
+    if path is None:
+        return
+    if str(path).strip() == "":
+        raise UsageError("--out is empty; give a folder for the results")
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists() and not folder.is_dir():
+            inside = "" if folder == Path(path) else f" (it is part of --out {path})"
+            raise UsageError(f"--out: {folder} is a file{inside}; give a folder for the results")
+
+
+def earlier_run(out, resume=None):
+    """The files of a run already in ``out`` that a new run would replace ([] if none).
+
+    Resuming from ``out``'s own checkpoint.npz continues that run: nothing is replaced.
+    """
+    out = Path(out)
+    found = [name for name in RUN_FILES[:2] if (out / name).exists()]
+    continuing = resume is not None and (out / "checkpoint.npz").is_file() and \
+        os.path.samefile(out / "checkpoint.npz", resume)
+    return [] if continuing else found
+
+
+def check_new_run(command, out, overwrite, resume=None):
+    """Refuse, unless --overwrite, an --out that holds another run; say the three ways on."""
+    found = earlier_run(out, resume)
+    if found and not overwrite:
+        checkpoint = Path(out) / "checkpoint.npz"
+        continue_it = (f"continue it with `minicnn train --resume {shlex.quote(str(checkpoint))}`, "
+                       if checkpoint.is_file() and command == "train" else "")
+        raise UsageError(f"--out {out} already holds a run ({', '.join(found)}); nothing was changed. "
+                         f"To keep it, {continue_it}or choose another --out; to replace it, add --overwrite")
+    return found
+
+
+def prepare_out(out, delete):
+    """Create the folder ``out`` (a UsageError naming why it cannot be), and delete ``delete``'s run files."""
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out: cannot create the folder {out} ({error.strerror or error})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out: cannot write in the folder {out} (permission denied); choose another --out")
+    if delete:
+        for name in RUN_FILES:
+            (Path(out) / name).unlink(missing_ok=True)
 
 
 def check_data(dataset, data_path):
@@ -171,14 +235,19 @@ def command_train(args):
     if args.dataset is not None:
         given["dataset"] = check_name("--dataset", "dataset", args.dataset, DATASETS)
     check_out(args.out)
-    if args.resume:
+    if args.resume:  # continues in the checkpoint's own folder unless --out says otherwise
         config = resume_config(check_file("--resume", args.resume), **given)
     else:
         config = RunConfig(**{key: value for key, value in given.items() if value is not None})
-    if config.out is None or config.out == RunConfig.out:
-        config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
+        if args.out is None:
+            config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
+    check_out(config.out)
+    replaced = check_new_run("train", config.out, args.overwrite, args.resume)
+    args.checkpoint_path = Path(config.out) / "checkpoint.npz"   # for the Ctrl-C message
     check_data(config.dataset, config.data_path)
     communicator = make_communicator(args)
+    if communicator.rank == 0:
+        prepare_out(config.out, delete=replaced)
     callbacks = []
     if args.snapshots and communicator.rank == 0:  # ZFNet Fig. 4, for `minicnn explore`; late import
         from ..explore import SaveSnapshots
@@ -277,6 +346,9 @@ def command_bench(args):
 def command_visualize(args):
     from .checkpoint_page import visualize_checkpoint  # late import: matplotlib-heavy
     check_out(args.out)
+    if earlier_run(args.out):  # its index.html would replace a tour's, its figures mix with the run's
+        raise UsageError(f"--out {args.out} holds a training run ({', '.join(earlier_run(args.out))}); "
+                         f"write the report in a folder of its own, such as --out {Path(args.out) / 'report'}")
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
     dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
@@ -310,8 +382,10 @@ def command_explore(args):
 def command_tour(args):
     from .tour import tour
     check_out(args.out)
+    replaced = check_new_run("tour", args.out, args.overwrite)
     if args.data_path is not None:
         check_data("fashion-mnist", args.data_path)
+    prepare_out(args.out, delete=replaced)
     tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
          progress=not args.quiet)
     return 0
@@ -345,6 +419,8 @@ def build_parser():
     tour.add_argument("--data-path", default=None,
                       help="Fashion-MNIST IDX directory (default: the embedded sample)")
     tour.add_argument("--quiet", action="store_true", help="no progress bars")
+    tour.add_argument("--overwrite", action="store_true",
+                      help="replace an earlier tour or run in --out (default: refuse, and change nothing)")
     tour.set_defaults(run=command_tour)
 
     train = commands.add_parser("train", parents=[common],
@@ -383,6 +459,9 @@ def build_parser():
                        help="after every epoch, save the strongest projection of each conv layer's first maps "
                             "(ZFNet Fig. 4) to snapshots.npz, for minicnn explore")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run in --out: its files are deleted first (default: refuse, "
+                            "and change nothing; --resume continues a run instead)")
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel over the processes of an MPI job: mpiexec -n K python -m minicnn "
                             "train --distributed ...; --batch-size stays the global batch (needs minicnn[mpi])")
@@ -439,6 +518,15 @@ def build_parser():
     return parser
 
 
+def resume_advice(checkpoint, resumed_from=None):
+    """What Ctrl-C during ``train`` says about the checkpoint: its real path, or that there is none yet."""
+    latest = next((Path(path) for path in (checkpoint, resumed_from) if path and Path(path).is_file()), None)
+    if latest is None:
+        return "; no epoch was complete, so there is no checkpoint yet: start the run again"
+    return (f"; the checkpoint of the last complete epoch is intact: continue with "
+            f"`minicnn train --resume {shlex.quote(str(latest))}`")
+
+
 def main(argv=None):
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status.
 
@@ -456,7 +544,6 @@ def main(argv=None):
     except KeyboardInterrupt as interrupt:  # Ctrl-C; a FetchInterrupted names its download
         message = str(interrupt) or "interrupted"
         if args.command == "train":
-            message += ("; the checkpoint of the last complete epoch (if any) is intact: "
-                        "continue with `minicnn train --resume DIR/checkpoint.npz`")
+            message += resume_advice(getattr(args, "checkpoint_path", None), args.resume)
         print(f"\nminicnn {args.command}: {message}", file=sys.stderr)
         return 130
