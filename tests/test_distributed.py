@@ -246,3 +246,41 @@ def test_a_rank_that_raises_ends_the_job_naming_the_rank_and_the_reason(mpiexec,
     assert "rank 1 of 2 failed, stopping every rank: RuntimeError: deliberate failure at batch 3" in done.stderr
     assert not (tmp_path / "never.npz").exists()
     assert seconds < 30, f"the job took {seconds:.0f} s to stop"
+
+
+def test_killing_one_rank_mid_epoch_ends_the_job_and_the_checkpoint_resumes_on_one_process(mpiexec, tmp_path):
+    """kill -9 of rank 1 during epoch 2: mpiexec ends every rank within seconds; epoch 1's checkpoint,
+    written by 2 ranks, loads and resumes on one process with the same global batch."""
+    out = tmp_path / "run"
+    train = [sys.executable, "-m", "minicnn", "train", "--model", "keras_mnist_cnn", "--train-limit", "1500",
+             "--test-limit", "100", "--val-fraction", "0", "--batch-size", "50", "--quiet", "--out", str(out)]
+    job = subprocess.Popen(mpiexec_command(2, train + ["--epochs", "30", "--distributed"], mpiexec),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / "checkpoint.npz").exists() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (out / "checkpoint.npz").exists(), f"no checkpoint after epoch 1: {job.poll()} {job.stderr.read() if job.poll() is not None else ''}"
+        time.sleep(0.5)                                              # into epoch 2
+        rank_one = find_rank_process(job.pid, 1)
+        assert rank_one is not None, "rank 1's process was not found under mpiexec"
+        os.kill(rank_one, signal.SIGKILL)
+        killed = time.perf_counter()
+        job.wait(timeout=30)
+        seconds = time.perf_counter() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    stderr = job.stderr.read()
+    assert job.returncode != 0, stderr
+    assert seconds < 10, f"the job took {seconds:.1f} s to end after rank 1 was killed"
+    print(f"the job ended {seconds:.2f} s after kill -9 of rank 1 (exit status {job.returncode})")
+    saved = load_checkpoint(out / "checkpoint.npz")                  # complete: written atomically
+    assert 1 <= saved.epoch < 30
+    resumed = run_ranks(mpiexec, 1, train + ["--epochs", str(saved.epoch + 1), "--resume", str(out / "checkpoint.npz")],
+                        cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 1 and metrics["epochs"] == saved.epoch + 1
+    assert [record["epoch"] for record in metrics["history"]] == list(range(1, saved.epoch + 2))
