@@ -51,6 +51,7 @@ from ..engine.shapes import ShapeError
 from ..distributed import empty_share_problem
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
+from .callbacks import Callback
 from .loop import evaluate, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
@@ -93,6 +94,8 @@ class RunConfig:
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     # Settings that fix which images are seen in which order: a resumed run must keep them.
+    # The learning-rate schedule, whose state a resumed run restores: fixed on resume too.
+    SCHEDULE_FIELDS = ("schedule", "step_size", "patience", "gamma")
     DATA_FIELDS = ("model", "dataset", "seed", "data_path", "train_limit", "test_limit",
                    "val_fraction", "model_kwargs")
 
@@ -295,7 +298,10 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     verbose, progress = verbose and rank == 0, progress and rank == 0
     out = Path(check_config(config).out)
     schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
-    standardisation = None if resume is None else saved_standardisation(load_checkpoint(resume))
+    saved = None if resume is None else load_checkpoint(resume)
+    standardisation = None if saved is None else saved_standardisation(saved)
+    if saved is not None:  # settings given on resume replace the ones fit restores from the file
+        callbacks = [ResumeWithSettings(changed_optimizer_settings(config, saved)), *callbacks]
     data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
                      config.val_fraction, config.seed, verbose, standardisation)
     rng.manual_seed(config.seed)  # the initial weights, too, follow the seed
@@ -311,7 +317,7 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, schedule=schedule,
         filter_radius=config.filter_radius, transform=transform,
-        callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=resume,
+        callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=saved,
         extra=extra, progress=progress, communicator=communicator)
     evaluation = evaluate(model, data.test_x, data.test_y, communicator=communicator)
     if rank == 0:
@@ -337,12 +343,40 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     return RunResult(model, data, history, evaluation, metrics, config)
 
 
+OPTIMIZER_FIELDS = ("lr", "momentum", "weight_decay", "filter_radius")
+
+
+def changed_optimizer_settings(config, checkpoint):
+    """{setting: value} of SGD's settings in ``config`` that differ from those the checkpoint's run was given.
+
+    fit restores the optimizer as saved (its lr possibly annealed by a
+    schedule); a setting changed on resume, e.g. a smaller lr after the run
+    diverged, must win over it, or it would be ignored without a word.
+    """
+    before = checkpoint.extra.get("config") or checkpoint.metadata["optimizer"] or {}
+    return {key: getattr(config, key) for key in OPTIMIZER_FIELDS
+            if key in before and getattr(config, key) != before[key]}
+
+
+class ResumeWithSettings(Callback):
+    """Set the optimizer's changed settings once fit has restored the checkpoint's (on_train_begin)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def on_train_begin(self, state):
+        for key, value in self.settings.items():
+            setattr(state.optimizer, key, value)
+
+
 def resume_config(checkpoint, **changes):
     """The RunConfig a checkpoint was trained with, with ``changes`` applied.
 
     Changing a DATA_FIELDS setting (model, dataset, seed, limits, ...) would
     train on other images or another network than the checkpoint's: a
-    RunConfigError says so. Other settings (epochs, out, lr, ...) may change.
+    RunConfigError says so, as does changing the schedule (its state goes
+    on from the file). Other settings (epochs, out, lr, ...) may change: a
+    new lr, momentum or weight_decay replaces the optimizer's saved one.
     ``out`` is the checkpoint's own folder unless ``changes`` gives one: the
     folder stored in the file is not used, so a checkpoint that was copied,
     or crafted, never makes a run write somewhere else.
@@ -364,6 +398,11 @@ def resume_config(checkpoint, **changes):
     for key, value in changes.items():
         if value is None:
             continue
+        if key in RunConfig.SCHEDULE_FIELDS and value != getattr(config, key):
+            raise RunConfigError(
+                f"{checkpoint} was trained with {key}={getattr(config, key)!r}; its learning-rate schedule "
+                f"goes on from the state saved in the file, so {key} cannot change on resume (drop that "
+                "option, or start a new run)")
         if key in RunConfig.DATA_FIELDS and value != getattr(config, key):
             raise RunConfigError(
                 f"{checkpoint} was trained with {key}={getattr(config, key)!r}; resuming with "
