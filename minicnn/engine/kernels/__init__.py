@@ -1,7 +1,9 @@
 """The hot loops of a convnet, one file per family, and which version runs them.
 
-    im2col_col2im.py   im2col, col2im: windows as columns and back (convolution, pooling)
-    pooling.py         maxpool_forward (with switches), maxpool_scatter, maxpool_gather
+    im2col_col2im.py   im2col, col2im: windows as columns and back (convolution, pooling),
+                       dilated windows included
+    pooling.py         maxpool_forward (with switches, dilated windows included),
+                       maxpool_scatter, maxpool_gather
     lrn.py             lrn_forward, lrn_backward (AlexNet 3.3)
     relu.py            relu_forward, relu_backward
     conv_layout.py     rows_to_images_plus_bias, images_to_rows, images_to_rows_and_sums:
@@ -12,6 +14,9 @@ Each family file holds the plain-array reference of each kernel first (read
 that one to learn), then its Numba twin ``<name>_numba`` (compiled CPU
 loops), then its CUDA twin ``<name>_cuda`` (GPU kernels) where there is one.
 Every twin gives its reference's numbers; tests/test_kernels.py checks each.
+The windowed twins take every setting their reference takes (kernel,
+stride, padding, dilation), so the table below holds for every geometry:
+no setting sends a call back to the reference.
 
 Ops call the functions at the bottom of this file (``kernels.im2col(...)``),
 never a twin, and never ask which backend is active. ``KERNELS`` below is
@@ -126,16 +131,16 @@ def _pick(name, array):
 
 # ----- what the ops call ----------------------------------------------------------------------
 
-def im2col(x, kernel, stride, padding, out, pad_value=0.0):
-    return _pick("im2col", x)(x, kernel, stride, padding, out, pad_value)
+def im2col(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
+    return _pick("im2col", x)(x, kernel, stride, padding, out, pad_value, dilation)
 
 
-def col2im(cols, input_shape, kernel, stride, padding):
-    return _pick("col2im", cols)(cols, input_shape, kernel, stride, padding)
+def col2im(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
+    return _pick("col2im", cols)(cols, input_shape, kernel, stride, padding, dilation)
 
 
-def maxpool_forward(x, kernel, stride, padding, out):
-    return _pick("maxpool_forward", x)(x, kernel, stride, padding, out)
+def maxpool_forward(x, kernel, stride, padding, out, dilation=(1, 1)):
+    return _pick("maxpool_forward", x)(x, kernel, stride, padding, out, dilation)
 
 
 def maxpool_scatter(values, switches, input_shape):

@@ -87,7 +87,9 @@ Notation, in every family file:
     x:      (N, C, H, W)      a batch of N images with C channels
     KH, KW  window (kernel) height and width
     SH, SW  strides;  PH, PW  zero-padding on each side
-    OH, OW  output size: OH = (H - KH + 2*PH) // SH + 1 (see minicnn/engine/shapes.py)
+    DH, DW  dilation: the spacing of a window's taps (1: next to each other)
+    OH, OW  output size: OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1, which is
+            (H - KH + 2*PH) // SH + 1 for DH = 1 (see minicnn/engine/shapes.py)
     plane   n*C + c, one (H, W) image: the wrappers pass (N, C, H, W)
             reshaped to (N*C, H, W) or flat, views where the array was contiguous
 """
@@ -123,6 +125,19 @@ else:
     numba_helper = numba_loop
     prange = range
     unsigned = int
+
+
+@numba_helper
+def inside(count, step, offset, size):
+    """(first, end): the positions o = first .. end-1 of 0 .. count-1 for which
+    o*step + offset lands inside 0 .. size-1 (and not in the padding).
+
+    im2col's loops ask which windows o put one tap (offset) inside the image
+    (step: the stride).
+    """
+    first = min(count, max(0, (step - 1 - offset) // step))   # o*step + offset >= 0
+    end = min(count, (size - 1 - offset) // step + 1)          # o*step + offset <= size-1
+    return first, max(first, end)
 
 
 def flat(array):

@@ -47,10 +47,15 @@ def rows_to_images_plus_bias(rows, batch, bias=None):
         out[n, f, s] = rows[f, n*S + s] + bias[f]
     """
     xp = get_array_module(rows)
-    filters = rows.shape[0]
+    filters, size = rows.shape[0], _pixels_per_map(rows, batch)
     if bias is not None:
         rows = rows + bias.reshape(filters, 1)
-    return xp.ascontiguousarray(rows.reshape(filters, batch, -1).transpose(1, 0, 2))
+    return xp.ascontiguousarray(rows.reshape(filters, batch, size).transpose(1, 0, 2))
+
+
+def _pixels_per_map(rows, batch):
+    """S = OH*OW of an (F, N*S) matrix; 0 for an empty batch (N = 0), which has no maps."""
+    return rows.shape[1] // batch if batch else 0
 
 
 def images_to_rows(images):
@@ -75,7 +80,8 @@ def images_to_rows_and_sums(images):
     """
     xp = get_array_module(images)
     n, filters = images.shape[:2]
-    per_pixel = images.reshape(n, filters, -1).sum(axis=0, dtype=xp.float64)
+    size = images.shape[2] * images.shape[3]
+    per_pixel = images.reshape(n, filters, size).sum(axis=0, dtype=xp.float64)
     return images_to_rows(images), per_pixel.sum(axis=1).astype(images.dtype)
 
 
@@ -109,8 +115,7 @@ def rows_to_images_plus_bias_numba(rows, batch, bias=None):
 
     rows: (F, N*S); bias: (F,) or None. Returns (N, F, S), dtype of rows.
     """
-    filters = rows.shape[0]
-    size = rows.shape[1] // batch
+    filters, size = rows.shape[0], _pixels_per_map(rows, batch)
     out = numpy.empty((batch, filters, size), dtype=rows.dtype)
     add_bias = bias is not None
     bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=rows.dtype)

@@ -11,7 +11,9 @@ these to learn), then their Numba twins ``im2col_numba`` and
 What the twins share, and why they look as they do, is explained in
 kernels/compiled.py; which of them run, and when, in kernels/__init__.py.
 Notation as in kernels/compiled.py: x (N, C, H, W); kernel (KH, KW),
-stride (SH, SW), padding (PH, PW), output (OH, OW).
+stride (SH, SW), padding (PH, PW), dilation (DH, DW), output (OH, OW).
+Tap (i, j) of window (oy, ox) reads pixel (oy*SH + i*DH - PH, ox*SW + j*DW - PW):
+with dilation D the taps sit D pixels apart (D = 1: next to each other).
 
 Same sums as the reference, in every twin: col2im adds each pixel's column
 entries tap by tap, in row-major order of the taps (i, j), in the input's
@@ -21,78 +23,90 @@ dtype, so all three agree bit for bit.
 import numpy
 
 from ..backend import get_array_module
-from .compiled import cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, prange, unsigned
+from .compiled import cuda, cuda_kernel, flat, inside, ints, launch, numba_loop, prange, unsigned
 
 
 # ==========================================================================
 # References (NumPy or CuPy)
 # ==========================================================================
 
-def _pad_for_windows(x, kernel, stride, padding, out, value):
+def _padding_after(size, kernel, stride, padding, out, dilation):
+    """Zeros to add after the input (bottom or right) so that ``out`` windows fit.
+
+    The last window starts at (out - 1)*S - P and ends D(K - 1) pixels later;
+    at least ``padding`` (one more when ceil_mode keeps a partial window).
+    """
+    return max(padding, stride * (out - 1) + dilation * (kernel - 1) + 1 - size - padding)
+
+
+def _pad_for_windows(x, kernel, stride, padding, out, value, dilation=(1, 1)):
     """Pad x so that ``out`` windows fit along H and W.
 
     Pads ``padding`` on the top/left and enough on the bottom/right for the
-    last window (one more than ``padding`` when ceil_mode keeps a partial
-    window). Returns the padded array, (N, C, Hp, Wp).
+    last window (see ``_padding_after``). Returns the padded array, (N, C, Hp, Wp).
     """
     xp = get_array_module(x)
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow), (dh, dw) = kernel, stride, padding, out, dilation
     n, c, h, w = x.shape
-    bottom = max(ph, sh * (oh - 1) + kh - h - ph)
-    right = max(pw, sw * (ow - 1) + kw - w - pw)
+    bottom = _padding_after(h, kh, sh, ph, oh, dh)
+    right = _padding_after(w, kw, sw, pw, ow, dw)
     return xp.pad(x, ((0, 0), (0, 0), (ph, bottom), (pw, right)), constant_values=value)
 
 
-def im2col(x, kernel, stride, padding, out, pad_value=0.0):
+def im2col(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
     """Unfold every window of ``x`` into a column.
 
     x: (N, C, H, W); kernel=(KH, KW), stride=(SH, SW), padding=(PH, PW),
-    out=(OH, OW). Returns cols: (C, KH, KW, N, OH, OW) with
+    out=(OH, OW), dilation=(DH, DW). Returns cols: (C, KH, KW, N, OH, OW) with
 
-        cols[c, i, j, n, oy, ox] = x_padded[n, c, oy*SH + i, ox*SW + j]
+        cols[c, i, j, n, oy, ox] = x_padded[n, c, oy*SH + i*DH, ox*SW + j*DW]
 
     The loop runs over the KH*KW filter taps, not over the OH*OW output
     pixels: each tap (i, j) is one strided slice of the padded input
-    (Chainer's im2col). The layout puts the batch next to the window
-    positions so that ``cols.reshape(C*KH*KW, N*OH*OW)`` is one matrix
-    without copying: convolution of the whole batch is then one matrix
-    product with the filters reshaped to (F, C*KH*KW).
+    (Chainer's im2col), starting at row i*DH and column j*DW. The layout
+    puts the batch next to the window positions so that
+    ``cols.reshape(C*KH*KW, N*OH*OW)`` is one matrix without copying:
+    convolution of the whole batch is then one matrix product with the
+    filters reshaped to (F, C*KH*KW). The channels come first, so the rows
+    of one group of channels are contiguous (grouped convolution).
     """
     xp = get_array_module(x)
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out
-    padded = _pad_for_windows(x, kernel, stride, padding, out, pad_value)
+    (kh, kw), (sh, sw), (oh, ow), (dh, dw) = kernel, stride, out, dilation
+    padded = _pad_for_windows(x, kernel, stride, padding, out, pad_value, dilation)
     n, c = x.shape[:2]
     cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
+            top, left = i * dh, j * dw
             # (N, C, OH, OW) slice of the padded input, stored as (C, N, OH, OW)
-            cols[:, i, j] = padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw].transpose(1, 0, 2, 3)
+            cols[:, i, j] = padded[:, :, top:top + sh * oh:sh, left:left + sw * ow:sw].transpose(1, 0, 2, 3)
     return cols
 
 
-def col2im(cols, input_shape, kernel, stride, padding):
+def col2im(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     """The adjoint of im2col: add every column entry back to its pixel.
 
     cols: (C, KH, KW, N, OH, OW); input_shape = (N, C, H, W).
     Returns (N, C, H, W) with
 
         x[n, c, y, x] = sum of cols[c, i, j, n, oy, ox]
-                        over all (i, j, oy, ox) with oy*SH + i - PH = y
-                                                 and ox*SW + j - PW = x
+                        over all (i, j, oy, ox) with oy*SH + i*DH - PH = y
+                                                 and ox*SW + j*DW - PW = x
 
     Overlapping windows add up; entries that fell on the padding are dropped.
     This is the backward pass of im2col (and of the convolution's input).
     """
     xp = get_array_module(cols)
     n, c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     oh, ow = cols.shape[4:]
-    bottom = max(ph, sh * (oh - 1) + kh - h - ph)
-    right = max(pw, sw * (ow - 1) + kw - w - pw)
+    bottom = _padding_after(h, kh, sh, ph, oh, dh)
+    right = _padding_after(w, kw, sw, pw, ow, dw)
     padded = xp.zeros((n, c, h + ph + bottom, w + pw + right), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
+            top, left = i * dh, j * dw
+            padded[:, :, top:top + sh * oh:sh, left:left + sw * ow:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
     return padded[:, :, ph:ph + h, pw:pw + w]
 
 
@@ -100,22 +114,13 @@ def col2im(cols, input_shape, kernel, stride, padding):
 # Numba twins (CPU)
 # ==========================================================================
 
-@numba_helper
-def _inside(out_size, stride, offset, size):
-    """(first, end): the window positions o = first .. end-1 for which the tap
-    o*stride + offset lands inside 0 .. size-1 (and not in the padding)."""
-    first = min(out_size, max(0, (stride - 1 - offset) // stride))  # o*stride + offset >= 0
-    end = min(out_size, (size - 1 - offset) // stride + 1)           # o*stride + offset <= size-1
-    return first, max(first, end)
-
-
 @numba_loop
 def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_width,
-                  stride_y, stride_x, padding_y, padding_x, out_height, out_width,
-                  pad_value, cols):
+                  stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
+                  out_height, out_width, pad_value, cols):
     """images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW), both flat, cols written in place.
 
-        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i*DH - PH, ox*SW + j*DW - PW]
 
     or ``pad_value`` where that row or column lies in the padding. Flat
     offsets (see kernels/compiled.py for why):
@@ -134,11 +139,13 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
         c, n = plane // count, plane % count              # image n moves fastest: see above
         image = (n * channels + c) * height * width
         for i in range(kernel_height):
+            row_offset = i * dilation_y - padding_y                # tap i's row in window 0
             # rows oy in top .. bottom-1 read the image, the others the padding
-            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            top, bottom = inside(out_height, stride_y, row_offset, height)
             for j in range(kernel_width):
+                column_offset = j * dilation_x - padding_x
                 # columns ox in first .. end-1 read the image, the others the padding
-                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                first, end = inside(out_width, stride_x, column_offset, width)
                 window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
                 for oy in range(out_height):
                     out = window + oy * out_width                      # cols[c, i, j, n, oy, 0]
@@ -146,8 +153,8 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
                         for ox in range(out_width):
                             cols[unsigned(out + ox)] = pad_value
                         continue
-                    # images[n, c, oy*SH + i - PH, j - PW]: the tap for ox = 0
-                    source = image + (oy * stride_y + i - padding_y) * width + j - padding_x
+                    # images[n, c, oy*SH + i*DH - PH, j*DW - PW]: the tap for ox = 0
+                    source = image + (oy * stride_y + row_offset) * width + column_offset
                     for ox in range(first):
                         cols[unsigned(out + ox)] = pad_value
                     for ox in range(first, end):
@@ -156,7 +163,7 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
                         cols[unsigned(out + ox)] = pad_value
 
 
-def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0):
+def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
     """Numba twin of ``im2col``, equal to it bit for bit.
 
     x: (N, C, H, W). Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
@@ -165,17 +172,18 @@ def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0):
     n, c, height, width = x.shape
     cols = numpy.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
     _im2col_loops(flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
-                                 *padding, out_height, out_width),
+                                 *padding, *dilation, out_height, out_width),
                   float(pad_value), cols.reshape(-1))
     return cols
 
 
 @numba_loop
 def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_width,
-                  stride_y, stride_x, padding_y, padding_x, out_height, out_width, images):
+                  stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
+                  out_height, out_width, images):
     """cols: (C, KH, KW, N, OH, OW) added into images: (N, C, H, W), both flat.
 
-        images[n, c, oy*SH + i - PH, ox*SW + j - PW] += cols[c, i, j, n, oy, ox]
+        images[n, c, oy*SH + i*DH - PH, ox*SW + j*DW - PW] += cols[c, i, j, n, oy, ox]
 
     Each plane is zeroed here, first (while it is about to be in the cache
     anyway). Entries that land in the padding are dropped. Within a plane the
@@ -191,23 +199,25 @@ def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_wi
         for pixel in range(height * width):
             images[unsigned(image + pixel)] = 0
         for i in range(kernel_height):
+            row_offset = i * dilation_y - padding_y                # tap i's row in window 0
             # only windows oy in top .. bottom-1, ox in first .. end-1 put
             # this tap inside the image; the rest of the tap fell on padding
-            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            top, bottom = inside(out_height, stride_y, row_offset, height)
             for j in range(kernel_width):
-                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                column_offset = j * dilation_x - padding_x
+                first, end = inside(out_width, stride_x, column_offset, width)
                 window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
                 for oy in range(top, bottom):
                     column = window + oy * out_width                   # cols[c, i, j, n, oy, 0]
-                    target = image + (oy * stride_y + i - padding_y) * width + j - padding_x
+                    target = image + (oy * stride_y + row_offset) * width + column_offset
                     for ox in range(first, end):
                         images[unsigned(target + ox * stride_x)] += cols[unsigned(column + ox)]
 
 
 @numba_loop
 def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, kernel_width,
-                         stride_y, stride_x, padding_y, padding_x, out_height, out_width,
-                         images):
+                         stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
+                         out_height, out_width, images):
     """_col2im_loops for a column stride SW > 1: the same sums, in the same order.
 
     There the innermost loop adds one tap's row, cols[c, i, j, n, oy, :], to
@@ -227,16 +237,18 @@ def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, ke
         image = (n * channels + c) * height * width
         phases = numpy.zeros(stride_x * height * phase_width, dtype=images.dtype)
         for i in range(kernel_height):
-            top, bottom = _inside(out_height, stride_y, i - padding_y, height)
+            row_offset = i * dilation_y - padding_y                # tap i's row in window 0
+            top, bottom = inside(out_height, stride_y, row_offset, height)
             for j in range(kernel_width):
-                first, end = _inside(out_width, stride_x, j - padding_x, width)
+                column_offset = j * dilation_x - padding_x
+                first, end = inside(out_width, stride_x, column_offset, width)
                 window = (((c * kernel_height + i) * kernel_width + j) * count + n) * window_size
-                # column ox*SW + j - PW = (ox + skip)*SW + phase
-                phase = (j - padding_x) % stride_x
-                skip = (j - padding_x - phase) // stride_x
+                # column ox*SW + j*DW - PW = (ox + skip)*SW + phase
+                phase = column_offset % stride_x
+                skip = (column_offset - phase) // stride_x
                 for oy in range(top, bottom):
                     column = window + oy * out_width                   # cols[c, i, j, n, oy, 0]
-                    target = (phase * height + oy * stride_y + i - padding_y) * phase_width + skip
+                    target = (phase * height + oy * stride_y + row_offset) * phase_width + skip
                     for ox in range(first, end):
                         phases[unsigned(target + ox)] += cols[unsigned(column + ox)]
         for y in range(height):
@@ -245,7 +257,7 @@ def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, ke
                     unsigned(((x % stride_x) * height + y) * phase_width + x // stride_x)]
 
 
-def col2im_numba(cols, input_shape, kernel, stride, padding):
+def col2im_numba(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     """Numba twin of ``col2im``, equal to it bit for bit.
 
     cols: (C, KH, KW, N, OH, OW). Returns (N, C, H, W) = input_shape, dtype of cols.
@@ -255,7 +267,7 @@ def col2im_numba(cols, input_shape, kernel, stride, padding):
     x = numpy.empty(tuple(input_shape), dtype=cols.dtype)
     loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
     loops(flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
-                            *padding, out_height, out_width), x.reshape(-1))
+                            *padding, *dilation, out_height, out_width), x.reshape(-1))
     return x
 
 
@@ -265,12 +277,12 @@ def col2im_numba(cols, input_shape, kernel, stride, padding):
 
 @cuda_kernel
 def _im2col_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
-                   padding_y, padding_x, pad_value, cols):
+                   padding_y, padding_x, dilation_y, dilation_x, pad_value, cols):
     """One thread per window (plane, oy, ox), plane = n*C + c.
 
     images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW).
 
-        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i - PH, ox*SW + j - PW]
+        cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i*DH - PH, ox*SW + j*DW - PW]
 
     or ``pad_value`` where that row or column lies in the padding.
     """
@@ -283,16 +295,16 @@ def _im2col_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
         for window in range(first_window, out_height * out_width, window_step):
             oy, ox = window // out_width, window % out_width
             for i in range(kernel_height):
-                row = oy * stride_y + i - padding_y
+                row = oy * stride_y + i * dilation_y - padding_y
                 for j in range(kernel_width):
-                    column = ox * stride_x + j - padding_x
+                    column = ox * stride_x + j * dilation_x - padding_x
                     if 0 <= row < height and 0 <= column < width:
                         cols[c, i, j, n, oy, ox] = images[n, c, row, column]
                     else:
                         cols[c, i, j, n, oy, ox] = pad_value
 
 
-def im2col_cuda(x, kernel, stride, padding, out, pad_value=0.0):
+def im2col_cuda(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
     """CUDA twin of ``im2col``, equal to it bit for bit (a copy: no arithmetic).
 
     x: (N, C, H, W), a CuPy array. Returns cols: (C, KH, KW, N, OH, OW), dtype of x.
@@ -303,13 +315,14 @@ def im2col_cuda(x, kernel, stride, padding, out, pad_value=0.0):
     n, c = x.shape[:2]
     cols = xp.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
     launch(_im2col_kernel, out_height * out_width, n * c, xp.ascontiguousarray(x),
-           int(kernel_height), int(kernel_width), int(stride_y), int(stride_x),
-           int(padding_y), int(padding_x), float(pad_value), cols)
+           *ints(kernel_height, kernel_width, stride_y, stride_x, padding_y, padding_x, *dilation),
+           float(pad_value), cols)
     return cols
 
 
 @cuda_kernel
-def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, images):
+def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
+                   zero, images):
     """One thread per pixel (plane, row, column) of images: (N, C, H, W),
     plane = n*C + c; cols: (C, KH, KW, N, OH, OW).
 
@@ -317,15 +330,14 @@ def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, images)
     cols[c, i, j, n, oy, ox] from every tap (i, j) and window (oy, ox) that
     lands on it:
 
-        oy*SH + i - PH = row   and   ox*SW + j - PW = column
+        oy*SH + i*DH - PH = row   and   ox*SW + j*DW - PW = column
 
-    Tap i reaches this row only when row + PH - i is a multiple of SH: the
-    taps i = (row + PH) % SH and every SH-th after it, each from window row
-    oy = (row + PH - i) / SH, if that lies in 0 .. OH-1 (likewise for j).
-    No two threads write the same pixel, so no atomic additions are needed.
-    Taps are added in row-major order starting from ``zero`` (0 in the
-    arrays' dtype): the reference's order and precision, so the sums agree
-    bit for bit.
+    Tap i reaches this row only when row + PH - i*DH is a multiple of SH,
+    from window row oy = (row + PH - i*DH) / SH, if that lies in 0 .. OH-1
+    (likewise for j). No two threads write the same pixel, so no atomic
+    additions are needed. Taps are added in row-major order starting from
+    ``zero`` (0 in the arrays' dtype): the reference's order and precision,
+    so the sums agree bit for bit.
     """
     count, channels, height, width = images.shape
     kernel_height, kernel_width = cols.shape[1], cols.shape[2]
@@ -337,27 +349,28 @@ def _col2im_kernel(cols, stride_y, stride_x, padding_y, padding_x, zero, images)
         for pixel in range(first_pixel, height * width, pixel_step):
             row, column = pixel // width, pixel % width
             total = zero
-            for i in range((row + padding_y) % stride_y, kernel_height, stride_y):
-                oy = (row + padding_y - i) // stride_y
-                if oy < 0 or oy >= out_height:
+            for i in range(kernel_height):
+                reach_y = row + padding_y - i * dilation_y           # = oy*SH for the window oy
+                oy = reach_y // stride_y
+                if reach_y < 0 or reach_y % stride_y != 0 or oy >= out_height:
                     continue
-                for j in range((column + padding_x) % stride_x, kernel_width, stride_x):
-                    ox = (column + padding_x - j) // stride_x
-                    if 0 <= ox < out_width:
+                for j in range(kernel_width):
+                    reach_x = column + padding_x - j * dilation_x
+                    ox = reach_x // stride_x
+                    if reach_x >= 0 and reach_x % stride_x == 0 and ox < out_width:
                         total += cols[c, i, j, n, oy, ox]
             images[n, c, row, column] = total
 
 
-def col2im_cuda(cols, input_shape, kernel, stride, padding):
+def col2im_cuda(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     """CUDA twin of ``col2im``, equal to it bit for bit.
 
     cols: (C, KH, KW, N, OH, OW), a CuPy array. Returns (N, C, H, W) = input_shape,
     dtype of cols.
     """
     xp = get_array_module(cols)
-    (stride_y, stride_x), (padding_y, padding_x) = stride, padding
     x = xp.empty(tuple(input_shape), dtype=cols.dtype)
     launch(_col2im_kernel, x.shape[2] * x.shape[3], x.shape[0] * x.shape[1],
-           xp.ascontiguousarray(cols), int(stride_y), int(stride_x),
-           int(padding_y), int(padding_x), cols.dtype.type(0), x)
+           xp.ascontiguousarray(cols), *ints(*stride, *padding, *dilation),
+           cols.dtype.type(0), x)
     return x

@@ -10,7 +10,8 @@ Numba twins (``*_numba``), then their CUDA twins (``*_cuda``). What the
 twins share, and why they look as they do, is explained in
 kernels/compiled.py; which of them run, and when, in kernels/__init__.py.
 Notation as in kernels/compiled.py: x (N, C, H, W); kernel (KH, KW),
-stride (SH, SW), padding (PH, PW), output (OH, OW).
+stride (SH, SW), padding (PH, PW), dilation (DH, DW), output (OH, OW).
+Tap (i, j) of window (oy, ox) reads pixel (oy*SH + i*DH - PH, ox*SW + j*DW - PW).
 
 Switches are flat indices ``row * W + column`` into one (H, W) plane. The
 forward pass only ever makes switches inside the plane (a window of padding
@@ -38,7 +39,7 @@ from .compiled import (cuda, cuda_kernel, flat, ints, launch, numba_helper, numb
 # References (NumPy or CuPy)
 # ==========================================================================
 
-def maxpool_forward(x, kernel, stride, padding, out):
+def maxpool_forward(x, kernel, stride, padding, out, dilation=(1, 1)):
     """Max over each window, and where it was (the "switches").
 
     x: (N, C, H, W). Returns
@@ -46,20 +47,21 @@ def maxpool_forward(x, kernel, stride, padding, out):
         switches: (N, C, OH, OW)  int64, flat index ``row * W + col`` into the
                   H*W plane of ``x`` where each maximum sits (ZFNet 2.1).
     Padding counts as -inf, so it never wins over a real value. Ties go to the first maximum
-    in row-major window order (``argmax`` returns the first).
+    in row-major window order (``argmax`` returns the first). A window whose
+    taps are all -inf or padding reports its tap (0, 0), clipped into the image.
     """
     xp = get_array_module(x)
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow), (dh, dw) = kernel, stride, padding, out, dilation
     n, c, h, w = x.shape
-    cols = im2col_col2im.im2col(x, kernel, stride, padding, out, pad_value=-xp.inf)
+    cols = im2col_col2im.im2col(x, kernel, stride, padding, out, pad_value=-xp.inf, dilation=dilation)
     cols = cols.reshape(c, kh * kw, n, oh, ow).transpose(2, 0, 1, 3, 4)   # (N, C, KH*KW, OH, OW)
     tap = cols.argmax(axis=2)                                   # 0 .. KH*KW-1
     y = xp.take_along_axis(cols, tap[:, :, None], axis=2)[:, :, 0]
-    # window (oy, ox) starts at row oy*SH - PH, column ox*SW - PW of x. Padding
-    # wins only when every tap is -inf (then argmax picks tap 0): clipping moves
-    # that switch onto the window's first real pixel, so it never leaves the image.
-    rows = xp.clip(xp.arange(oh).reshape(oh, 1) * sh - ph + tap // kw, 0, h - 1)
-    columns = xp.clip(xp.arange(ow).reshape(1, ow) * sw - pw + tap % kw, 0, w - 1)
+    # tap (i, j) of window (oy, ox) is row oy*SH - PH + i*DH, column ox*SW - PW + j*DW
+    # of x. Padding wins only when every tap is -inf (then argmax picks tap 0):
+    # clipping moves that switch onto a real pixel, so it never leaves the image.
+    rows = xp.clip(xp.arange(oh).reshape(oh, 1) * sh - ph + (tap // kw) * dh, 0, h - 1)
+    columns = xp.clip(xp.arange(ow).reshape(1, ow) * sw - pw + (tap % kw) * dw, 0, w - 1)
     switches = (rows * w + columns).astype(xp.int64)
     return y, switches
 
@@ -108,14 +110,14 @@ def _has_nan(array, start, size):
 
 
 @numba_loop
-def _maxpool_forward_loops(images, plane_count, height, width, kernel_height, kernel_width,
-                           stride_y, stride_x, padding_y, padding_x, out_height, out_width,
+def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_x,
+                           padding_y, padding_x, dilation_y, dilation_x, row_taps, column_taps,
                            minus_infinity, maxima, switches):
     """images: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), all flat, written in place.
 
-    Window (oy, ox) covers rows top .. top+KH-1, top = oy*SH - PH, and
-    columns left .. left+KW-1, left = ox*SW - PW; its taps are visited in
-    row-major order, and one replaces the best so far only if it is strictly
+    Window (oy, ox) has its taps on rows top + i*DH, top = oy*SH - PH, and
+    columns left + j*DW, left = ox*SW - PW (i < KH, j < KW); they are visited
+    in row-major order, and one replaces the best so far only if it is strictly
     larger, so ties go to the first maximum (numpy.argmax's rule, which the
     reference uses). switches = row * W + column of the winning tap.
 
@@ -123,28 +125,35 @@ def _maxpool_forward_loops(images, plane_count, height, width, kernel_height, ke
     loops start every window at "-inf, found at tap (0, 0)" (clipped into
     the image, as the reference clips) and visit only the taps inside the
     image: the same answer, since a padding tap can win only when every tap
-    is -inf, and then the first tap wins.
+    is -inf, and then the first tap wins. Those taps are i in
+    row_taps[oy, 0] .. row_taps[oy, 1]-1 and j in column_taps[ox, 0] ..
+    column_taps[ox, 1]-1 (see _taps_inside), worked out once per call, not
+    once per window: a division per window would cost more than the window.
 
     numpy.argmax also counts NaN as larger than anything (the first NaN
     wins), so a NaN input shows in the output. Testing for NaN at every tap
     would slow every window down for a case that training should never
     meet, so it is done only in planes that hold a NaN.
     """
+    out_height, out_width = row_taps.shape[0], column_taps.shape[0]
     for plane in prange(plane_count):
         image = plane * height * width                                 # images[plane, 0, 0]
         nan_in_plane = _has_nan(images, image, height * width)
         for oy in range(out_height):
             top = oy * stride_y - padding_y
-            row_start, row_end = max(0, top), min(height, top + kernel_height)
+            first_row, end_row = row_taps[oy, 0], row_taps[oy, 1]
+            clipped_top = min(max(top, 0), height - 1)
             out = (plane * out_height + oy) * out_width                # maxima[plane, oy, 0]
             for ox in range(out_width):
                 left = ox * stride_x - padding_x
-                column_start, column_end = max(0, left), min(width, left + kernel_width)
+                first_column, end_column = column_taps[ox, 0], column_taps[ox, 1]
                 best_value = minus_infinity
-                best_index = row_start * width + column_start  # tap (0, 0), clipped into the image
-                for row in range(row_start, row_end):
-                    for column in range(column_start, column_end):
-                        index = row * width + column
+                # tap (0, 0), clipped into the image
+                best_index = clipped_top * width + min(max(left, 0), width - 1)
+                for i in range(first_row, end_row):
+                    row = top + i * dilation_y
+                    for j in range(first_column, end_column):
+                        index = row * width + left + j * dilation_x
                         value = images[unsigned(image + index)]
                         take = value > best_value or (
                             nan_in_plane and value != value and best_value == best_value)
@@ -154,19 +163,30 @@ def _maxpool_forward_loops(images, plane_count, height, width, kernel_height, ke
                 switches[unsigned(out + ox)] = best_index
 
 
-def maxpool_forward_numba(x, kernel, stride, padding, out):
+def _taps_inside(out, kernel, stride, padding, dilation, size):
+    """(OUT, 2) int64: for each window o along one axis, the taps t = first .. end-1
+    whose pixel o*S - P + t*D lies inside 0 .. size-1 (the others are padding)."""
+    start = numpy.arange(out, dtype=numpy.int64) * stride - padding     # tap 0 of each window
+    first = numpy.clip((dilation - 1 - start) // dilation, 0, kernel)   # start + t*D >= 0
+    end = numpy.clip((size - 1 - start) // dilation + 1, 0, kernel)     # start + t*D <= size-1
+    return numpy.stack([first, numpy.maximum(first, end)], axis=1)
+
+
+def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):
     """Numba twin of ``maxpool_forward``, equal to it bit for bit (maxima and switches).
 
     x: (N, C, H, W). Returns y: (N, C, OH, OW), dtype of x, and
     switches: (N, C, OH, OW), int64 flat indices ``row * W + column``.
     """
-    (kernel_height, kernel_width), (out_height, out_width) = kernel, out
+    out_height, out_width = out
     n, c, height, width = x.shape
     y = numpy.empty((n, c, out_height, out_width), dtype=x.dtype)
     switches = numpy.empty((n, c, out_height, out_width), dtype=numpy.int64)
-    _maxpool_forward_loops(flat(x), *ints(n * c, height, width, kernel_height, kernel_width,
-                                          *stride, *padding, out_height, out_width),
-                           x.dtype.type(-numpy.inf), y.reshape(-1), switches.reshape(-1))
+    row_taps = _taps_inside(out_height, kernel[0], stride[0], padding[0], dilation[0], height)
+    column_taps = _taps_inside(out_width, kernel[1], stride[1], padding[1], dilation[1], width)
+    _maxpool_forward_loops(flat(x), *ints(n * c, height, width, *stride, *padding, *dilation),
+                           row_taps, column_taps, x.dtype.type(-numpy.inf),
+                           y.reshape(-1), switches.reshape(-1))
     return y, switches
 
 
@@ -216,8 +236,9 @@ def maxpool_scatter_numba(values, switches, input_shape):
     n, c, height, width = input_shape
     x = numpy.empty((n, c, height, width), dtype=values.dtype)
     out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
-    _maxpool_scatter_loops(planes(values).reshape(n * c, -1),
-                           planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
+    windows = values.shape[2] * values.shape[3]       # OH*OW, named: N*C may be 0
+    _maxpool_scatter_loops(planes(values).reshape(n * c, windows),
+                           planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, windows),
                            x.reshape(n * c, height * width), out_of_range)
     _check_switches(out_of_range, height * width, "maxpool_scatter")
     return x
@@ -252,9 +273,10 @@ def maxpool_gather_numba(x, switches):
     n, c, height, width = x.shape
     out = numpy.empty(switches.shape, dtype=x.dtype)
     out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
+    windows = switches.shape[2] * switches.shape[3]   # OH*OW, named: N*C may be 0
     _maxpool_gather_loops(planes(x).reshape(n * c, height * width),
-                          planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, -1),
-                          out.reshape(n * c, -1), out_of_range)
+                          planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, windows),
+                          out.reshape(n * c, windows), out_of_range)
     _check_switches(out_of_range, height * width, "maxpool_gather")
     return out
 
@@ -265,13 +287,14 @@ def maxpool_gather_numba(x, switches):
 
 @cuda_kernel
 def _maxpool_forward_kernel(images, kernel_height, kernel_width, stride_y, stride_x,
-                            padding_y, padding_x, minus_infinity, maxima, switches):
+                            padding_y, padding_x, dilation_y, dilation_x, minus_infinity,
+                            maxima, switches):
     """One thread per window (plane, oy, ox).
 
     images: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), written in place.
 
-    Window (oy, ox) covers rows top .. top+KH-1, top = oy*SH - PH, and
-    columns left .. left+KW-1, left = ox*SW - PW. The rules are the
+    Window (oy, ox) has its taps on rows top + i*DH, top = oy*SH - PH, and
+    columns left + j*DW, left = ox*SW - PW. The rules are the
     reference's (see _maxpool_forward_loops for why skipping the padding
     gives the same answer): taps in row-major order, strictly larger
     replaces (ties go to the first maximum), the first NaN wins, and a
@@ -288,9 +311,16 @@ def _maxpool_forward_kernel(images, kernel_height, kernel_width, stride_y, strid
             top = oy * stride_y - padding_y
             left = ox * stride_x - padding_x
             best_value = minus_infinity
-            best_index = max(top, 0) * width + max(left, 0)  # tap (0, 0), clipped into the image
-            for row in range(max(0, top), min(height, top + kernel_height)):
-                for column in range(max(0, left), min(width, left + kernel_width)):
+            # tap (0, 0), clipped into the image
+            best_index = min(max(top, 0), height - 1) * width + min(max(left, 0), width - 1)
+            for i in range(kernel_height):
+                row = top + i * dilation_y
+                if row < 0 or row >= height:
+                    continue
+                for j in range(kernel_width):
+                    column = left + j * dilation_x
+                    if column < 0 or column >= width:
+                        continue
                     value = images[plane, row, column]
                     if value > best_value or (value != value and best_value == best_value):
                         best_value = value
@@ -299,7 +329,7 @@ def _maxpool_forward_kernel(images, kernel_height, kernel_width, stride_y, strid
             switches[plane, oy, ox] = best_index
 
 
-def maxpool_forward_cuda(x, kernel, stride, padding, out):
+def maxpool_forward_cuda(x, kernel, stride, padding, out, dilation=(1, 1)):
     """CUDA twin of ``maxpool_forward``, equal to it bit for bit (maxima and switches).
 
     x: (N, C, H, W), a CuPy array. Returns y: (N, C, OH, OW), dtype of x, and
@@ -312,9 +342,8 @@ def maxpool_forward_cuda(x, kernel, stride, padding, out):
     y = xp.empty((n, c, out_height, out_width), dtype=x.dtype)
     switches = xp.empty((n, c, out_height, out_width), dtype=xp.int64)
     launch(_maxpool_forward_kernel, out_height * out_width, n * c, planes(x, xp),
-           int(kernel_height), int(kernel_width), int(stride_y), int(stride_x),
-           int(padding_y), int(padding_x), x.dtype.type(-xp.inf),
-           planes(y, xp), planes(switches, xp))
+           *ints(kernel_height, kernel_width, stride_y, stride_x, padding_y, padding_x, *dilation),
+           x.dtype.type(-xp.inf), planes(y, xp), planes(switches, xp))
     return y, switches
 
 
