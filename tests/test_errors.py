@@ -7,7 +7,8 @@ import pytest
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
-from minicnn.engine.shapes import ShapeError
+from minicnn.engine.errors import ArgumentError
+from minicnn.engine.shapes import ShapeError, conv_output_size
 
 
 def images(*shape, dtype=np.float32):
@@ -37,8 +38,10 @@ def test_summary_names_the_layer_whose_formula_fails():
 
 @pytest.mark.parametrize("stride", [0, -1])
 def test_non_positive_stride(stride):
-    with pytest.raises(ShapeError, match=rf"conv2d: stride must be positive, got stride={stride}"):
+    with pytest.raises(ArgumentError, match=rf"conv2d: stride must be 1 or more .*got stride={stride}"):
         F.conv2d(images(1, 1, 5, 5), images(1, 1, 3, 3), stride=stride)
+    with pytest.raises(ShapeError, match=rf"conv_output_size: stride must be positive, got stride={stride}"):
+        conv_output_size(5, 3, stride)
 
 
 def test_pool_padding_more_than_half_the_window():

@@ -19,7 +19,7 @@
 # most weights forced to zero and the rest tied together, and an FC layer is
 # a convolution whose filter covers the whole input.
 #
-# Where it lives in minicnn: `minicnn/engine/functional/linear.py` (linear,
+# Where it lives in minicnn: `minicnn/engine/functional/fully_connected.py` (linear,
 # flatten), `minicnn/engine/functional/conv.py` (conv2d), `minicnn/engine/nn/layers.py`.
 
 # %%

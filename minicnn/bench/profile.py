@@ -38,7 +38,7 @@ from ..engine.backend import using_backend
 from ..models import get_model, input_shape
 from ..engine.rng import manual_seed
 from ..engine.functional.conv import Conv2dFunction
-from ..engine.functional.linear import LinearFunction
+from ..engine.functional.fully_connected import LinearFunction
 from ..engine.tensor import Function, tensor
 from .machine import limit_threads
 from .targets import MinicnnTarget

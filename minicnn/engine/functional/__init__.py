@@ -1,12 +1,13 @@
 """The ops, as functions on tensors: ``from minicnn import functional as F``.
 
 Each op lives in its own module, forward and backward side by side:
-conv.py, pooling.py, activation.py, normalization.py, linear.py, loss.py.
+conv.py, pooling.py, activation.py, normalization.py, fully_connected.py
+(linear and flatten), loss.py; checks.py holds the input checks they share.
 """
 
 from .activation import dropout, relu, sigmoid, tanh
 from .conv import conv2d
-from .linear import flatten, linear
+from .fully_connected import flatten, linear
 from .loss import cross_entropy, log_softmax, softmax
 from .normalization import local_response_norm
 from .pooling import Switches, avg_pool2d, max_pool2d, max_unpool2d

@@ -11,8 +11,12 @@ dropout: inverted dropout (Srivastava et al. 2014): at training time each
          at evaluation time the layer is the identity.
 """
 
+import math
+import numbers
+
 from .. import kernels, rng
 from ..backend import get_array_module
+from ..errors import ArgumentError
 from ..tensor import Function, as_tensor
 from .checks import check_float
 
@@ -94,10 +98,20 @@ class DropoutFunction(Function):
         return grad_output * self.mask
 
 
+def check_drop_probability(p, caller):
+    """p as a float in [0, 1): ArgumentError, in words, for anything else (1.5, -0.1, nan, True, "0.5")."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p):
+        raise ArgumentError(f"{caller}: p is the probability of dropping a value, a number in "
+                            f"[0, 1); got {p!r} ({type(p).__name__})")
+    if not 0.0 <= p < 1.0:
+        raise ArgumentError(f"{caller}: p is the probability of dropping a value and must be in "
+                            f"[0, 1), got p={p}" + ("; p = 1 would drop everything" if p == 1 else ""))
+    return float(p)
+
+
 def dropout(x, p=0.5, training=True, caller="dropout"):
     """Zero each value with probability p and scale the rest by 1/(1-p); identity when not training."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{caller}: p is the probability of dropping a value and must be in [0, 1), got {p}")
+    p = check_drop_probability(p, caller)
     x = as_tensor(x)
     check_float(caller, x)
     if not training or p == 0.0:

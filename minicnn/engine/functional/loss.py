@@ -7,6 +7,11 @@ logits z: (N, K). With m = max_k z[k] (subtracted so exp never overflows):
     cross_entropy     = mean over n of -log_softmax(z[n])[target[n]]
 
 Gradient of the mean cross-entropy: (softmax(z) - onehot(target)) / N.
+
+An empty batch (N = 0): log_softmax and softmax give (0, K) results, as
+PyTorch does. The mean cross-entropy of no images is undefined; PyTorch
+returns nan for it (the mean of nothing), which would then poison every
+weight it reaches. minicnn refuses it with a ShapeError instead.
 """
 
 import numpy
@@ -36,10 +41,17 @@ class LogSoftmaxFunction(Function):
         return grad_output - probs * grad_output.sum(axis=1, keepdims=True)
 
 
+def check_logits(caller, z):
+    """z must be a finite float (N, K) array with K >= 1 classes."""
+    check_input(caller, z, 2, "(N, classes)")
+    if z.shape[1] == 0:
+        raise ShapeError(f"{caller}: logits of shape {z.shape} hold 0 classes; needs (N, K) with K >= 1")
+
+
 def log_softmax(z, caller="log_softmax"):
     """log of the softmax over axis 1. z: (N, K) -> (N, K)."""
     z = as_tensor(z)
-    check_input(caller, z, 2, "(N, classes)")
+    check_logits(caller, z)
     return LogSoftmaxFunction()(z)
 
 
@@ -75,12 +87,17 @@ def cross_entropy(logits, target, caller="cross_entropy"):
     0..K-1. Returns a scalar tensor. Finite for logits of any size.
     """
     logits = as_tensor(logits)
-    check_input(caller, logits, 2, "(N, classes)")
+    check_logits(caller, logits)
     target = target.data if hasattr(target, "creator") else target
     target = get_array_module(logits.data).asarray(target)   # on the logits' device
     if not numpy.issubdtype(target.dtype, numpy.integer):
         raise TypeError(f"{caller}: target must hold integer class labels, got dtype {target.dtype}")
     n, classes = logits.shape
+    if n == 0:
+        raise ShapeError(
+            f"{caller}: the batch is empty (logits of shape {logits.shape}); the mean loss of "
+            "no images is undefined (PyTorch returns nan for it); give at least one image"
+        )
     if target.shape != (n,):
         raise ShapeError(f"{caller}: target must have shape ({n},) to match logits {logits.shape}, got {target.shape}")
     low, high = int(target.min()), int(target.max())

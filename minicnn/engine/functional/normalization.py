@@ -10,7 +10,12 @@ Channels outside 0..C-1 count as zero. alpha is divided by the window size n,
 as in PyTorch and Caffe (AlexNet's paper writes alpha without the 1/n).
 """
 
+import math
+import numbers
+
 from .. import kernels
+from ..errors import ArgumentError
+from ..shapes import whole_number
 from ..tensor import Function, as_tensor
 from .checks import check_input
 
@@ -31,13 +36,32 @@ class LocalResponseNormFunction(Function):
                                     self.size, self.alpha, self.beta)
 
 
+def lrn_settings(caller, size, alpha, beta, k):
+    """size as an int >= 1; alpha >= 0, beta and k > 0 as finite floats. ArgumentError otherwise.
+
+    k > 0 keeps the divisor (k + alpha/n * sum)^beta away from 0 where a
+    window's channels are all 0; alpha < 0 could make it negative.
+    """
+    size = whole_number(size, "size (a number of channels)", caller, minimum=1)
+    values = {}
+    for name, value, least, strict in (("alpha", alpha, 0.0, False), ("beta", beta, None, False),
+                                       ("k", k, 0.0, True)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ArgumentError(f"{caller}: {name} must be a finite number, got {value!r}")
+        if least is not None and (value <= least if strict else value < least):
+            needed = "> 0 (the divisor k + alpha/n * sum must stay positive)" if strict else ">= 0"
+            raise ArgumentError(f"{caller}: {name} must be {needed}, got {name}={value}")
+        values[name] = float(value)
+    return size, values["alpha"], values["beta"], values["k"]
+
+
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, caller="local_response_norm"):
     """Normalize each value by the energy of its ``size`` neighbouring channels.
 
     x: (N, C, H, W) -> y: (N, C, H, W). ZFNet uses size=5 after layers 1 and 2.
+    size >= 1 channels; alpha >= 0; k > 0.
     """
-    if size < 1:
-        raise ValueError(f"{caller}: size is a number of channels and must be >= 1, got {size}")
+    size, alpha, beta, k = lrn_settings(caller, size, alpha, beta, k)
     x = as_tensor(x)
     check_input(caller, x, 4, "(N, C, H, W)")
     return LocalResponseNormFunction(size, alpha, beta, k)(x)

@@ -6,6 +6,10 @@ parameters (CS231n lecture 5).
     y[n, c, oy, ox] = max over the window of x_pad[n, c, oy*SH + i, ox*SW + j]
     OH = (H - KH + 2*PH) / SH + 1   (floored; ceil_mode keeps a last partial window)
 
+Max pooling also takes a dilation D, as PyTorch's does: the window's taps
+sit D apart, x_pad[n, c, oy*SH + i*DH, ox*SW + j*DW], and
+OH = (H + 2*PH - DH*(KH - 1) - 1) / SH + 1 (minicnn/engine/shapes.py).
+
 The "switches" are where each maximum was found (ZFNet 2.1). They are
 returned, never hidden in the layer, so that the deconvnet can unpool with the
 switches of the very image it ran up.
@@ -18,9 +22,10 @@ from dataclasses import dataclass
 
 from .. import kernels
 from ..backend import get_array_module
+from ..errors import ArgumentError
 from ..shapes import ShapeError, conv_output_size, pair
 from ..tensor import Function, as_tensor
-from .checks import check_input
+from .checks import check_float, check_input
 
 
 @dataclass
@@ -43,11 +48,13 @@ class Switches:
 class MaxPool2dFunction(Function):
     name = "max_pool2d"
 
-    def __init__(self, kernel, stride, padding, out):
+    def __init__(self, kernel, stride, padding, out, dilation=(1, 1)):
         self.kernel, self.stride, self.padding, self.out = kernel, stride, padding, out
+        self.dilation = dilation
 
     def forward(self, x):
-        y, indices = kernels.maxpool_forward(x, self.kernel, self.stride, self.padding, self.out)
+        y, indices = kernels.maxpool_forward(x, self.kernel, self.stride, self.padding, self.out,
+                                             self.dilation)
         self.switches = Switches(indices, tuple(x.shape))
         return y
 
@@ -56,31 +63,48 @@ class MaxPool2dFunction(Function):
         return kernels.maxpool_scatter(grad_output, self.switches.indices, self.switches.input_shape)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_switches=False,
-               caller="max_pool2d"):
-    """Max over KH x KW windows moved SH, SW at a time.
+def window_settings(caller, kernel_size, stride, padding, dilation=1):
+    """A pooling window's settings as (h, w) pairs of ints: kernel, stride, padding, dilation.
 
-    x: (N, C, H, W) -> y: (N, C, OH, OW); stride defaults to kernel_size.
-    Padding counts as -inf and may be at most half the window (PyTorch's rule).
-    Ties go to the first maximum in row-major window order.
-    return_switches: also return a ``Switches`` (indices (N, C, OH, OW)).
+    stride None means stride = kernel_size. ArgumentError for a setting that
+    is not a whole number or below its least value (kernel, stride and
+    dilation 1, padding 0); ShapeError for padding over half the window
+    (PyTorch's rule, so that the first and last windows hold a real pixel).
     """
-    x = as_tensor(x)
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    padding = pair(padding, "padding")
-    check_input(caller, x, 4, "(N, C, H, W)")
+    kernel = pair(kernel_size, "kernel_size", caller, minimum=1)
+    stride = kernel if stride is None else pair(stride, "stride", caller, minimum=1)
+    padding = pair(padding, "padding", caller, minimum=0)
+    dilation = pair(dilation, "dilation", caller, minimum=1)
     for axis, k, p in (("height", kernel[0], padding[0]), ("width", kernel[1], padding[1])):
         if p > k // 2:
             raise ShapeError(
                 f"{caller}: padding {p} is more than half the {k}-wide window along the {axis}; "
                 "needs P <= F // 2 so every window holds a real pixel"
             )
-    out = (
-        conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, caller=caller, axis="height"),
-        conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, caller=caller, axis="width"),
+    return kernel, stride, padding, dilation
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_switches=False,
+               dilation=1, caller="max_pool2d"):
+    """Max over KH x KW windows moved SH, SW at a time.
+
+    x: (N, C, H, W) -> y: (N, C, OH, OW); stride defaults to kernel_size.
+    OH = (H + 2*PH - DH*(KH - 1) - 1) / SH + 1, floored (or ceil_mode);
+    dilation D spaces the window's taps D apart (1: next to each other).
+    Padding counts as -inf and may be at most half the window (PyTorch's rule).
+    Ties go to the first maximum in row-major window order. (With dilation a
+    window can hold padding only; its maximum is -inf, as in PyTorch.)
+    return_switches: also return a ``Switches`` (indices (N, C, OH, OW)).
+    """
+    x = as_tensor(x)
+    kernel, stride, padding, dilation = window_settings(caller, kernel_size, stride, padding, dilation)
+    check_input(caller, x, 4, "(N, C, H, W)")
+    out = tuple(
+        conv_output_size(x.shape[2 + axis], kernel[axis], stride[axis], padding[axis], ceil_mode,
+                         caller=caller, axis=("height", "width")[axis], dilation=dilation[axis])
+        for axis in (0, 1)
     )
-    function = MaxPool2dFunction(kernel, stride, padding, out)
+    function = MaxPool2dFunction(kernel, stride, padding, out, dilation)
     y = function(x)
     return (y, function.switches) if return_switches else y
 
@@ -107,7 +131,14 @@ def max_unpool2d(y, switches, caller="max_unpool2d"):
     unpooling is exactly the backward pass of pooling (PyTorch's
     max_unpool2d keeps one of them instead; the two agree without overlap).
     """
+    if not isinstance(switches, Switches):
+        raise ArgumentError(
+            f"{caller}: switches must be the Switches that max_pool2d(..., return_switches=True) "
+            f"returned, got a {type(switches).__module__}.{type(switches).__name__}; a plain array "
+            "of indices does not say the shape of the pooled input to unpool to"
+        )
     y = as_tensor(y)
+    check_float(caller, y)
     if y.shape != tuple(switches.indices.shape):
         raise ShapeError(
             f"{caller}: input has shape {y.shape} but the switches were recorded for a pooled "
@@ -144,23 +175,47 @@ class AvgPool2dFunction(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = self.kernel, self.stride, self.padding, self.out
         self.input_shape = tuple(x.shape)
-        rows = window_sizes(x.shape[2], kh, sh, ph, oh, self.count_include_pad, xp, x.dtype)
-        columns = window_sizes(x.shape[3], kw, sw, pw, ow, self.count_include_pad, xp, x.dtype)
-        self.divisor = rows[:, None] * columns[None, :]                       # (OH, OW)
+        divisor = window_divisors(self.input_shape, self.kernel, self.stride, self.padding, self.out,
+                                  self.count_include_pad, xp, x.dtype)               # (OH, OW)
         cols = kernels.im2col(x, self.kernel, self.stride, self.padding, self.out)   # (C, KH, KW, N, OH, OW)
         sums = cols.sum(axis=(1, 2))                                          # (C, N, OH, OW)
-        return xp.ascontiguousarray((sums / self.divisor).transpose(1, 0, 2, 3))
+        return xp.ascontiguousarray((sums / divisor).transpose(1, 0, 2, 3))
 
     def backward(self, grad_output):
-        # Each of a window's taps receives grad / divisor; col2im adds up
-        # what overlapping windows send to one pixel and drops the padding.
-        xp = get_array_module(grad_output)
-        (n, c), (kh, kw), (oh, ow) = self.input_shape[:2], self.kernel, self.out
-        share = (grad_output / self.divisor).transpose(1, 0, 2, 3)           # (C, N, OH, OW)
-        grad_cols = xp.broadcast_to(share[:, None, None], (c, kh, kw, n, oh, ow))
-        return kernels.col2im(grad_cols, self.input_shape, self.kernel, self.stride, self.padding)
+        return avg_pool2d_input_gradient(grad_output, self.input_shape, self.kernel, self.stride,
+                                         self.padding, self.count_include_pad)
+
+
+def window_divisors(input_shape, kernel, stride, padding, out, count_include_pad, xp, dtype):
+    """The divisor d of every window, (OH, OW): its row count times its column count."""
+    rows = window_sizes(input_shape[2], kernel[0], stride[0], padding[0], out[0], count_include_pad, xp, dtype)
+    columns = window_sizes(input_shape[3], kernel[1], stride[1], padding[1], out[1], count_include_pad, xp, dtype)
+    return rows[:, None] * columns[None, :]
+
+
+def avg_pool2d_input_gradient(grad_output, input_shape, kernel, stride, padding, count_include_pad=True):
+    """dL/dx of average pooling: each value / its window's divisor, spread over the window.
+
+    grad_output: (N, C, OH, OW), shaped like the pooled output; input_shape:
+    (N, C, H, W); kernel, stride, padding: (h, w) pairs, as the forward pass
+    had them. Returns (N, C, H, W):
+
+        dL/dx[n, c, y, x] = sum over the windows (oy, ox) holding pixel (y, x) of
+                            grad[n, c, oy, ox] / d[oy, ox]
+
+    Each of a window's KH*KW taps receives grad / d; col2im adds up what
+    overlapping windows send to one pixel and drops what fell on the
+    padding. The deconvnet sends its signal down an AvgPool2d this way
+    (minicnn/visualize/deconvnet.py).
+    """
+    xp = get_array_module(grad_output)
+    (n, c), (kh, kw), (oh, ow) = input_shape[:2], kernel, grad_output.shape[2:]
+    divisor = window_divisors(input_shape, kernel, stride, padding, (oh, ow), count_include_pad,
+                              xp, grad_output.dtype)                        # (OH, OW)
+    share = (grad_output / divisor).transpose(1, 0, 2, 3)                   # (C, N, OH, OW)
+    grad_cols = xp.broadcast_to(share[:, None, None], (c, kh, kw, n, oh, ow))
+    return kernels.col2im(grad_cols, tuple(input_shape), kernel, stride, padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -190,16 +245,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     2x2 averages with a trainable scale and bias per map: nn.Subsampling.
     """
     x = as_tensor(x)
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    padding = pair(padding, "padding")
+    kernel, stride, padding, _ = window_settings(caller, kernel_size, stride, padding)
     check_input(caller, x, 4, "(N, C, H, W)")
-    for axis, k, p in (("height", kernel[0], padding[0]), ("width", kernel[1], padding[1])):
-        if p > k // 2:
-            raise ShapeError(
-                f"{caller}: padding {p} is more than half the {k}-wide window along the {axis}; "
-                "needs P <= F // 2 so every window holds a real pixel"
-            )
     out = (
         conv_output_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode, caller=caller, axis="height"),
         conv_output_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode, caller=caller, axis="width"),

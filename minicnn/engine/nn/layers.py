@@ -2,7 +2,12 @@
 
 Every layer also knows its output shape for an input shape (C, H, W)
 without computing anything (``output_shape``), which ``summary()`` uses, and
-how it grows the receptive field (``window``: kernel and stride, or None).
+how it grows the receptive field (``window``: kernel, stride and dilation,
+or None).
+
+Constructors check their arguments (ArgumentError naming the argument, its
+value and the allowed range), so that ``Conv2d(3, 4, 0)`` fails where it is
+written, not at the first forward pass.
 
 Initialisation (our choice, documented here): conv and linear weights are
 drawn from N(0, 2 / fan_in) (He et al. 2015, suited to ReLU), biases are 0.
@@ -17,7 +22,11 @@ import numpy
 from .. import functional as F
 from .. import rng
 from ..backend import default_device, to_device
-from ..shapes import ShapeError, conv_output_size, pair
+from ..errors import ArgumentError
+from ..functional.activation import check_drop_probability
+from ..functional.normalization import lrn_settings
+from ..functional.pooling import window_settings
+from ..shapes import ShapeError, conv_output_size, pair, whole_number
 from .module import Module, Parameter
 
 
@@ -31,6 +40,13 @@ def _compact(pair_value):
     return str(pair_value[0]) if pair_value[0] == pair_value[1] else str(pair_value)
 
 
+def _check_flag(value, name, caller):
+    """A yes/no setting (bias=True) must be a bool: ArgumentError for 0, "no", None."""
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{caller}: {name} must be True or False, got {value!r}")
+    return value
+
+
 def _check_chw(layer, input_shape, channels=None):
     if len(input_shape) != 3:
         raise ShapeError(f"{layer.describe()}: expects an input (C, H, W), got {tuple(input_shape)}")
@@ -42,23 +58,44 @@ def _check_chw(layer, input_shape, channels=None):
 
 
 class Conv2d(Module):
-    """Convolution layer. weight: (out_channels, in_channels, KH, KW); bias: (out_channels,).
+    """Convolution layer. weight: (out_channels, in_channels / groups, KH, KW); bias: (out_channels,).
 
     Input (N, in_channels, H, W) -> output (N, out_channels, OH, OW),
-    OH = (H - KH + 2P) / S + 1. Parameters: out * (in * KH * KW + 1).
+    OH = (H + 2P - D(KH - 1) - 1) / S + 1, which is (H - KH + 2P) / S + 1
+    without dilation (D = 1). Parameters: out * (in / groups * KH * KW + 1).
+    PyTorch's arguments, in its order: dilation D spaces the filter's taps D
+    apart; groups G splits the channels and filters into G groups, each
+    filter seeing the in/G channels of its group (AlexNet's two GPUs; see
+    functional/conv.py). G must divide both in_channels and out_channels.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
-        self.padding = pair(padding, "padding")
-        fan_in = in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.weight = _parameter((out_channels, in_channels, *self.kernel_size), math.sqrt(2.0 / fan_in))
-        self.bias = _parameter((out_channels,), 0.0) if bias else None
+        caller = "Conv2d"
+        self.in_channels = whole_number(in_channels, "in_channels", caller, minimum=1)
+        self.out_channels = whole_number(out_channels, "out_channels", caller, minimum=1)
+        self.kernel_size = pair(kernel_size, "kernel_size", caller, minimum=1)
+        self.stride = pair(stride, "stride", caller, minimum=1)
+        self.padding = pair(padding, "padding", caller, minimum=0)
+        self.dilation = pair(dilation, "dilation", caller, minimum=1)
+        self.groups = whole_number(groups, "groups", caller, minimum=1)
+        for name, count in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if count % self.groups:
+                raise ArgumentError(
+                    f"{caller}: groups={self.groups} must divide in_channels={self.in_channels} and "
+                    f"out_channels={self.out_channels}; {name} {count} / {self.groups} groups = "
+                    f"{count / self.groups:.3g} channels per group"
+                )
+        _check_flag(bias, "bias", caller)
+        group_channels = self.in_channels // self.groups
+        fan_in = group_channels * self.kernel_size[0] * self.kernel_size[1]   # what one filter sees
+        self.weight = _parameter((self.out_channels, group_channels, *self.kernel_size), math.sqrt(2.0 / fan_in))
+        self.bias = _parameter((self.out_channels,), 0.0) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, caller=self.describe())
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                        caller=self.describe())
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={_compact(self.kernel_size)}"
@@ -66,58 +103,66 @@ class Conv2d(Module):
             text += f", stride={_compact(self.stride)}"
         if self.padding != (0, 0):
             text += f", padding={_compact(self.padding)}"
+        if self.dilation != (1, 1):
+            text += f", dilation={_compact(self.dilation)}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         return text if self.bias is not None else text + ", bias=False"
 
     @property
     def window(self):
-        return self.kernel_size, self.stride
+        return self.kernel_size, self.stride, self.dilation
 
     def output_shape(self, input_shape):
         _check_chw(self, input_shape, self.in_channels)
-        _, h, w = input_shape
-        caller = self.describe()
-        return (
-            self.out_channels,
-            conv_output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], caller=caller, axis="height"),
-            conv_output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], caller=caller, axis="width"),
-        )
+        return (self.out_channels,) + _window_output(self, input_shape[1:], ceil_mode=False)
+
+
+def _window_output(layer, size, ceil_mode):
+    """(OH, OW) of a window layer for an input of size (H, W), by conv_output_size."""
+    caller = layer.describe()
+    return tuple(
+        conv_output_size(size[axis], layer.kernel_size[axis], layer.stride[axis], layer.padding[axis],
+                         ceil_mode, caller=caller, axis=("height", "width")[axis],
+                         dilation=layer.dilation[axis])
+        for axis in (0, 1)
+    )
 
 
 class _Pool2d(Module):
-    """What max and average pooling share: a window, its stride and padding, no parameters."""
+    """What max and average pooling share: a window, its stride, padding and dilation, no parameters."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, dilation=1):
         super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        self.padding, self.ceil_mode = pair(padding, "padding"), ceil_mode
+        self.kernel_size, self.stride, self.padding, self.dilation = window_settings(
+            type(self).__name__, kernel_size, stride, padding, dilation)
+        self.ceil_mode = _check_flag(ceil_mode, "ceil_mode", type(self).__name__)
 
     def extra_repr(self):
         text = f"kernel_size={_compact(self.kernel_size)}, stride={_compact(self.stride)}"
         if self.padding != (0, 0):
             text += f", padding={_compact(self.padding)}"
+        if self.dilation != (1, 1):
+            text += f", dilation={_compact(self.dilation)}"
         return text + (", ceil_mode=True" if self.ceil_mode else "")
 
     @property
     def window(self):
-        return self.kernel_size, self.stride
+        return self.kernel_size, self.stride, self.dilation
 
     def output_shape(self, input_shape):
         _check_chw(self, input_shape)
-        c, h, w = input_shape
-        k, s, p, caller = self.kernel_size, self.stride, self.padding, self.describe()
-        return (
-            c,
-            conv_output_size(h, k[0], s[0], p[0], self.ceil_mode, caller=caller, axis="height"),
-            conv_output_size(w, k[1], s[1], p[1], self.ceil_mode, caller=caller, axis="width"),
-        )
+        return (input_shape[0],) + _window_output(self, input_shape[1:], self.ceil_mode)
 
 
 class MaxPool2d(_Pool2d):
     """Max pooling layer; no parameters. (N, C, H, W) -> (N, C, OH, OW).
 
-    ``forward`` returns the pooled maps only; ``forward_with_switches``
-    also returns the switches, for the deconvnet. Nothing is kept on the layer.
+    kernel_size, stride (default: kernel_size), padding (at most half the
+    window), ceil_mode, dilation (the spacing of the window's taps; keyword:
+    PyTorch has it before ceil_mode). ``forward`` returns the pooled maps only;
+    ``forward_with_switches`` also returns the switches, for the deconvnet.
+    Nothing is kept on the layer.
     """
 
     def forward(self, x):
@@ -125,7 +170,7 @@ class MaxPool2d(_Pool2d):
 
     def forward_with_switches(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            return_switches=True, caller=self.describe())
+                            return_switches=True, dilation=self.dilation, caller=self.describe())
 
 
 class AvgPool2d(_Pool2d):
@@ -136,7 +181,7 @@ class AvgPool2d(_Pool2d):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.count_include_pad = count_include_pad
+        self.count_include_pad = _check_flag(count_include_pad, "count_include_pad", "AvgPool2d")
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
@@ -163,9 +208,9 @@ class Subsampling(_Pool2d):
 
     def __init__(self, channels, kernel_size=2):
         super().__init__(kernel_size)
-        self.channels = channels
-        self.weight = Parameter(to_device(numpy.ones(channels, numpy.float32), default_device()))
-        self.bias = _parameter((channels,), 0.0)
+        self.channels = whole_number(channels, "channels", "Subsampling", minimum=1)
+        self.weight = Parameter(to_device(numpy.ones(self.channels, numpy.float32), default_device()))
+        self.bias = _parameter((self.channels,), 0.0)
 
     def forward(self, x):
         mean = F.avg_pool2d(x, self.kernel_size, caller=self.describe())
@@ -218,7 +263,7 @@ class LocalResponseNorm(_ShapePreserving):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.size, self.alpha, self.beta, self.k = lrn_settings("LocalResponseNorm", size, alpha, beta, k)
 
     def forward(self, x):
         return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k, caller=self.describe())
@@ -232,7 +277,7 @@ class Dropout(_ShapePreserving):
 
     def __init__(self, p=0.5):
         super().__init__()
-        self.p = p
+        self.p = check_drop_probability(p, "Dropout")
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, caller=self.describe())
@@ -260,9 +305,11 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = _parameter((out_features, in_features), math.sqrt(2.0 / in_features))
-        self.bias = _parameter((out_features,), 0.0) if bias else None
+        self.in_features = whole_number(in_features, "in_features", "Linear", minimum=1)
+        self.out_features = whole_number(out_features, "out_features", "Linear", minimum=1)
+        _check_flag(bias, "bias", "Linear")
+        self.weight = _parameter((self.out_features, self.in_features), math.sqrt(2.0 / self.in_features))
+        self.bias = _parameter((self.out_features,), 0.0) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias, caller=self.describe())

@@ -4,11 +4,15 @@ linear:  x: (N, IN), weight: (OUT, IN), bias: (OUT,) -> y = x @ weight^T + bias:
          dL/dx = g @ weight;  dL/dweight = g^T @ x;  dL/dbias = sum_n g
 flatten: (N, C, H, W) -> (N, C*H*W). Flattening forgets which pixel was next to
          which; a convolution keeps that spatial structure (CS231n lecture 5).
+
+(The module is named after what it holds, not after its function ``linear``,
+so that ``minicnn.engine.functional.linear`` is the function, not a module
+hidden behind it.)
 """
 
 from ..shapes import ShapeError
 from ..tensor import Function, as_tensor
-from .checks import check_float, check_input, check_same_dtype
+from .checks import check_input, check_parameters
 
 
 class LinearFunction(Function):
@@ -32,11 +36,16 @@ class LinearFunction(Function):
 
 
 def linear(x, weight, bias=None, caller="linear"):
-    """y = x @ weight^T + bias. x: (N, IN); weight: (OUT, IN); bias: (OUT,)."""
+    """y = x @ weight^T + bias. x: (N, IN); weight: (OUT, IN); bias: (OUT,) or None.
+
+    Returns (N, OUT); a batch of N = 0 rows gives an empty (0, OUT) result.
+    """
     x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
     check_input(caller, x, 2, "(N, features)")
-    check_float(caller, weight, "weight")
-    check_same_dtype(caller, x, weight, "weight")
+    if weight.ndim != 2:
+        raise ShapeError(f"{caller}: weight must be (out_features, in_features), got shape {weight.shape}")
+    check_parameters(caller, x, weight, bias)
     out_features, in_features = weight.shape
     if x.shape[1] != in_features:
         raise ShapeError(
@@ -45,7 +54,12 @@ def linear(x, weight, bias=None, caller="linear"):
         )
     if bias is None:
         return LinearFunction()(x, weight)
-    return LinearFunction()(x, weight, as_tensor(bias))
+    if bias.shape != (out_features,):
+        raise ShapeError(
+            f"{caller}: bias must have shape ({out_features},) (one per output feature of the "
+            f"weight {weight.shape}), got {bias.shape}"
+        )
+    return LinearFunction()(x, weight, bias)
 
 
 def flatten(x):
