@@ -157,6 +157,7 @@ def network(model, input_shape, batch, what):
     """GEMM FLOPs of a Sequential of minicnn layers for a batch of ``input_shape`` (C, H, W).
 
     what = "forward":          2 * multiply-adds (MACs) of every conv and dense layer
+                               (a grouped convolution: F*OH*OW*(C/groups)*KH*KW)
     what = "forward+backward": plus weight gradients (the same again) and input
                                gradients (the same again) for every layer but the
                                first, whose input, the images, needs no gradient
@@ -170,8 +171,9 @@ def network(model, input_shape, batch, what):
     for layer in model:
         out = layer.output_shape(shape)
         macs = 0
-        if isinstance(layer, nn.Conv2d):
-            macs = out[0] * out[1] * out[2] * shape[0] * layer.kernel_size[0] * layer.kernel_size[1]
+        if isinstance(layer, nn.Conv2d):     # each filter sees the C/groups channels of its group
+            macs = (out[0] * out[1] * out[2] * (shape[0] // layer.groups)
+                    * layer.kernel_size[0] * layer.kernel_size[1])
         elif isinstance(layer, nn.Linear):
             macs = layer.in_features * layer.out_features
         if macs and first_layer_macs is None:

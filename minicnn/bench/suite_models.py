@@ -52,10 +52,11 @@ def torch_network(model):
     for layer in model:
         if isinstance(layer, nn.Conv2d):
             layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                                          layer.stride, layer.padding, bias=layer.bias is not None))
+                                          layer.stride, layer.padding, layer.dilation, layer.groups,
+                                          bias=layer.bias is not None))
         elif isinstance(layer, nn.MaxPool2d):
             layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding,
-                                             ceil_mode=layer.ceil_mode))
+                                             layer.dilation, ceil_mode=layer.ceil_mode))
         elif isinstance(layer, nn.ReLU):
             layers.append(torch.nn.ReLU())
         elif isinstance(layer, nn.LocalResponseNorm):

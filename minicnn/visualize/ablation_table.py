@@ -29,13 +29,13 @@ def _fresh(module, shape, out):
     """A new layer like ``module`` for an input of ``shape``; ``out`` channels/features or None."""
     if isinstance(module, Conv2d):
         return Conv2d(shape[0], out or module.out_channels, module.kernel_size, module.stride, module.padding,
-                      bias=module.bias is not None)
+                      module.dilation, module.groups, bias=module.bias is not None)
     if isinstance(module, Linear):
         return Linear(int(numpy.prod(shape)), out or module.out_features, bias=module.bias is not None)
     if out is not None:
         raise ValueError(f"rebuild: {module.describe()} has no size to change; only Conv2d and Linear can be resized")
     if isinstance(module, MaxPool2d):
-        return MaxPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
+        return MaxPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode, module.dilation)
     if isinstance(module, LocalResponseNorm):
         return LocalResponseNorm(module.size, module.alpha, module.beta, module.k)
     if isinstance(module, Dropout):

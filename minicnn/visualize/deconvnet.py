@@ -12,22 +12,34 @@ send it down a "deconvnet" attached to the convnet, layer by layer in reverse:
     Conv2d           filters w                 the same filters transposed (each one
                                                flipped vertically and horizontally):
                                                col2im(w^T @ signal), exactly the
-                                               convolution's input-gradient; no bias
+                                               convolution's input-gradient; no bias.
+                                               Grouped: each group's filters send their
+                                               signal to their own group's channels;
+                                               dilated: to the pixels their taps read
+    AvgPool2d        mean of each window       each value / its window's divisor spread
+                                               over the window: average pooling's own
+                                               backward (F.avg_pool2d_input_gradient)
+    Subsampling      weight[c] * mean + b[c]   times weight[c], no bias, then as AvgPool2d
     LocalResponseNorm normalize                passed through unchanged
+    Sigmoid, Tanh    squash                    passed through unchanged
     Dropout          (eval mode) identity      identity
     Linear           x @ W^T + b               signal @ W  (W transposed)
     Flatten          (N, C, H, W) -> (N, D)    reshaped back to (N, C, H, W)
 
-Nothing is learned and no normalization is inverted.
+Nothing is learned and no normalization is inverted. ZFNet 2.1 defines the
+way down for the layers of its own network only; average pooling and the
+trainable subsampling are linear, so their way down is their transpose, as
+for a convolution; the squashing functions have no rule there (see
+``_step_down``).
 
 The same thing said with gradients (the "deconvnet rule"): the projection is
 the backward pass of the chosen activation, seeded with its value, in which
 each ReLU's backward is replaced by a ReLU of the incoming gradient (the
-forward pass's mask is ignored) and LRN's backward by the identity. For a
-non-negative activation (anything after a ReLU) that is the activation's
-value times the input-gradient of the activation under that rule, because
-every step down is positively homogeneous. tests/test_visualize_deconvnet.py
-checks exactly this with the autograd engine.
+forward pass's mask is ignored) and the backward of LRN, sigmoid and tanh
+by the identity. For a non-negative activation (anything after a ReLU) that
+is the activation's value times the input-gradient of the activation under
+that rule, because every step down is positively homogeneous.
+tests/test_visualize_deconvnet.py checks exactly this with the autograd engine.
 
 Switches belong to one forward pass: ``up`` returns them inside a ``Trace``
 and ``down`` takes that trace, so projecting another image in between
@@ -41,23 +53,28 @@ import numpy
 from ..engine import functional as F
 from ..engine import kernels
 from ..engine.functional.conv import conv2d_input_gradient
+from ..engine.functional.pooling import avg_pool2d_input_gradient
 from ..engine.backend import get_array_module, to_numpy
-from ..engine.nn import Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU, Sequential
+from ..engine.nn import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU,
+                         Sequential, Sigmoid, Subsampling, Tanh)
 from ..engine.tensor import as_tensor, no_grad
 from .probe import as_batch, check_sequential, layer_index
 
-SUPPORTED = (Conv2d, MaxPool2d, ReLU, LocalResponseNorm, Dropout, Linear, Flatten, Sequential)
+SUPPORTED = (Conv2d, MaxPool2d, AvgPool2d, Subsampling, ReLU, Sigmoid, Tanh, LocalResponseNorm, Dropout,
+             Linear, Flatten, Sequential)
 
 
-def conv_transpose2d(signal, weight, input_shape, stride, padding):
+def conv_transpose2d(signal, weight, input_shape, stride, padding, dilation=(1, 1), groups=1):
     """The transposed convolution: what the deconvnet applies for a Conv2d layer.
 
-    signal: (N, F, OH, OW), shaped like the layer's output; weight: (F, C, KH, KW),
+    signal: (N, F, OH, OW), shaped like the layer's output; weight: (F, C/G, KH, KW),
     the convnet's own filters; input_shape: (N, C, H, W), the shape the
-    convolution was applied to. Returns (N, C, H, W):
+    convolution was applied to; stride, padding, dilation, groups G: the
+    layer's. Returns (N, C, H, W):
 
         g   = signal laid out as rows         (F, N*OH*OW)   kernels.images_to_rows
         out = col2im(W^T @ g)                 W = w.reshape(F, C*KH*KW)
+                                              (G groups: W_g^T @ g_g for each group)
 
     That is the convolution's input gradient with the signal in the place of
     dL/dy: ``conv2d_input_gradient`` of minicnn/engine/functional/conv.py, the
@@ -67,7 +84,8 @@ def conv_transpose2d(signal, weight, input_shape, stride, padding):
     columns that the forward convolution never reached (floor in the
     output-size formula) receive zero.
     """
-    return conv2d_input_gradient(kernels.images_to_rows(signal), weight, input_shape, stride, padding)
+    return conv2d_input_gradient(kernels.images_to_rows(signal), weight, input_shape, stride, padding,
+                                 dilation, groups)
 
 
 @dataclass
@@ -75,7 +93,7 @@ class Step:
     """What the way down needs from one layer's forward pass.
 
     module:      the layer
-    input_shape: the shape of the layer's input (Conv2d and Flatten need it)
+    input_shape: the shape of the layer's input (Conv2d, the average pools and Flatten need it)
     switches:    F.Switches of a MaxPool2d (else None)
     inner:       the Steps of a nested Sequential (else None)
     """
@@ -131,9 +149,28 @@ def _step_down(step, signal):
     if isinstance(module, ReLU):
         return F.relu(signal, caller=module.describe()).data   # rectify the reconstruction
     if isinstance(module, Conv2d):
-        return conv_transpose2d(signal, module.weight.data, step.input_shape, module.stride, module.padding)
+        return conv_transpose2d(signal, module.weight.data, step.input_shape, module.stride, module.padding,
+                                module.dilation, module.groups)
+    if isinstance(module, Subsampling):
+        # y = weight[c] * mean + bias[c]: the bias is dropped, as for a Conv2d,
+        # the scale goes down with the signal, then the mean as for AvgPool2d
+        signal = signal * module.weight.data.reshape(1, -1, 1, 1)
+        return avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
+                                         module.padding)
+    if isinstance(module, AvgPool2d):
+        # average pooling is linear: down through its own backward, each value
+        # divided by its window's divisor and spread over the window
+        return avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
+                                         module.padding, module.count_include_pad)
     if isinstance(module, (LocalResponseNorm, Dropout)):
         return signal                                      # not inverted
+    if isinstance(module, (Sigmoid, Tanh)):
+        # ZFNet 2.1 rectifies only for ReLU, to keep the reconstruction positive
+        # like the feature maps it stands for. A squashing function has no such
+        # rule: inverting it (tanh^-1) blows up near +-1 and is undefined
+        # beyond, and its backward would need the forward pass's slope, which
+        # the deconvnet never uses. So the signal passes unchanged, as for LRN.
+        return signal
     if isinstance(module, Linear):
         return signal @ module.weight.data                 # (N, OUT) @ (OUT, IN) = W^T applied
     if isinstance(module, Flatten):
@@ -160,10 +197,11 @@ class Deconvnet:
         deconv = Deconvnet(model)
         pixels = deconv.project(x, layer=3, channel=5)   # (N, C, H, W), like x
 
-    Works for any Sequential of Conv2d, MaxPool2d, ReLU, LocalResponseNorm,
-    Dropout, Linear and Flatten (nested Sequentials too), on NumPy or CuPy
-    arrays, for a whole batch at once. Dropout is treated as in evaluation
-    mode; the model's own mode is not touched.
+    Works for any Sequential of Conv2d (grouped and dilated too), MaxPool2d,
+    AvgPool2d, Subsampling, ReLU, Sigmoid, Tanh, LocalResponseNorm, Dropout,
+    Linear and Flatten (nested Sequentials too), so LeNet-5 as well as
+    ZFNet, on NumPy or CuPy arrays, for a whole batch at once. Dropout is
+    treated as in evaluation mode; the model's own mode is not touched.
     """
 
     def __init__(self, model):
