@@ -97,10 +97,11 @@ def big_models():
     patch.setattr(mc.rng, "normal_array", lambda shape, scale, dtype: np.zeros(shape, dtype))
     summaries = {}
     try:
-        for name in ("alexnet", "zfnet", "vgg16"):
-            rows = table(get_model(name), (3, 224, 224))
-            ten_classes = get_model(name, num_classes=10).output_shape((3, 224, 224))
-            summaries[name] = rows + (ten_classes,)
+        for key, name, kwargs in (("alexnet", "alexnet", {}), ("alexnet dense", "alexnet", {"groups": 1}),
+                                  ("zfnet", "zfnet", {}), ("vgg16", "vgg16", {})):
+            rows = table(get_model(name, **kwargs), (3, 224, 224))
+            ten_classes = get_model(name, num_classes=10, **kwargs).output_shape((3, 224, 224))
+            summaries[key] = rows + (ten_classes,)
             gc.collect()
     finally:
         patch.undo()
@@ -119,12 +120,42 @@ def test_zfnet_sizes_per_layer_match_the_paper(big_models):
     assert total == 62_357_608 and ten == (10,)
 
 
-def test_alexnet_has_about_62M_parameters(big_models):
+ALEXNET_CONV_SHAPES = [(96, 55, 55), (256, 27, 27), (384, 13, 13), (384, 13, 13), (256, 13, 13)]
+
+
+def test_alexnet_is_the_papers_two_gpu_network_with_60965224_parameters(big_models):
+    """AlexNet section 3.2: layers 2, 4 and 5 see only their own GPU's half of the maps."""
     rows, total, ten = big_models["alexnet"]
-    assert [shape for shape, _ in shapes_and_params(rows, "Conv2d")] == [
-        (96, 55, 55), (256, 27, 27), (384, 13, 13), (384, 13, 13), (256, 13, 13)]
+    convs = shapes_and_params(rows, "Conv2d")
+    assert [shape for shape, _ in convs] == ALEXNET_CONV_SHAPES
+    # F * (C/G * KH*KW + 1): 96*(3*121+1), 256*(48*25+1), 384*(256*9+1), 384*(192*9+1), 256*(192*9+1)
+    assert [params for _, params in convs] == [34_944, 307_456, 885_120, 663_936, 442_624]
+    layers = [row["layer"] for row in rows if row["layer"].startswith("Conv2d")]
+    assert ["groups=2" in layer for layer in layers] == [False, True, False, True, True]
     assert [shape for shape, _ in shapes_and_params(rows, "MaxPool2d")] == [(96, 27, 27), (256, 13, 13), (256, 6, 6)]
+    assert total == 60_965_224 and ten == (10,)
+
+
+def test_alexnet_dense_form_has_62378344_parameters(big_models):
+    rows, total, ten = big_models["alexnet dense"]
+    convs = shapes_and_params(rows, "Conv2d")
+    assert [shape for shape, _ in convs] == ALEXNET_CONV_SHAPES
+    assert [params for _, params in convs] == [34_944, 614_656, 885_120, 1_327_488, 884_992]
+    assert not any("groups" in row["layer"] for row in rows)
     assert total == 62_378_344 and ten == (10,)
+    # the split saves exactly the weights of half of layers 2, 4 and 5
+    assert total - big_models["alexnet"][1] == (614_656 - 256) // 2 + (1_327_488 - 384) // 2 + (884_992 - 256) // 2
+
+
+def test_alexnet_groups_must_be_one_or_two():
+    with pytest.raises(ValueError, match="groups must be 2 .* or 1"):
+        imagenet.alexnet(groups=4)
+
+
+def test_zfnet_is_dense_as_its_paper_says(big_models):
+    rows = big_models["zfnet"][0]
+    assert not any("groups" in row["layer"] for row in rows)
+    assert "densely connected" in imagenet.zfnet.__doc__
 
 
 def test_vgg16_has_138357544_parameters(big_models):

@@ -25,7 +25,7 @@ MODELS = {
     "fc_baseline": (fc_baseline, (1, 28, 28), "784-512-10 fully connected baseline"),
     "lenet5": (lenet5, (1, 28, 28), "LeNet-5 at 28x28, 62k params"),
     "zfnet_small": (zfnet_small, (1, 28, 28), "ZFNet's layout shrunk to 28x28"),
-    "alexnet": (alexnet, (3, 224, 224), "AlexNet, 62M params"),
+    "alexnet": (alexnet, (3, 224, 224), "AlexNet, two-GPU groups, 61M params"),
     "zfnet": (zfnet, (3, 224, 224), "ZFNet (Zeiler & Fergus 2014), 62M params"),
     "vgg16": (vgg16, (3, 224, 224), "VGG16, 138M params"),
 }
