@@ -230,18 +230,26 @@ def _diverged(state, batch, what):
             + (f" or a momentum below {state.optimizer.momentum:g}" if state.optimizer.momentum >= 0.95 else ""))
 
 
-def _check_finite(state, logs):
-    """TrainingDiverged unless every weight, velocity and loss of the epoch just trained is finite."""
-    model, optimizer, batches = state.model, state.optimizer, len(state.loader)
+def _non_finite(state):
+    """What holds NaN or infinite values first: "weight 0.weight", "the velocity of 0.weight"; or None."""
+    model, optimizer = state.model, state.optimizer
     names = ([name for name, _ in model.named_parameters()] if hasattr(model, "named_parameters")
              else [str(index) for index in range(len(optimizer.params))])
     for name, parameter, velocity in zip(names, optimizer.params, optimizer.velocity):
         xp = get_array_module(parameter.data)
         for what, array in ((f"weight {name}", parameter.data), (f"the velocity of {name}", velocity)):
             if array is not None and not bool(xp.isfinite(array).all()):
-                raise TrainingDiverged(_diverged(state, batches, f"{what} holds NaN or infinite values"))
+                return what
+    return None
+
+
+def _check_finite(state, logs):
+    """TrainingDiverged unless every weight, velocity and loss of the epoch just trained is finite."""
+    broken = _non_finite(state)
+    if broken is not None:
+        raise TrainingDiverged(_diverged(state, len(state.loader), f"{broken} holds NaN or infinite values"))
     if logs["val_loss"] is not None and not math.isfinite(logs["val_loss"]):
-        raise TrainingDiverged(_diverged(state, batches, f"the validation loss is {logs['val_loss']}"))
+        raise TrainingDiverged(_diverged(state, len(state.loader), f"the validation loss is {logs['val_loss']}"))
 
 
 def _train_one_epoch(state, callbacks, progress, eval_batch_size):
@@ -258,6 +266,7 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
     started = time.perf_counter()
     bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{state.epochs}", unit="batch",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    batch = 0
     try:
         for batch, (x, y) in enumerate(loader):            # x: (B, C, H, W), the global batch
             batch_rows = len(y)                              # B (fewer in the last batch)
@@ -272,7 +281,9 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
             optimizer.step()
             loss_value = float(loss.item())
             if not math.isfinite(loss_value):
-                raise TrainingDiverged(_diverged(state, batch + 1, f"the loss became {loss_value}"))
+                broken = _non_finite(state)
+                what = f"the loss became {loss_value}" if broken is None else f"{broken} holds NaN or infinite values"
+                raise TrainingDiverged(_diverged(state, batch + 1, what))
             batch_correct = int((logits.data.argmax(axis=1) == y).sum())
             total_loss += loss_value * len(y)
             correct, seen = correct + batch_correct, seen + len(y)
@@ -295,6 +306,11 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
             logs["val_loss"], logs["val_accuracy"] = result.loss, result.accuracy
         logs["seconds"] = time.perf_counter() - started
         bar.set_postfix_str(describe_epoch(logs), refresh=True)
+    except ValueError as error:  # an op refusing a NaN weight is the run diverging, not a bug
+        broken = _non_finite(state)
+        if broken is None:
+            raise
+        raise TrainingDiverged(_diverged(state, batch + 1, f"{broken} holds NaN or infinite values")) from error
     finally:
         bar.close()
     return logs
