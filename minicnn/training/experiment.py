@@ -299,6 +299,9 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     out = Path(check_config(config).out)
     schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
     saved = None if resume is None else load_checkpoint(resume)
+    if saved is not None and saved.epoch >= config.epochs:
+        raise RunConfigError(f"{resume} has already trained {saved.epoch} epochs and epochs={config.epochs} is "
+                             f"the total to reach (not a number of epochs more): ask for more than {saved.epoch}")
     standardisation = None if saved is None else saved_standardisation(saved)
     if saved is not None:  # settings given on resume replace the ones fit restores from the file
         callbacks = [ResumeWithSettings(changed_optimizer_settings(config, saved)), *callbacks]
