@@ -9,55 +9,68 @@ import math
 import numpy as np
 
 
-def conv2d(x, w, b, stride, padding):
+def conv2d(x, w, b, stride, padding, dilation=(1, 1), groups=1):
+    """Filter k belongs to group k // (F/groups) and sees that group's C/groups input
+    channels; tap (u, v) of window (r, s) reads padded pixel (r*SH + u*DH, s*SW + v*DW)."""
     n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
+    f, group_channels, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    assert c == group_channels * groups and f % groups == 0
     xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
     xp[:, :, ph:ph + h, pw:pw + wd] = x
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     y = np.zeros((n, f, oh, ow))
     for i in range(n):
         for k in range(f):
+            group = k // (f // groups)
             for r in range(oh):
                 for s in range(ow):
                     total = 0.0 if b is None else b[k]
-                    for ch in range(c):
+                    for ch in range(group_channels):
                         for u in range(kh):
                             for v in range(kw):
-                                total += w[k, ch, u, v] * xp[i, ch, r * sh + u, s * sw + v]
+                                total += (w[k, ch, u, v]
+                                          * xp[i, group * group_channels + ch, r * sh + u * dh, s * sw + v * dw])
                     y[i, k, r, s] = total
     return y
 
 
-def pool_output_size(n, k, s, p, ceil_mode):
-    """Count window starts one by one (PyTorch's rule for the last partial window)."""
+def pool_output_size(n, k, s, p, ceil_mode, d=1):
+    """Count window starts one by one (PyTorch's rule for the last partial window).
+
+    A window of k taps d apart covers d*(k - 1) + 1 pixels from its start."""
+    span = d * (k - 1) + 1
     count, start = 0, -p
-    while start + k <= n + p:          # windows that fit in the padded input
+    while start + span <= n + p:          # windows that fit in the padded input
         count, start = count + 1, start + s
     # ceil_mode keeps one partial window when the stride leaves a remainder,
     # but only if it starts inside the input or its left padding
-    if ceil_mode and (n + 2 * p - k) % s != 0 and start < n:
+    if ceil_mode and (n + 2 * p - span) % s != 0 and start < n:
         count += 1
     return count
 
 
-def max_pool2d(x, kernel, stride, padding, ceil_mode=False):
-    """Returns (y, switches) with switches = row * W + col, first maximum wins."""
+def max_pool2d(x, kernel, stride, padding, ceil_mode=False, dilation=(1, 1)):
+    """Returns (y, switches) with switches = row * W + col, first maximum wins.
+
+    A window with no real pixel (possible with dilation) gives -inf, its
+    switch the window's first tap moved into the image (minicnn's rule)."""
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    oh = pool_output_size(h, kh, sh, ph, ceil_mode)
-    ow = pool_output_size(w, kw, sw, pw, ceil_mode)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    oh = pool_output_size(h, kh, sh, ph, ceil_mode, dh)
+    ow = pool_output_size(w, kw, sw, pw, ceil_mode, dw)
     y = np.zeros((n, c, oh, ow))
     switches = np.zeros((n, c, oh, ow), dtype=np.int64)
     for i in range(n):
         for ch in range(c):
             for r in range(oh):
                 for s in range(ow):
-                    best, where = -np.inf, None
+                    top, left = r * sh - ph, s * sw - pw
+                    best, where = -np.inf, min(max(top, 0), h - 1) * w + min(max(left, 0), w - 1)
                     for u in range(kh):
                         for v in range(kw):
-                            row, col = r * sh - ph + u, s * sw - pw + v
+                            row, col = top + u * dh, left + v * dw
                             if 0 <= row < h and 0 <= col < w and x[i, ch, row, col] > best:
                                 best, where = x[i, ch, row, col], row * w + col
                     y[i, ch, r, s], switches[i, ch, r, s] = best, where

@@ -15,7 +15,8 @@ conv_layout.py) holds the plain-array references and their twins:
   derived where they are used (``assert_sums_close``, ``check_lrn``).
 
 Hypothesis draws the shapes (odd sizes, non-square kernels, stride > 1,
-padding up to kernel//2, ceil_mode partial windows) and the data (small
+padding up to kernel//2, ceil_mode partial windows, dilation > 1, and now
+and then an empty batch) and the data (small
 integers, so that max pooling meets ties and the first-maximum rule is
 checked, or normal floats), in float32 and float64. The CUDA kernels run
 in a subprocess under Numba's CUDA simulator (the switch must be set before
@@ -50,22 +51,28 @@ needs_gpu = pytest.mark.skipif(
 # --------------------------------------------------------------------------
 
 Geometry = collections.namedtuple(
-    "Geometry", "input_shape kernel stride padding out ceil_mode")
+    "Geometry", "input_shape kernel stride padding out ceil_mode dilation")
 
 
 @st.composite
-def geometries(draw, max_channels=4):
-    """A small pooling/convolution geometry, any of its terms unusual."""
+def geometries(draw, max_channels=4, batch=st.integers(1, 3)):
+    """A small pooling/convolution geometry, any of its terms unusual.
+
+    Dilation is 1 on an axis half of the time (the usual case, and the fast
+    path the twins must keep) and 2 or 3 otherwise.
+    """
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    dilation = (draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3])))
     ceil_mode = draw(st.booleans())
-    height = draw(st.integers(max(1, kernel[0] - 2 * padding[0]), 9))
-    width = draw(st.integers(max(1, kernel[1] - 2 * padding[1]), 9))
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, max_channels)), height, width)
-    out = (conv_output_size(height, kernel[0], stride[0], padding[0], ceil_mode=ceil_mode),
-           conv_output_size(width, kernel[1], stride[1], padding[1], ceil_mode=ceil_mode))
-    return Geometry(shape, kernel, stride, padding, out, ceil_mode)
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    height = draw(st.integers(max(1, span[0] - 2 * padding[0]), 9 + span[0] - kernel[0]))
+    width = draw(st.integers(max(1, span[1] - 2 * padding[1]), 9 + span[1] - kernel[1]))
+    shape = (draw(batch), draw(st.integers(1, max_channels)), height, width)
+    out = (conv_output_size(height, kernel[0], stride[0], padding[0], ceil_mode=ceil_mode, dilation=dilation[0]),
+           conv_output_size(width, kernel[1], stride[1], padding[1], ceil_mode=ceil_mode, dilation=dilation[1]))
+    return Geometry(shape, kernel, stride, padding, out, ceil_mode, dilation)
 
 
 dtypes = st.sampled_from([numpy.float32, numpy.float64])
@@ -96,7 +103,8 @@ def assert_identical(actual, expected):
 @given(geometries(), dtypes, seeds, st.booleans(), st.sampled_from([0.0, -numpy.inf, 1.5]))
 def test_im2col(geometry, dtype, seed, ties, pad_value):
     x = make_data(seed, geometry.input_shape, dtype, ties)
-    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, pad_value)
+    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, pad_value,
+                 geometry.dilation)
     assert_identical(im2col_col2im.im2col_numba(*arguments), im2col_col2im.im2col(*arguments))
 
 
@@ -108,8 +116,23 @@ def test_col2im(geometry, dtype, seed):
     n, c = geometry.input_shape[:2]
     cols_shape = (c,) + geometry.kernel + (n,) + geometry.out          # (C, KH, KW, N, OH, OW)
     cols = make_data(seed, cols_shape, dtype, ties=False)
-    arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
+    arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding,
+                 geometry.dilation)
     assert_identical(im2col_col2im.col2im_numba(*arguments), im2col_col2im.col2im(*arguments))
+
+
+@settings(max_examples=30)
+@given(geometries(), seeds)
+def test_col2im_is_the_adjoint_of_im2col(geometry, seed):
+    """<im2col(x), cols> = <x, col2im(cols)> for every geometry, dilated ones too:
+    col2im sends each entry back to exactly the pixel im2col read it from."""
+    n, c = geometry.input_shape[:2]
+    x = make_data(seed, geometry.input_shape, numpy.float64, ties=False)
+    cols = make_data(seed + 1, (c,) + geometry.kernel + (n,) + geometry.out, numpy.float64, ties=False)
+    window = (geometry.kernel, geometry.stride, geometry.padding)
+    unfolded = im2col_col2im.im2col(x, *window, geometry.out, 0.0, geometry.dilation)
+    folded = im2col_col2im.col2im(cols, geometry.input_shape, *window, geometry.dilation)
+    assert numpy.isclose((unfolded * cols).sum(), (x * folded).sum(), rtol=1e-12, atol=1e-12)
 
 
 @needs_numba
@@ -117,7 +140,7 @@ def test_col2im(geometry, dtype, seed):
 @given(geometries(), dtypes, seeds, st.booleans())
 def test_maxpool_forward(geometry, dtype, seed, ties):
     x = make_data(seed, geometry.input_shape, dtype, ties)
-    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
+    arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, geometry.dilation)
     y, switches = pooling.maxpool_forward_numba(*arguments)
     expected_y, expected_switches = pooling.maxpool_forward(*arguments)
     assert_identical(y, expected_y)
@@ -132,7 +155,7 @@ def test_maxpool_scatter_and_gather(geometry, dtype, seed, ties, unpool):
     # (numpy.bincount's order), then round once to dtype.
     x = make_data(seed, geometry.input_shape, dtype, ties)
     y, switches = pooling.maxpool_forward(
-        x, geometry.kernel, geometry.stride, geometry.padding, geometry.out)
+        x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, geometry.dilation)
     values = y if unpool else make_data(seed + 1, y.shape, dtype, ties=False)
     assert_identical(pooling.maxpool_scatter_numba(values, switches, x.shape),
                      pooling.maxpool_scatter(values, switches, x.shape))
@@ -152,6 +175,40 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
     assert_identical(y, expected_y)
     assert_identical(switches, expected_switches)
+
+
+@needs_numba
+@settings(max_examples=10)
+@given(geometries(batch=st.just(0)), dtypes)
+def test_twins_take_an_empty_batch(geometry, dtype):
+    """N = 0 images: every windowed and layout twin returns the reference's empty result."""
+    x = numpy.zeros(geometry.input_shape, dtype)
+    window = (geometry.kernel, geometry.stride, geometry.padding)
+    arguments = (x, *window, geometry.out, 0.0, geometry.dilation)
+    cols = im2col_col2im.im2col(*arguments)
+    assert cols.shape[3] == 0
+    assert_identical(im2col_col2im.im2col_numba(*arguments), cols)
+    assert_identical(im2col_col2im.col2im_numba(cols, x.shape, *window, geometry.dilation),
+                     im2col_col2im.col2im(cols, x.shape, *window, geometry.dilation))
+    y, switches = pooling.maxpool_forward(x, *window, geometry.out, geometry.dilation)
+    for actual, expected in zip(pooling.maxpool_forward_numba(x, *window, geometry.out, geometry.dilation),
+                                (y, switches)):
+        assert_identical(actual, expected)
+    assert_identical(pooling.maxpool_scatter_numba(y, switches, x.shape), pooling.maxpool_scatter(y, switches, x.shape))
+    assert_identical(pooling.maxpool_gather_numba(x, switches), pooling.maxpool_gather(x, switches))
+    rows = numpy.zeros((3, 0), dtype)                                  # (F, N*S) for N = 0
+    bias = numpy.ones(3, dtype)
+    assert_identical(conv_layout.rows_to_images_plus_bias_numba(rows, 0, bias),
+                     conv_layout.rows_to_images_plus_bias(rows, 0, bias))
+    images = numpy.zeros((0, 3) + geometry.out, dtype)
+    for twin, reference in ((conv_layout.images_to_rows_numba, conv_layout.images_to_rows),
+                            (conv_layout.images_to_rows_and_sums_numba, conv_layout.images_to_rows_and_sums)):
+        for actual, expected in zip(_as_tuple(twin(images)), _as_tuple(reference(images))):
+            assert_identical(actual, expected)
+
+
+def _as_tuple(result):
+    return result if isinstance(result, tuple) else (result,)
 
 
 @needs_numba
@@ -322,17 +379,19 @@ def check_lrn(to_device, to_host, dtype):
 
 def check_cuda_twins(to_device, to_host):
     """Each CUDA twin on a few fixed cases, against its NumPy reference."""
-    cases = [  # input shape, kernel, stride, padding, ceil_mode
-        ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), True),    # overlapping rows, partial windows
-        ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0), True),    # non-overlapping, ceil_mode
-        ((1, 2, 6, 7), (3, 3), (1, 2), (1, 0), False),   # overlapping, stride 1
+    cases = [  # input shape, kernel, stride, padding, ceil_mode, dilation
+        ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), True, (1, 1)),    # overlapping rows, partial windows
+        ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0), True, (1, 1)),    # non-overlapping, ceil_mode
+        ((1, 2, 6, 7), (3, 3), (1, 2), (1, 0), False, (1, 1)),   # overlapping, stride 1
+        ((2, 2, 9, 8), (3, 2), (2, 1), (1, 1), True, (2, 3)),    # dilated, partial windows
+        ((1, 2, 2, 7), (1, 2), (1, 2), (0, 1), False, (1, 3)),   # a window of padding only
     ]
     for dtype in (numpy.float32, numpy.float64):
-        for number, (shape, kernel, stride, padding, ceil_mode) in enumerate(cases):
-            out = tuple(conv_output_size(size, k, s, p, ceil_mode=ceil_mode)
-                        for size, k, s, p in zip(shape[2:], kernel, stride, padding))
+        for number, (shape, kernel, stride, padding, ceil_mode, dilation) in enumerate(cases):
+            out = tuple(conv_output_size(size, k, s, p, ceil_mode=ceil_mode, dilation=d)
+                        for size, k, s, p, d in zip(shape[2:], kernel, stride, padding, dilation))
             x = make_data(number, shape, dtype, ties=True)
-            geometry = (kernel, stride, padding, out)
+            geometry = (kernel, stride, padding, out, dilation)
             if number == 0:
                 odd = x.copy()
                 odd[0, 1, 2, 2] = numpy.nan        # the first NaN wins the window
@@ -341,13 +400,14 @@ def check_cuda_twins(to_device, to_host):
                                             pooling.maxpool_forward(odd, *geometry)):
                     assert_identical(to_host(actual), expected)
             for pad_value in (0.0, -numpy.inf):
-                assert_identical(to_host(im2col_col2im.im2col_cuda(to_device(x), *geometry, pad_value)),
-                                 im2col_col2im.im2col(x, *geometry, pad_value))
+                assert_identical(to_host(im2col_col2im.im2col_cuda(to_device(x), *geometry[:4], pad_value,
+                                                                   dilation)),
+                                 im2col_col2im.im2col(x, *geometry[:4], pad_value, dilation))
             cols = make_data(number, (shape[1],) + kernel + (shape[0],) + out, dtype, ties=False)
             # col2im: each pixel gathers its entries in tap order: tolerance zero
             assert_identical(to_host(im2col_col2im.col2im_cuda(to_device(cols), shape, kernel,
-                                                               stride, padding)),
-                             im2col_col2im.col2im(cols, shape, kernel, stride, padding))
+                                                               stride, padding, dilation)),
+                             im2col_col2im.col2im(cols, shape, kernel, stride, padding, dilation))
             y, switches = (to_host(a) for a in pooling.maxpool_forward_cuda(to_device(x), *geometry))
             expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
             assert_identical(y, expected_y)
@@ -435,14 +495,15 @@ def test_cuda_maxpool_and_col2im_on_drawn_shapes(geometry, dtype, seed, ties):
     cupy = backend.cupy
     x = make_data(seed, geometry.input_shape, dtype, ties)
     arguments = (geometry.kernel, geometry.stride, geometry.padding, geometry.out)
-    y, switches = (cupy.asnumpy(a) for a in pooling.maxpool_forward_cuda(cupy.asarray(x), *arguments))
-    expected_y, expected_switches = pooling.maxpool_forward(x, *arguments)
+    y, switches = (cupy.asnumpy(a) for a in pooling.maxpool_forward_cuda(cupy.asarray(x), *arguments,
+                                                                         geometry.dilation))
+    expected_y, expected_switches = pooling.maxpool_forward(x, *arguments, geometry.dilation)
     assert_identical(y, expected_y)
     assert_identical(switches, expected_switches)
-    assert_identical(cupy.asnumpy(im2col_col2im.im2col_cuda(cupy.asarray(x), *arguments)),
-                     im2col_col2im.im2col(x, *arguments))
+    assert_identical(cupy.asnumpy(im2col_col2im.im2col_cuda(cupy.asarray(x), *arguments, 0.0, geometry.dilation)),
+                     im2col_col2im.im2col(x, *arguments, 0.0, geometry.dilation))
     cols = make_data(seed, (geometry.input_shape[1],) + geometry.kernel + (geometry.input_shape[0],) + geometry.out, dtype, False)
-    col2im_arguments = (geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding)
+    col2im_arguments = (geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding, geometry.dilation)
     assert_identical(cupy.asnumpy(im2col_col2im.col2im_cuda(cupy.asarray(cols), *col2im_arguments)),
                      im2col_col2im.col2im(cols, *col2im_arguments))
 

@@ -140,3 +140,26 @@ def test_engine_learns_a_separable_problem(backend_name):
         loss.backward()
         opt.step()
     assert first > 0.3 and loss.item() < 0.01
+
+
+def test_grouped_dilated_conv_state_dict_and_initialisation():
+    """weight (F, C/groups, KH, KW) as in PyTorch; He's scale from what one filter sees, C/groups*KH*KW."""
+    layer = nn.Conv2d(8, 6, 3, dilation=2, groups=2)
+    state = nn.Sequential(layer).state_dict()
+    assert {name: value.shape for name, value in state.items()} == {"0.weight": (6, 4, 3, 3), "0.bias": (6,)}
+    assert repr(layer) == "Conv2d(8, 6, kernel_size=3, dilation=2, groups=2)"
+    wide = nn.Conv2d(64, 512, 3, groups=4)
+    assert abs(wide.weight.numpy().std() / np.sqrt(2.0 / (16 * 9)) - 1) < 0.02
+    copy = nn.Sequential(nn.Conv2d(8, 6, 3, dilation=2, groups=2))
+    copy.load_state_dict(state)
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 8, 9, 9)).astype(np.float32))
+    np.testing.assert_array_equal(copy(x).numpy(), nn.Sequential(layer)(x).numpy())
+
+
+def test_dense_layers_draw_the_same_weights_as_before_groups_existed():
+    """groups=1 keeps the weight's shape and He scale, so a seed gives the same network."""
+    mc.manual_seed(4)
+    weight = nn.Conv2d(3, 5, 3).weight.numpy()
+    mc.manual_seed(4)
+    expected = mc.rng.normal_array((5, 3, 3, 3), np.sqrt(2.0 / 27), np.float32)
+    np.testing.assert_array_equal(weight, expected)

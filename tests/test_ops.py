@@ -1,6 +1,7 @@
 """Every op three ways: against a naive loop, by a float64 gradient check,
 and on hypothesis-drawn shapes with non-square kernels, stride > 1, padding,
-overlapping pools, ceil_mode and odd sizes. Runs once per available backend."""
+overlapping pools, ceil_mode and odd sizes, grouped convolutions (1 < groups
+< C) and dilation > 1. Runs once per available backend."""
 
 import numpy as np
 import pytest
@@ -69,6 +70,93 @@ def test_conv2d_float32_stays_float32(backend_name):
     y = F.conv2d(to_tensor(rng.standard_normal((1, 2, 5, 5)).astype(np.float32)),
                  to_tensor(rng.standard_normal((3, 2, 3, 3)).astype(np.float32)))
     assert y.dtype == np.float32
+
+
+# ----- grouped and dilated convolution ------------------------------------------------
+
+@st.composite
+def grouped_dilated_conv_cases(draw):
+    """A convolution with 1 < groups < C (and sometimes groups = C, depthwise), dilation > 1
+    on at least one axis, non-square kernels, stride, padding and odd sizes, that fits."""
+    groups = draw(st.integers(2, 3))
+    group_channels = draw(st.integers(1, 2))
+    if group_channels == 1 and draw(st.booleans()):
+        group_channels = 2                       # keep 1 < groups < C most of the time
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(2, 3)))
+    if draw(st.booleans()):
+        dilation = dilation[::-1]
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    height = draw(st.integers(max(1, span[0] - 2 * padding[0]), 9))
+    width = draw(st.integers(max(1, span[1] - 2 * padding[1]), 9))
+    return {
+        "n": draw(st.integers(1, 2)), "c": groups * group_channels, "h": height, "w": width,
+        "f": groups * draw(st.integers(1, 2)), "groups": groups, "kernel": kernel, "stride": stride,
+        "padding": padding, "dilation": dilation, "bias": draw(st.booleans()), "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def _conv_arrays(case, g):
+    x = g.standard_normal((case["n"], case["c"], case["h"], case["w"]))
+    w = g.standard_normal((case["f"], case["c"] // case["groups"]) + case["kernel"])
+    b = g.standard_normal(case["f"]) if case["bias"] else None
+    return x, w, b
+
+
+def _settings(case):
+    return {"stride": case["stride"], "padding": case["padding"], "dilation": case["dilation"],
+            "groups": case["groups"]}
+
+
+@given(case=grouped_dilated_conv_cases())
+def test_grouped_dilated_conv2d_matches_naive_loops(backend_name, case):
+    x, w, b = _conv_arrays(case, np.random.default_rng(case["seed"]))
+    y = F.conv2d(to_tensor(x), to_tensor(w), None if b is None else to_tensor(b), **_settings(case))
+    expected = naive.conv2d(x, w, b, case["stride"], case["padding"], case["dilation"], case["groups"])
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@given(case=grouped_dilated_conv_cases())
+def test_grouped_dilated_conv2d_gradients(backend_name, case):
+    x, w, b = _conv_arrays(case, np.random.default_rng(case["seed"]))
+    inputs = [to_tensor(x, True), to_tensor(w, True)] + ([to_tensor(b, True)] if b is not None else [])
+    assert mc.gradcheck(lambda *t: F.conv2d(*t, **_settings(case)), *inputs)
+
+
+@given(case=grouped_dilated_conv_cases())
+def test_a_grouped_convolution_is_one_dense_convolution_per_group(backend_name, case):
+    """Group g: the input channels g*C/G .. and the filters g*F/G .., convolved on their own."""
+    x, w, b = _conv_arrays(case, np.random.default_rng(case["seed"]))
+    groups, settings = case["groups"], dict(_settings(case), groups=1)
+    y = F.conv2d(to_tensor(x), to_tensor(w), None if b is None else to_tensor(b), **_settings(case)).numpy()
+    channels, filters = case["c"] // groups, case["f"] // groups
+    for group in range(groups):
+        inputs, outputs = slice(group * channels, (group + 1) * channels), slice(group * filters, (group + 1) * filters)
+        alone = F.conv2d(to_tensor(x[:, inputs]), to_tensor(w[outputs]),
+                         None if b is None else to_tensor(b[outputs]), **settings).numpy()
+        np.testing.assert_allclose(y[:, outputs], alone, rtol=1e-12, atol=1e-13)
+
+
+def test_a_dilated_3x3_filter_reads_every_other_pixel_of_a_5x5_window(backend_name):
+    """Dilation 2: the nine taps are (0, 0), (0, 2), ..., (4, 4) of a 5x5 window."""
+    x = np.arange(49, dtype=np.float64).reshape(1, 1, 7, 7)
+    y = F.conv2d(to_tensor(x), to_tensor(np.ones((1, 1, 3, 3))), dilation=2).numpy()
+    assert y.shape == (1, 1, 3, 3)                         # (7 - 2*(3 - 1) - 1)/1 + 1 = 3
+    assert y[0, 0, 0, 0] == x[0, 0, 0:5:2, 0:5:2].sum()
+    assert y[0, 0, 2, 1] == x[0, 0, 2:7:2, 1:6:2].sum()
+
+
+def test_depthwise_convolution_filters_each_channel_on_its_own(backend_name):
+    """groups = C = F: filter c sees channel c only."""
+    g = np.random.default_rng(3)
+    x, w = g.standard_normal((2, 3, 6, 5)), g.standard_normal((3, 1, 3, 2))
+    y = F.conv2d(to_tensor(x), to_tensor(w), groups=3, padding=1).numpy()
+    for channel in range(3):
+        alone = F.conv2d(to_tensor(x[:, channel:channel + 1]), to_tensor(w[channel:channel + 1]), padding=1).numpy()
+        np.testing.assert_allclose(y[:, channel:channel + 1], alone, rtol=1e-12)
 
 
 # ----- max pooling and unpooling --------------------------------------------------
@@ -143,6 +231,61 @@ def test_max_unpool_gradients(backend_name, case):
     y, switches = F.max_pool2d(to_tensor(x), kernel, stride, padding, case["ceil_mode"], return_switches=True)
     values = to_tensor(np.random.default_rng(case["seed"]).standard_normal(y.shape), True)
     assert mc.gradcheck(lambda v: F.max_unpool2d(v, switches), values)
+
+
+dilated_pool_case = st.fixed_dictionaries({
+    "n": st.integers(1, 2), "c": st.integers(1, 3),
+    "h": st.integers(3, 11), "w": st.integers(3, 11),
+    "kh": st.integers(1, 3), "kw": st.integers(2, 3),
+    "sh": st.integers(1, 3), "sw": st.integers(1, 3),
+    "dh": st.integers(1, 3), "dw": st.integers(2, 3),
+    "ph": st.integers(0, 1), "pw": st.integers(0, 1),
+    "ceil_mode": st.booleans(), "seed": st.integers(0, 2**16),
+})
+
+
+def _dilated_pool_args(case):
+    kernel, stride, padding = _pool_args(case)
+    dilation = (case["dh"], case["dw"])
+    assume(all(d * (k - 1) + 1 <= size + 2 * p for d, k, size, p in
+               zip(dilation, kernel, (case["h"], case["w"]), padding)))
+    return kernel, stride, padding, dilation
+
+
+@given(case=dilated_pool_case, ties=st.booleans())
+def test_dilated_max_pool_and_switches_match_naive_loops(backend_name, case, ties):
+    g = np.random.default_rng(case["seed"])
+    shape = (case["n"], case["c"], case["h"], case["w"])
+    x = g.integers(0, 3, shape).astype(np.float64) if ties else g.standard_normal(shape)
+    kernel, stride, padding, dilation = _dilated_pool_args(case)
+    y, switches = F.max_pool2d(to_tensor(x), kernel, stride, padding, case["ceil_mode"], return_switches=True,
+                               dilation=dilation)
+    expected_y, expected_switches = naive.max_pool2d(x, kernel, stride, padding, case["ceil_mode"], dilation)
+    np.testing.assert_array_equal(y.numpy(), expected_y)
+    np.testing.assert_array_equal(mc.to_numpy(switches.indices), expected_switches)
+
+
+@given(case=dilated_pool_case)
+def test_dilated_max_pool_gradients_and_unpooling(backend_name, case):
+    kernel, stride, padding, dilation = _dilated_pool_args(case)
+    x = values_apart((case["n"], case["c"], case["h"], case["w"]), case["seed"])
+    pool = lambda t: F.max_pool2d(t, kernel, stride, padding, case["ceil_mode"], dilation=dilation)  # noqa: E731
+    y, switches = F.max_pool2d(to_tensor(x), kernel, stride, padding, case["ceil_mode"], return_switches=True,
+                               dilation=dilation)
+    assume(np.isfinite(y.numpy()).all())          # a window of padding only has no gradient to check
+    assert mc.gradcheck(pool, to_tensor(x, True))
+    g = np.random.default_rng(case["seed"]).standard_normal(y.shape)
+    t = to_tensor(x, True)
+    pool(t).backward(to_tensor(g).data)
+    np.testing.assert_allclose(mc.to_numpy(t.grad), F.max_unpool2d(to_tensor(g), switches).numpy(), rtol=1e-12)
+
+
+def test_a_dilated_window_of_padding_only_gives_minus_infinity_as_pytorch_does(backend_name):
+    """2 taps 3 apart, padding 1, on a 2-wide input: the taps fall at -1 and 2, both padding."""
+    x = to_tensor(np.array([[[[1.0, 2.0]]]]))
+    y, switches = F.max_pool2d(x, (1, 2), 1, (0, 1), return_switches=True, dilation=(1, 3))
+    assert y.shape == (1, 1, 1, 1) and y.numpy()[0, 0, 0, 0] == -np.inf
+    assert 0 <= int(mc.to_numpy(switches.indices).ravel()[0]) < 2       # a switch inside the image
 
 
 # ----- ReLU and dropout -------------------------------------------------------------

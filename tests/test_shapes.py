@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
+from minicnn.engine.nn.summary import format_table
 from minicnn.engine.shapes import ShapeError, conv_output_size
 
 import naive
@@ -179,3 +180,84 @@ def test_pool_layer_shape_formula(h, w, kh, kw, sh, sw, ceil_mode, data):
 def test_units_after_flatten_see_the_whole_input():
     rows = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 26 * 26, 10)).summary((1, 28, 28), print_table=False)
     assert [r["receptive_field"] for r in rows] == [(3, 3), (28, 28), (28, 28)]
+
+
+# ----- dilation and groups -------------------------------------------------------
+
+@given(n=st.integers(1, 20), k=window, s=st.integers(1, 4), p=st.integers(0, 3), d=st.integers(1, 4))
+def test_dilated_formula_matches_counting_windows(n, k, s, p, d):
+    """(N + 2P - D(F - 1) - 1)/S + 1: a window of F taps D apart spans D(F - 1) + 1 pixels."""
+    if d * (k - 1) + 1 > n + 2 * p:
+        with pytest.raises(ShapeError, match="larger than the padded input"):
+            conv_output_size(n, k, s, p, dilation=d)
+        return
+    expected = (n + 2 * p - d * (k - 1) - 1) // s + 1
+    assert conv_output_size(n, k, s, p, dilation=d) == expected == naive.pool_output_size(n, k, s, p, False, d)
+
+
+@given(n=st.integers(1, 20), k=window, s=st.integers(1, 4), d=st.integers(1, 3), data=st.data())
+def test_dilated_ceil_mode_matches_pytorch_rule(n, k, s, d, data):
+    p = data.draw(st.integers(0, k // 2))
+    assume(d * (k - 1) + 1 <= n + 2 * p)
+    assert conv_output_size(n, k, s, p, ceil_mode=True, dilation=d) == naive.pool_output_size(n, k, s, p, True, d)
+
+
+def test_dilated_messages_quote_the_formula_with_d():
+    with pytest.raises(ShapeError, match=r"\(9 \+ 2\*0 - 2\*\(3 - 1\) - 1\)/3 \+ 1 = 2\.33 is not a whole number"):
+        conv_output_size(9, 3, stride=3, dilation=2, strict=True)
+    with pytest.raises(ShapeError, match=r"Conv2d layer '0' .*3-tap window dilated by 3 \(3\*\(3 - 1\) \+ 1 = 7 "
+                                         r"pixels wide\) is larger than the padded input along the height "
+                                         r"\(5 \+ 2\*0 = 5\); needs N \+ 2P >= D\(F - 1\) \+ 1"):
+        nn.Sequential(nn.Conv2d(1, 1, 3, dilation=3)).summary((1, 5, 9), print_table=False)
+    # without dilation the lecture's formula, as before
+    with pytest.raises(ShapeError, match=r"\(7 - 3 \+ 2\*0\)/3 \+ 1 = 2\.33"):
+        conv_output_size(7, 3, stride=3, strict=True)
+
+
+@given(
+    h=st.integers(3, 14), w=st.integers(3, 14),
+    kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    ph=st.integers(0, 2), pw=st.integers(0, 2), dh=st.integers(1, 3), dw=st.integers(1, 3),
+    groups=st.sampled_from([1, 2, 3]),
+)
+def test_grouped_dilated_conv_layer_shape_formula(h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups):
+    layer = nn.Conv2d(2 * groups, 3 * groups, (kh, kw), (sh, sw), (ph, pw), (dh, dw), groups)
+    if dh * (kh - 1) + 1 > h + 2 * ph or dw * (kw - 1) + 1 > w + 2 * pw:
+        with pytest.raises(ShapeError):
+            layer.output_shape((2 * groups, h, w))
+        return
+    expected = (3 * groups, (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+    assert layer.output_shape((2 * groups, h, w)) == expected
+    assert layer(mc.tensor(np.zeros((1, 2 * groups, h, w), np.float32))).shape == (1, *expected)
+    (row,) = nn.Sequential(layer).summary((2 * groups, h, w), print_table=False)
+    assert row["output_shape"] == expected
+    assert row["params"] == 3 * groups * (2 * kh * kw + 1)        # F * (C/G * KH*KW + 1)
+    assert row["receptive_field"] == (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+
+
+def test_dilation_grows_the_receptive_field_without_parameters():
+    """3x3 convolutions with dilation 1, 2, 4 (Yu & Koltun's context module):
+    fields 3, 7, 15, against 3, 5, 7 for the same three dense layers, at the same 3*(9+1) parameters."""
+    dilated = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3, dilation=2), nn.Conv2d(1, 1, 3, dilation=4))
+    plain = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3))
+    rows = dilated.summary((1, 32, 32), print_table=False)
+    assert [r["receptive_field"] for r in rows] == [(3, 3), (7, 7), (15, 15)]
+    assert [r["receptive_field"] for r in plain.summary((1, 32, 32), print_table=False)] == [(3, 3), (5, 5), (7, 7)]
+    assert sum(r["params"] for r in rows) == sum(p.size for p in plain.parameters()) == 30
+
+
+def test_dilated_pool_layer_shape_and_summary():
+    layer = nn.MaxPool2d(3, 2, 1, dilation=2)
+    assert layer.output_shape((4, 11, 10)) == (4, (11 + 2 - 4 - 1) // 2 + 1, (10 + 2 - 4 - 1) // 2 + 1)
+    (row,) = nn.Sequential(layer).summary((4, 11, 10), print_table=False)
+    assert row["layer"] == "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=2)"
+    assert row["receptive_field"] == (5, 5)
+
+
+def test_summary_table_shows_groups_and_dilation_in_full():
+    model = nn.Sequential(nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.Conv2d(256, 256, 3, padding=4, dilation=4))
+    rows = model.summary((96, 27, 27), print_table=False)
+    assert [row["layer"] for row in rows] == ["Conv2d(96, 256, kernel_size=5, padding=2, groups=2)",
+                                              "Conv2d(256, 256, kernel_size=3, padding=4, dilation=4)"]
+    table = format_table("model", (96, 27, 27), rows)
+    assert all(row["layer"] in table for row in rows)

@@ -15,26 +15,40 @@ from minicnn.visualize import Deconvnet, receptive_box, receptive_boxes, top_k, 
 # ------------------------------------------------------------ receptive fields
 
 def window_layers(draw, count):
-    """``count`` random (kind, kernel, stride, padding) windows: convolutions and pools."""
+    """``count`` random (kind, kernel, stride, padding, dilation) windows: convolutions
+    (grouped and dilated too), max pools (dilated too) and average pools."""
     layers = []
     for _ in range(count):
-        kind = draw(st.sampled_from(["conv", "pool"]))
+        kind = draw(st.sampled_from(["conv", "grouped conv", "pool", "average pool"]))
         kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
         stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        limit = (kernel[0] // 2, kernel[1] // 2) if kind == "pool" else (kernel[0] - 1, kernel[1] - 1)
+        limit = (kernel[0] // 2, kernel[1] // 2) if "pool" in kind else (kernel[0] - 1, kernel[1] - 1)
         padding = (draw(st.integers(0, limit[0])), draw(st.integers(0, limit[1])))
-        layers.append((kind, kernel, stride, padding))
+        dilation = (1, 1) if kind == "average pool" else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        layers.append((kind, kernel, stride, padding, dilation))
     return layers
+
+
+def window_module(kind, kernel, stride, padding, dilation):
+    """The layer a drawn window stands for (2 channels, so that groups=2 can split them)."""
+    if kind == "conv":
+        return nn.Conv2d(2, 2, kernel, stride, padding, dilation)
+    if kind == "grouped conv":
+        return nn.Conv2d(2, 2, kernel, stride, padding, dilation, groups=2)
+    if kind == "pool":
+        return nn.MaxPool2d(kernel, stride, padding, dilation=dilation)
+    return nn.AvgPool2d(kernel, stride, padding)
 
 
 def gradient_support(layers, size, unit):
     """Direct computation: which pixels the unit's value depends on.
 
     Every window becomes a 1-channel convolution with all-ones weights (so no
-    max, ReLU or cancellation can hide a pixel); on an all-ones input the
-    input-gradient of the unit is positive exactly where the unit looks.
+    max, ReLU or cancellation can hide a pixel; groups choose channels, not
+    pixels); on an all-ones input the input-gradient of the unit is positive
+    exactly where the unit looks.
     """
-    twin = nn.Sequential(*[nn.Conv2d(1, 1, k, s, p, bias=False) for _, k, s, p in layers]).to("float64")
+    twin = nn.Sequential(*[nn.Conv2d(1, 1, k, s, p, d, bias=False) for _, k, s, p, d in layers]).to("float64")
     for conv in twin:
         conv.weight.data[...] = 1.0
     x = mc.Tensor(np.ones((1, 1) + size), requires_grad=True)
@@ -51,20 +65,35 @@ def test_receptive_box_matches_the_pixels_with_nonzero_gradient(data):
     layers = window_layers(data.draw, data.draw(st.integers(1, 4)))
     size = (data.draw(st.integers(8, 20)), data.draw(st.integers(8, 20)))
     modules = []
-    for kind, kernel, stride, padding in layers:
-        window = nn.Conv2d(1, 1, kernel, stride, padding) if kind == "conv" else nn.MaxPool2d(kernel, stride, padding)
-        modules.append(window)
+    for layer in layers:
+        modules.append(window_module(*layer))
         modules.append(nn.ReLU())
     model = nn.Sequential(*modules)
     try:
-        out = model.output_shape((1,) + size)
+        out = model.output_shape((2,) + size)
     except ShapeError:
         reject()
     unit = (data.draw(st.integers(0, out[1] - 1)), data.draw(st.integers(0, out[2] - 1)))
     r0, r1, c0, c1, count = gradient_support(layers, size, unit)
     assert receptive_box(model, len(model) - 1, unit, size) == (r0, r1, c0, c1)
-    if all(k[0] >= s[0] and k[1] >= s[1] for _, k, s, _ in layers):
-        assert count == (r1 - r0) * (c1 - c0)      # no stride skips a pixel: the whole box
+    if all(k[0] >= s[0] and k[1] >= s[1] and d == (1, 1) for _, k, s, _, d in layers):
+        assert count == (r1 - r0) * (c1 - c0)      # no stride or dilation skips a pixel: the whole box
+
+
+def test_receptive_box_of_stacked_dilated_windows_skips_what_no_tap_reads():
+    """Rows, one layer at a time: the top unit of a (2 taps, 3 apart) convolution reads rows
+    0 and 3 of a (3 taps, 3 apart, padding 2) one below, which read image rows {1, 4} and
+    {1, 4, 7}: the box is 1..7. Rows 1 and 2 of the lower layer, between 0 and 3, would
+    read row 0 as well, but nothing reads them."""
+    layers = [("conv", (3, 1), (1, 1), (2, 0), (3, 1)), ("conv", (2, 1), (1, 1), (0, 0), (3, 1))]
+    model = nn.Sequential(*[window_module(*layer) for layer in layers])
+    assert gradient_support(layers, (10, 3), (0, 1))[:4] == (1, 8, 1, 2)
+    assert receptive_box(model, 1, (0, 1), (10, 3)) == (1, 8, 1, 2)
+
+
+def test_receptive_box_of_a_position_outside_the_maps_is_an_index_error():
+    with pytest.raises(IndexError, match="outside the 8x8 maps of layer 0"):
+        receptive_box(nn.Sequential(nn.Conv2d(1, 1, 3)), 0, (8, 0), (10, 10))
 
 
 def test_receptive_box_of_zfnet_small_corner_units():

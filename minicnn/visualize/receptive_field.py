@@ -2,18 +2,23 @@
 
 A window layer (convolution or pooling) with kernel F, stride S, padding P
 and dilation D makes output unit u read inputs u*S - P + t*D for its taps
-t = 0 .. F-1: the span u*S - P .. u*S - P + D(F - 1) (D = 1: F neighbours).
-A range of output units [start, end) therefore reads
+t = 0 .. F-1 (D = 1: the F neighbours u*S - P .. u*S - P + F - 1); what
+lies outside the layer's input, 0 .. size - 1, is padding, which hides no
+pixel. Starting from the chosen unit and going down one window layer at a
+time, this marks every row (and, the same way, every column: windows are
+rectangular) that the unit depends on; the box runs from the first marked
+row to the last. Elementwise layers (ReLU, LRN, dropout) keep the marks;
+after Flatten or Linear a unit sees the whole image.
 
-    input start = start * S - P
-    input end   = (end - 1) * S - P + D(F - 1) + 1
+Without dilation the marked rows of a unit range [start, end) run, before
+clipping, from
 
-clipped to the layer's input, 0 .. size - 1 (what lies outside is padding,
-which hides no pixel). Applying this from the chosen layer down to the image
-gives the rows (and, the same way, the columns) a unit at (r, c) of layer l
-sees. Elementwise layers (ReLU, LRN, dropout) keep the box; after Flatten or
-Linear a unit sees the whole image. Without padding and clipping the box
-has the size ``summary()`` reports (minicnn/engine/shapes.py, ``receptive_field_step``).
+    input start = start * S - P     to     input end = (end - 1) * S - P + F
+
+so the box has the size ``summary()`` reports (minicnn/engine/shapes.py,
+``receptive_field_step``), clipped to the image. Marking row by row is what
+keeps dilated windows exact: their taps skip rows, and near the padding the
+first and last rows a unit reads are not the ends of its span.
 
 The box is the smallest one holding every pixel the unit depends on. When a
 stride is larger than its kernel, or a window is dilated, some pixels inside
@@ -45,13 +50,14 @@ def leaves(modules):
 def _window_inputs(layers, input_size):
     """For each window layer before the first Flatten/Linear: (layer, (H, W) of its input).
 
-    Also returns whether a dense layer (Flatten or Linear) comes after them.
+    Also returns whether a dense layer (Flatten or Linear) comes after them,
+    and the (H, W) of the last window layer's output.
     """
     height, width = input_size
     windows = []
     for module in layers:
         if isinstance(module, (Flatten, Linear)):
-            return windows, True
+            return windows, True, (height, width)
         if getattr(module, "window", None) is not None:    # Conv2d and the pools
             windows.append((module, (height, width)))
             (kh, kw), (sh, sw), (ph, pw) = module.kernel_size, module.stride, module.padding
@@ -60,14 +66,32 @@ def _window_inputs(layers, input_size):
             caller = module.describe()
             height = conv_output_size(height, kh, sh, ph, ceil_mode, caller=caller, axis="height", dilation=dh)
             width = conv_output_size(width, kw, sw, pw, ceil_mode, caller=caller, axis="width", dilation=dw)
-    return windows, False
+    return windows, False, (height, width)
 
 
-def _down(span, kernel, stride, padding, dilation, size):
-    """Rows [start, end) of a layer's output -> the rows of its input they read, clipped."""
-    start = numpy.clip(span[:, 0] * stride - padding, 0, size)
-    end = numpy.clip((span[:, 1] - 1) * stride - padding + dilation * (kernel - 1) + 1, 0, size)
-    return numpy.stack([start, numpy.maximum(start, end)], axis=1)
+def _down(marked, kernel, stride, padding, dilation, size):
+    """The rows of a layer's input that its marked output rows read.
+
+    marked: (K, OUT) bools, for each of K units the rows of the layer's output
+    it depends on. Returns (K, size) bools: row u*S - P + t*D of the input is
+    marked when output row u is, for every tap t, unless it is padding.
+    """
+    read = numpy.zeros((marked.shape[0], size), dtype=bool)
+    units = numpy.arange(marked.shape[1])
+    for tap in range(kernel):
+        rows = units * stride - padding + tap * dilation          # tap t of every window
+        inside = (rows >= 0) & (rows < size)
+        read[:, rows[inside]] |= marked[:, inside]
+    return read
+
+
+def _ends(marked):
+    """(K, size) bools -> (K, 2): [first marked row, last marked row + 1); (0, 0) if none."""
+    size = marked.shape[1]
+    first = marked.argmax(axis=1)
+    end = size - marked[:, ::-1].argmax(axis=1)
+    some = marked.any(axis=1)
+    return numpy.stack([numpy.where(some, first, 0), numpy.where(some, end, 0)], axis=1)
 
 
 def receptive_boxes(model, layer, positions, input_size):
@@ -82,17 +106,25 @@ def receptive_boxes(model, layer, positions, input_size):
     layer = layer_index(model, layer, "receptive_boxes")
     positions = numpy.asarray(positions, dtype=numpy.int64).reshape(-1, 2)
     height, width = input_size
-    windows, dense = _window_inputs(leaves(list(model)[:layer + 1]), input_size)
+    windows, dense, (out_height, out_width) = _window_inputs(leaves(list(model)[:layer + 1]), input_size)
     if dense:                                     # a dense unit sees everything below it
         full = numpy.array([0, height, 0, width], dtype=numpy.int64)
         return numpy.tile(full, (len(positions), 1))
-    rows = numpy.stack([positions[:, 0], positions[:, 0] + 1], axis=1)   # [start, end)
-    cols = numpy.stack([positions[:, 1], positions[:, 1] + 1], axis=1)
+    rows_at, cols_at = positions[:, 0], positions[:, 1]
+    if len(positions) and (rows_at.min() < 0 or rows_at.max() >= out_height
+                           or cols_at.min() < 0 or cols_at.max() >= out_width):
+        raise IndexError(f"receptive_boxes: a position lies outside the {out_height}x{out_width} maps "
+                         f"of layer {layer}")
+    units = numpy.arange(len(positions))
+    rows = numpy.zeros((len(positions), out_height), dtype=bool)
+    cols = numpy.zeros((len(positions), out_width), dtype=bool)
+    rows[units, rows_at] = True                   # each unit marks its own row and column
+    cols[units, cols_at] = True
     for module, (size_h, size_w) in reversed(windows):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = module.kernel_size, module.stride, module.padding, module.dilation
         rows = _down(rows, kh, sh, ph, dh, size_h)
         cols = _down(cols, kw, sw, pw, dw, size_w)
-    return numpy.concatenate([rows, cols], axis=1).astype(numpy.int64)
+    return numpy.concatenate([_ends(rows), _ends(cols)], axis=1).astype(numpy.int64)
 
 
 def receptive_box(model, layer, position, input_size):

@@ -92,7 +92,8 @@ def maxpool_gather(x, switches):
     xp = get_array_module(x)
     n, c, h, w = x.shape
     flat_x = x.reshape(n, c, h * w)
-    return xp.take_along_axis(flat_x, switches.reshape(n, c, -1), axis=2).reshape(switches.shape)
+    windows = switches.shape[2] * switches.shape[3]               # OH*OW, named: N*C may be 0
+    return xp.take_along_axis(flat_x, switches.reshape(n, c, windows), axis=2).reshape(switches.shape)
 
 
 # ==========================================================================
