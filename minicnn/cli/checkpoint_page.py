@@ -62,10 +62,14 @@ def visualize_checkpoint(checkpoint, out, dataset=None, data_path=None, count=30
     triples.append((f"Inputs that excite layer {last} most", plot_patterns(patterns, out / "patterns.png"),
                     "Gradient ascent in input space on the mean activation of the first 8 maps."))
 
-    model_name = checkpoint.model_name
-    # every value here comes from the checkpoint, the command line or the file system: escaped
-    intro = (f"<p>{html.escape(model_name)} from <code>{html.escape(str(checkpoint.path))}</code> "
-             f"(epoch {html.escape(str(checkpoint.epoch))}), on {html.escape(str(dataset))} test images "
-             f"read from {html.escape(str(test.source))}.</p>")
     sections = [Section.from_triple(triple) for triple in triples]
-    return write_report(out / "index.html", f"minicnn visualize: {model_name}", intro, sections)
+    return write_report(out / "index.html", f"minicnn visualize: {checkpoint.model_name}",
+                        introduction(checkpoint, dataset, test.source), sections)
+
+
+def introduction(checkpoint, dataset, source):
+    """The page's first paragraph. Every value in it comes from the checkpoint, the command
+    line or the file system (a folder's name can hold "<script>"), so every one is escaped."""
+    return (f"<p>{html.escape(checkpoint.model_name)} from <code>{html.escape(str(checkpoint.path))}</code> "
+            f"(epoch {html.escape(str(checkpoint.epoch))}), on {html.escape(str(dataset))} test images "
+            f"read from {html.escape(str(source))}.</p>")

@@ -179,9 +179,13 @@ def prepare_out(out, delete):
         raise UsageError(f"--out: cannot create the folder {out} ({error.strerror or error})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"--out: cannot write in the folder {out} (permission denied); choose another --out")
-    if delete:
-        for name in RUN_FILES:
-            (Path(out) / name).unlink(missing_ok=True)
+    for name in RUN_FILES if delete else ():
+        path = Path(out) / name
+        if path.is_file() or path.is_symlink():  # a folder of that name is left, and named when written to
+            try:
+                path.unlink()
+            except OSError as error:
+                raise UsageError(f"--overwrite: cannot delete {path} ({error.strerror or error})") from None
 
 
 def check_data(dataset, data_path):
@@ -365,10 +369,14 @@ def command_explore(args):
     except ImportError as error:
         raise UsageError(f"minicnn explore needs Werkzeug and Pillow ({error}); "
                          "install them with `pip install minicnn[explore]`") from None
+    from ..bench.machine import limit_threads
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1; got {args.threads}")
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
     dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
-    explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path).start()
+    limit_threads(args.threads)  # NumPy's BLAS, for this process (the explorer sets Numba's where it computes)
+    explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path, threads=args.threads).start()
     try:
         serve(explorer, args.host, args.port, open_browser=args.open)
     except OSError as error:  # the port is taken, or the host is not this machine's
@@ -509,6 +517,9 @@ def build_parser():
                          help="address to listen on (default 127.0.0.1: this machine only)")
     explore.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
     explore.add_argument("--open", action="store_true", help="open the page in the default browser")
+    explore.add_argument("--threads", type=int, default=1,
+                         help="CPU threads of the model's computations (default 1: a click is one to ten images, "
+                              "too little to share; see benchmarks/results/explore-latency.md)")
     explore.set_defaults(run=command_explore)
 
     bench = commands.add_parser("bench", help="time the backends against each other and PyTorch "
