@@ -171,7 +171,7 @@ class ExploreApp:
         return Response(self.static["index.html"], mimetype="text/html", headers=SECURITY_HEADERS)
 
     def static_file(self, request, name):
-        parameters(request, ("v",))
+        parameters(request, ())
         if name not in self.static or name == "index.html":
             raise RequestError(f"no file {name[:40]!r}; the page's files are app.js and app.css", status=404)
         return Response(self.static[name], content_type=STATIC[name], headers=SECURITY_HEADERS)

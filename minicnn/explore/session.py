@@ -19,11 +19,20 @@ a unit sees), ``occlusion`` (Fig. 7) and the top-k search in topcache.py
 server answers requests in threads, and a forward pass is not meant to
 be shared between threads.
 
+Threads. A click runs one to ten images through the model: too little
+work to share between cores, and on a busy machine a parallel loop waits
+for its slowest thread. So the model runs with ``threads`` Numba threads
+(default 1) in whichever thread computes (Numba's setting is per thread);
+NumPy's BLAS threads are set for the whole process by whoever owns it
+(``minicnn explore --threads``). benchmarks/results/explore-latency.md has
+the clicks and the top-9 pass timed with 1 and 2 threads.
+
 Layers: every layer of the model is shown except Flatten and Dropout,
 which in evaluation mode hand on the previous layer's values unchanged.
 A dense layer's units are shown as maps of 1x1.
 """
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -32,6 +41,7 @@ from collections import OrderedDict
 import numpy
 
 from ..data import load_dataset, mean_std, normalize, to_float
+from ..engine import backend
 from ..engine import functional as F
 from ..engine.backend import default_device, to_device, to_numpy
 from ..engine.nn import Conv2d, Dropout, Flatten
@@ -64,10 +74,11 @@ class Explorer:
     dataset: the test set (default: the one the checkpoint was trained on);
     data_path: a directory of IDX files (default: where ``load_dataset`` looks);
     progress: a tqdm bar in the terminal for the top-9 pass;
-    cache: read and write the top-9 file beside the checkpoint (else: memory only).
+    cache: read and write the top-9 file beside the checkpoint (else: memory only);
+    threads: Numba threads while the model computes (None: leave Numba's setting alone).
     """
 
-    def __init__(self, checkpoint, dataset=None, data_path=None, progress=True, cache=True):
+    def __init__(self, checkpoint, dataset=None, data_path=None, progress=True, cache=True, threads=1):
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(checkpoint)
         self.checkpoint = checkpoint
@@ -86,7 +97,7 @@ class Explorer:
         self._check_fit()
         self.table = layer_table(self.model, self.input_shape)
         self.shown = [row["index"] for row in self.table if row["shown"]]
-        self.lock = threading.Lock()
+        self.lock, self.threads = threading.Lock(), threads
         self.uploads = OrderedDict()
         self.top9_items = OrderedDict()          # (layer, channel) -> top9()'s items, the last TOP9_KEPT
         layers = {row["index"]: row["maps"] for row in self.table if row["shown"]}
@@ -96,13 +107,21 @@ class Explorer:
         path = topcache.cache_path(checkpoint.path, self.dataset, fingerprint["test"])
         # the pass runs on its own copy of the model: nothing of it is shared with requests
         self.top9_pass = topcache.TopNine(load_model(checkpoint), self.pixels, self.labels, self.prepare, layers,
-                                     fingerprint, path if cache else None, self.lock, progress=progress,
+                                     fingerprint, path if cache else None, self.computing, progress=progress,
                                      dataset=self.dataset)
 
     def start(self):
         """Start (or load) the top-9 pass; returns self."""
         self.top9_pass.start()
         return self
+
+    @contextlib.contextmanager
+    def computing(self):
+        """Hold the lock on the model; inside, this thread's Numba loops use ``self.threads`` threads."""
+        with self.lock:
+            if self.threads is not None and backend.numba is not None:
+                backend.numba.set_num_threads(min(self.threads, backend.numba.config.NUMBA_NUM_THREADS))
+            yield
 
     # ----- images -----------------------------------------------------------------------
     def _check_fit(self):
@@ -180,7 +199,7 @@ class Explorer:
     def predict(self, reference):
         """Class probabilities of one image, with the image itself."""
         pixels, label = self.parse_image(reference)
-        with self.lock:
+        with self.computing():
             logits = feature_maps(self.model, self.prepare(pixels[None]), [len(self.model) - 1])
         logits = logits[len(self.model) - 1].reshape(1, -1)
         probabilities = to_numpy(F.softmax(logits).data)[0]
@@ -196,7 +215,7 @@ class Explorer:
         Map k sits at row k // columns, column k % columns (pictures.grid).
         """
         pixels, _ = self.parse_image(reference)
-        with self.lock:
+        with self.computing():
             maps = feature_maps(self.model, self.prepare(pixels[None]), self.shown)
         result = []
         for row in self.table:
@@ -242,7 +261,7 @@ class Explorer:
             raise RequestError("row and col: give both (a unit of the map) or neither (its strongest unit)")
         if row is not None and not (0 <= row < height and 0 <= col < width):
             raise RequestError(f"row, col: ({row}, {col}) is outside the {height}x{width} maps of layer {layer}")
-        with self.lock:
+        with self.computing():
             x = self.prepare(pixels[None])
             values = feature_maps(self.model, x, [layer])[layer][channel]         # (h, w)
             if row is None:
@@ -276,7 +295,7 @@ class Explorer:
             top = self.top9_pass.best[layer]
             chosen = top.indices[channel]
             positions = numpy.stack([top.rows[channel], top.cols[channel]], axis=1)
-            with self.lock:
+            with self.computing():
                 projections, _, _ = Deconvnet(self.model).project_units(
                     self.prepare(self.pixels[chosen]), layer, channel, positions)
                 boxes = receptive_boxes(self.model, layer, positions, self.input_shape[1:])
@@ -332,7 +351,7 @@ class Explorer:
         positions = self.check_occlusion(reference, window, stride, layer)
         pixels, label = self.parse_image(reference)
         target = label if label is not None else self.predict(reference)["predicted"]
-        with self.lock:
+        with self.computing():
             maps = occlusion(self.model, self.prepare(pixels[None]), target, window, stride, layer=layer)
         return {"image": reference, "target": target, "target_is_label": label is not None,
                 "window": window, "stride": stride, "layer": maps.layer, "channel": maps.channel,

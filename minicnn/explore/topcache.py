@@ -28,6 +28,7 @@ whose fingerprint differs (the checkpoint was trained further, say) is
 rebuilt; one that matches is reused, so the pass runs once per checkpoint.
 """
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -83,23 +84,24 @@ def merge(best, found, offset, k):
     return Strongest(pick[0].astype(numpy.float32), *(part.astype(numpy.int64) for part in pick[1:]))
 
 
-def search(model, pixels, labels, prepare, layers, k=9, chunk=CHUNK, lock=None, on_progress=None):
+def search(model, pixels, labels, prepare, layers, k=9, chunk=CHUNK, computing=contextlib.nullcontext,
+           on_progress=None):
     """The streaming pass: ({layer: Strongest}, predictions (N,) int64).
 
     pixels: (N, H, W) or (N, C, H, W) uint8 test images; prepare: pixels ->
     the model's float input; layers: {layer index: number of maps};
-    lock: held while the model computes (one chunk at a time);
-    on_progress(done): called after each chunk.
+    computing: a context manager factory held while the model computes
+    (one chunk at a time; the Explorer's lock); on_progress(done): called
+    after each chunk.
     """
     count = len(pixels)
     k = min(k, count)
     wanted = {layer: range(maps) for layer, maps in layers.items()}
     best, predictions = {}, numpy.zeros(count, dtype=numpy.int64)
-    lock = lock or threading.Lock()
     for start in range(0, count, chunk):
         stop = min(start + chunk, count)
         x = prepare(pixels[start:stop])
-        with lock:
+        with computing():
             found = find_strongest(model, x, wanted, k=min(k, stop - start), batch_size=stop - start)
             predictions[start:stop] = evaluate(model, x, labels[start:stop], batch_size=stop - start).predictions
         for layer in layers:
@@ -175,17 +177,18 @@ def load(path, fingerprint):
 class TopNine:
     """The top-9 units of every map: loaded from the cache file, or found by a background pass.
 
+    computing: the Explorer's context manager around every use of the model.
     state: "building", "ready" or "failed"; done/total: images searched so
     far (the page's progress bar; tqdm draws the same in the terminal);
     best: {layer: Strongest} and predictions once ready. path: the cache
     file, or None to keep the result in memory only.
     """
 
-    def __init__(self, model, pixels, labels, prepare, layers, fingerprint, path, lock, k=9, progress=True,
+    def __init__(self, model, pixels, labels, prepare, layers, fingerprint, path, computing, k=9, progress=True,
                  dataset=""):
         self.model, self.pixels, self.labels, self.prepare = model, pixels, labels, prepare
         self.layers, self.path, self.fingerprint = layers, path, fingerprint
-        self.lock, self.k, self.progress, self.dataset = lock, k, progress, dataset
+        self.computing, self.k, self.progress, self.dataset = computing, k, progress, dataset
         self.state, self.done, self.total = "building", 0, len(pixels)
         self.best, self.predictions, self.seconds, self.message = None, None, None, ""
         self.thread = None
@@ -214,7 +217,7 @@ class TopNine:
 
         try:
             best, predictions = search(self.model, self.pixels, self.labels, self.prepare, self.layers,
-                                       self.k, lock=self.lock, on_progress=advance)
+                                       self.k, computing=self.computing, on_progress=advance)
             self.seconds = time.perf_counter() - started
             self.best, self.predictions = best, predictions
             self.message = f"found in {self.seconds:.1f} s"
