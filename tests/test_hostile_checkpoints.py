@@ -32,7 +32,6 @@ import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn import nn
 from minicnn.data import download
 from minicnn.data.idx import idx_bytes
 from minicnn.data.sources import EMBEDDED_DIRS
@@ -40,6 +39,7 @@ from minicnn.engine import backend
 from minicnn.engine.optim import SGD, renormalize_filters
 from minicnn.models import get_model
 from minicnn.training import checkpoint as ckpt
+from minicnn.training import files
 from minicnn.training import plots
 from minicnn.training.callbacks import Callback
 from minicnn.training.checkpoint import (
@@ -420,7 +420,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(tmp_path, 
     path = genuine(tmp_path / "checkpoint.npz")
     before = path.read_bytes()
     module, name = where.split(".")
-    monkeypatch.setattr(getattr(ckpt, module), name, raise_oserror(errno.ENOSPC))
+    monkeypatch.setattr(ckpt.numpy if module == "numpy" else files.os, name, raise_oserror(errno.ENOSPC))
     with pytest.raises(OutputError) as error:
         save_checkpoint(path, small_model(), epoch=2)
     monkeypatch.undo()
@@ -439,7 +439,7 @@ def test_a_folder_without_write_permission_is_named(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(path, flags, mode, **kwargs)
 
-    monkeypatch.setattr(ckpt.os, "open", read_only)
+    monkeypatch.setattr(files.os, "open", read_only)
     with pytest.raises(OutputError) as error:
         write_json(tmp_path / "metrics.json", {"a": 1})
     assert str(error.value) == (f"cannot write {tmp_path / 'metrics.json'}: Permission denied; choose an "
@@ -466,7 +466,7 @@ def test_figures_and_pages_fail_the_same_way(tmp_path, monkeypatch):
     figure = plots.new_figure(1, 1)
     plots.save_figure(figure, tmp_path / "curves.png")
     before = (tmp_path / "curves.png").read_bytes()
-    monkeypatch.setattr(ckpt.os, "fsync", raise_oserror(errno.ENOSPC))
+    monkeypatch.setattr(files.os, "fsync", raise_oserror(errno.ENOSPC))
     with pytest.raises(OutputError, match="curves.png: No space left on device.*previous curves.png is unchanged"):
         plots.save_figure(figure, tmp_path / "curves.png")
     with pytest.raises(OutputError, match="index.html: No space left on device.*nothing was written"):
@@ -536,7 +536,7 @@ def test_a_link_at_the_target_or_planted_at_the_temporary_name_is_never_written_
     (tmp_path / "checkpoint.npz").symlink_to(victim)                 # the target itself is a link
     genuine(tmp_path / "checkpoint.npz")
     assert victim.read_text() == "keep me" and not (tmp_path / "checkpoint.npz").is_symlink()
-    monkeypatch.setattr(ckpt.secrets, "token_hex", lambda count: "0" * (2 * count))
+    monkeypatch.setattr(files.secrets, "token_hex", lambda count: "0" * (2 * count))
     (tmp_path / ".metrics.json.0000000000000000.tmp").symlink_to(victim)   # a link where the temporary goes
     with pytest.raises(OutputError, match="metrics.json: File exists"):
         write_json(tmp_path / "metrics.json", {"a": 1})

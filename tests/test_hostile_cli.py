@@ -30,6 +30,7 @@ from minicnn.cli import main as cli
 from minicnn.cli.main import main
 from minicnn.cli.report import Section, render
 from minicnn.training import checkpoint as ckpt
+from minicnn.training import files
 from minicnn.training.checkpoint import load_checkpoint
 
 TINY = ["--model", "fc_baseline", "--limit", "120", "--epochs", "1", "--batch-size", "32", "--quiet",
@@ -234,7 +235,7 @@ def test_a_folder_that_refuses_writing(tmp_path, capsys, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(path, flags, mode, **kwargs)
 
-    monkeypatch.setattr(ckpt.os, "open", read_only)
+    monkeypatch.setattr(files.os, "open", read_only)
     refused(["train", "--out", str(tmp_path / "run")] + TINY, capsys,
             f"cannot write {tmp_path / 'run' / 'checkpoint.npz'}: Permission denied; choose an output folder")
     assert os.listdir(tmp_path / "run") == []

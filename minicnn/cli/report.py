@@ -15,7 +15,7 @@ import html
 import os
 from pathlib import Path
 
-from ..training.checkpoint import atomic_write
+from ..training.files import atomic_write
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;

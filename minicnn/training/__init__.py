@@ -6,6 +6,7 @@ One idea per module:
 
     loop.py         fit() and evaluate(): epochs, batches, the progress bar
     checkpoint.py   atomic, pickle-free checkpoints and exact resume
+    files.py        writing any file atomically, with the usual permissions
     history.py      per-epoch metrics
     callbacks.py    hooks called by fit(): AtEpochs, EarlyStopping
     schedules.py    learning-rate schedules: StepLR, ReduceLROnPlateau

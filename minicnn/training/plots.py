@@ -14,7 +14,7 @@ import math
 
 import numpy
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 
 DPI = 100
 
@@ -28,7 +28,7 @@ def new_figure(width, height):
 def save_figure(figure, path):
     """Write ``figure`` as a PNG at ``path`` (folders created); returns the path as a Path.
 
-    Atomically, as checkpoints are (checkpoint.atomic_write): an interruption
+    Atomically, as checkpoints are (files.atomic_write): an interruption
     or a full disk leaves the old PNG, and an OutputError names the file.
     """
     return atomic_write(path, lambda file: figure.savefig(file, format="png", bbox_inches="tight"))
