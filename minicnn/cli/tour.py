@@ -198,7 +198,7 @@ def introduction(result):
         f"({html.escape(metrics['data_source'])}), tested on {metrics['test_images']} others.</p>"
         f"<p><b>Test accuracy {metrics['test_accuracy']:.2%}</b> (loss {metrics['test_loss']:.4f}); "
         f"{metrics['seconds']:.0f} s in all, {metrics['images_per_second']:.0f} training images/s "
-        f"on the <code>{metrics['backend']}</code> backend ({html.escape(metrics['device'])}).</p>"
+        f"on the <code>{html.escape(metrics['backend'])}</code> backend ({html.escape(metrics['device'])}).</p>"
         f"<p>Made by <code>{html.escape(command)}</code>. The weights are in "
         f"<a href=\"checkpoint.npz\">checkpoint.npz</a>: "
         f"<code>minicnn eval {html.escape(str(Path(config.out) / 'checkpoint.npz'))}</code>.</p>"
