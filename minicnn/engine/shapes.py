@@ -25,12 +25,13 @@ from .errors import ArgumentError, ShapeError
 __all__ = ["ShapeError", "ArgumentError", "pair", "whole_number", "formula_text",
            "conv_output_size", "receptive_field_step"]
 
-# Why each window setting has its least value, for the messages of ``pair``.
+# Why a setting has its least value, for the messages of ``pair`` and ``whole_number``.
 _LEAST = {
     "kernel_size": "a window covers at least one pixel",
     "stride": "a window moves at least one pixel at a time",
     "dilation": "a window's taps are at least one pixel apart",
     "padding": "padding adds zeros, it cannot remove pixels",
+    "size": "a local response norm spans at least one channel",
 }
 
 
@@ -53,7 +54,8 @@ def whole_number(value, name="value", caller=None, minimum=None):
     if result is None:
         raise ArgumentError(f"{who}{name} must be a whole number, got {value!r} ({type(value).__name__})")
     if minimum is not None and result < minimum:
-        raise ArgumentError(f"{who}{name} must be {minimum} or more, got {name}={value!r}")
+        reason = f" ({_LEAST[name]})" if name in _LEAST else ""
+        raise ArgumentError(f"{who}{name} must be {minimum} or more{reason}, got {name}={value!r}")
     return result
 
 

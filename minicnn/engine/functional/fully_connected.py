@@ -10,6 +10,8 @@ so that ``minicnn.engine.functional.linear`` is the function, not a module
 hidden behind it.)
 """
 
+import math
+
 from ..shapes import ShapeError
 from ..tensor import Function, as_tensor
 from .checks import check_input, check_parameters
@@ -63,6 +65,6 @@ def linear(x, weight, bias=None, caller="linear"):
 
 
 def flatten(x):
-    """(N, ...) -> (N, product of the rest)."""
+    """(N, ...) -> (N, product of the rest); an empty batch (N = 0) too."""
     x = as_tensor(x)
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))

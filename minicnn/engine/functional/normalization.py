@@ -42,7 +42,7 @@ def lrn_settings(caller, size, alpha, beta, k):
     k > 0 keeps the divisor (k + alpha/n * sum)^beta away from 0 where a
     window's channels are all 0; alpha < 0 could make it negative.
     """
-    size = whole_number(size, "size (a number of channels)", caller, minimum=1)
+    size = whole_number(size, "size", caller, minimum=1)
     values = {}
     for name, value, least, strict in (("alpha", alpha, 0.0, False), ("beta", beta, None, False),
                                        ("k", k, 0.0, True)):
