@@ -3,16 +3,17 @@
 Each case asserts what a well-made library does: a minicnn error type, a
 message that names the file, the field or the setting, its value and what was
 needed, and files on disk unchanged. The command line's side of the same
-classes is in test_hostile_cli.py. Sections, with their number of cases:
+classes is in test_hostile_cli.py. Sections, with their number of tests
+(pytest items; several try more than one input):
 
-    A. files that are not checkpoints                                    17
-    B. metadata of the wrong JSON type or out of range                   45
-    C. a checkpoint's model settings and state that do not fit           6
+    A. files that are not checkpoints                                    18
+    B. metadata of the wrong JSON type or out of range                   46
+    C. a checkpoint's model settings and state that do not fit           5
     D. a resumed run writes beside its checkpoint, nothing else          4
-    E. output problems: full disk, no permission, folders in the way     8
-    F. permissions and stale temporary files                             7
+    E. output problems: full disk, no permission, folders in the way     6
+    F. permissions and stale temporary files                             8
     G. a diverging run                                                   5
-    H. settings that make no sense, refused up front                     79
+    H. settings that make no sense, refused up front                     66
 """
 
 import errno
@@ -24,6 +25,8 @@ import os
 import pickle
 import shutil
 import stat
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -52,6 +55,7 @@ from minicnn.training.schedules import ReduceLROnPlateau, StepLR
 from minicnn.cli.report import Section, write_report
 
 FASHION = str(EMBEDDED_DIRS["fashion-mnist"])
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ----- helpers -------------------------------------------------------------------------------
@@ -122,7 +126,7 @@ class Unpickled:
         return (open, (str(self.marker), "w"))
 
 
-# ===== A. files that are not checkpoints (17) ===========================================================
+# ===== A. files that are not checkpoints (18) ===========================================================
 def write_foreign(path, kind, tmp_path):
     if kind == "empty":
         path.write_bytes(b"")
@@ -234,7 +238,7 @@ def test_weights_that_are_not_finite_floats_are_refused(tmp_path):
         refused(tmp_path / name, "model/1.weight", why)
 
 
-# ===== B. metadata of the wrong JSON type or out of range (45) ===================================
+# ===== B. metadata of the wrong JSON type or out of range (46) ===================================
 def set_field(dotted, value):
     def change(metadata):
         *parents, last = dotted.split(".")
@@ -321,7 +325,7 @@ def test_the_genuine_checkpoint_of_these_cases_loads(tmp_path):
     assert type(load_model(saved)).__name__ == "Sequential"
 
 
-# ===== C. a checkpoint's model settings and state that do not fit (6) ===========================
+# ===== C. a checkpoint's model settings and state that do not fit (5) ===========================
 @pytest.mark.parametrize("kwargs, why", [
     ({"hidden": 10**9}, "field model.kwargs.hidden is a whole number 1000000000, expected a whole number from 1 to 6370 (the weights it holds)"),
     ({"hidden": "8"}, "field model.kwargs.hidden is a string '8'"),
@@ -408,7 +412,7 @@ def test_a_checkpoint_with_bad_run_settings_is_refused(tmp_path, trained_run, co
     assert why in str(error.value)
 
 
-# ===== E. output problems: full disk, no permission, folders in the way (8) =======================
+# ===== E. output problems: full disk, no permission, folders in the way (6) =======================
 def raise_oserror(number):
     def fail(*args, **kwargs):
         raise OSError(number, os.strerror(number))
@@ -474,7 +478,7 @@ def test_figures_and_pages_fail_the_same_way(tmp_path, monkeypatch):
     assert (tmp_path / "curves.png").read_bytes() == before and os.listdir(tmp_path) == ["curves.png"]
 
 
-# ===== F. permissions and stale temporary files (7) ==============================================
+# ===== F. permissions and stale temporary files (8) ==============================================
 @pytest.fixture
 def umask():
     """Set the process umask for one test (restored after it)."""
@@ -528,6 +532,21 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
     genuine(tmp_path / "checkpoint.npz")
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["checkpoint.npz"])
     assert victim.read_text() == "keep me"
+
+
+def test_a_write_killed_midway_leaves_a_temporary_that_the_next_process_removes(tmp_path):
+    """As kill -9 during a write would: the process dies inside atomic_write, with no chance to clean up."""
+    path = tmp_path / "checkpoint.npz"
+    dies = ("import os, sys\nfrom minicnn.training.files import atomic_write\n"
+            "def die(file):\n    file.write(b'half a checkpoint'); file.flush(); os._exit(9)\n"
+            "atomic_write(sys.argv[1], die)\n")
+    assert subprocess.run([sys.executable, "-c", dies, str(path)], cwd=ROOT, timeout=120).returncode == 9
+    left = os.listdir(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".checkpoint.npz.") and left[0].endswith(".tmp")
+    writes = ("import sys\nfrom minicnn.training.files import atomic_write\n"
+              "atomic_write(sys.argv[1], lambda file: file.write(b'whole'))\n")
+    assert subprocess.run([sys.executable, "-c", writes, str(path)], cwd=ROOT, timeout=120).returncode == 0
+    assert os.listdir(tmp_path) == ["checkpoint.npz"] and path.read_bytes() == b"whole"
 
 
 def test_a_link_at_the_target_or_planted_at_the_temporary_name_is_never_written_through(tmp_path, monkeypatch):
@@ -598,7 +617,7 @@ def test_save_checkpoint_itself_refuses_nan_weights(tmp_path):
     assert path.read_bytes() == before
 
 
-# ===== H. settings that make no sense, refused up front (79) ======================================
+# ===== H. settings that make no sense, refused up front (66) ======================================
 NAN, INF = float("nan"), float("inf")
 
 

@@ -4,12 +4,12 @@ Run in-process through main([...]) on tiny settings, as test_cli.py does.
 Every case asserts the exit status, that the message is one line naming the
 thing, its value and what to do, and that files on disk are unchanged.
 The API's side of the same classes is in test_hostile_checkpoints.py.
-Sections, with their number of cases:
+Sections, with their number of tests (pytest items; several try more than one input):
 
     1. a resumed run writes beside its checkpoint                       3
     2. an --out that holds a run is never replaced silently             6
     3. a diverging run, and resuming it with a smaller --lr             2
-    4. output problems: a file in the way, a full disk, no permission   6
+    4. output problems: a file in the way, a full disk, no permission   4
     5. files that are not checkpoints, given as CKPT                    12
     6. what a checkpoint says never becomes markup in a page            2
     7. flags that make no sense                                         13
@@ -195,7 +195,7 @@ def test_a_run_diverging_on_resume_keeps_its_checkpoint_and_a_smaller_lr_takes_e
     assert [record["lr"] for record in history] == [0.01, 0.001]
 
 
-# ===== 4. output problems: a file in the way, a full disk, no permission (6) =========================
+# ===== 4. output problems: a file in the way, a full disk, no permission (4) =========================
 def test_an_out_that_is_a_file_inside_a_file_or_empty(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("keep me")
