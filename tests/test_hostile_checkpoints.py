@@ -12,7 +12,7 @@ classes is in test_hostile_cli.py. Sections, with their number of tests
     D. a resumed run writes beside its checkpoint, nothing else          4
     E. output problems: full disk, no permission, folders in the way     6
     F. permissions and stale temporary files                             8
-    G. a diverging run                                                   5
+    G. a diverging run                                                   6
     H. settings that make no sense, refused up front                     66
 """
 
@@ -562,7 +562,7 @@ def test_a_link_at_the_target_or_planted_at_the_temporary_name_is_never_written_
     assert victim.read_text() == "keep me" and not (tmp_path / "metrics.json").exists()
 
 
-# ===== G. a diverging run (5) ===================================================================
+# ===== G. a diverging run (6) ===================================================================
 class Poison(Callback):
     """Put a NaN into the first weight (or its velocity) after batch ``batch`` of epoch ``epoch`` (0-based)."""
 
@@ -603,6 +603,20 @@ def test_a_learning_rate_far_too_large_diverges_in_epoch_1_and_saves_nothing(tmp
         fit(small_model(), images, epochs=2, batch_size=32, lr=1e30, momentum=0.99,
             checkpoint=tmp_path / "checkpoint.npz", progress=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_test_loss_that_overflows_after_the_last_epoch_is_a_divergence_not_a_json_error(tmp_path, monkeypatch):
+    from minicnn.training import experiment
+    from minicnn.training.loop import Evaluation
+
+    monkeypatch.setattr(experiment, "evaluate", lambda *a, **k: Evaluation(float("inf"), 0.1, np.zeros(32, np.int64)))
+    with pytest.raises(TrainingDiverged) as error:
+        run(tiny_config(tmp_path), progress=False, verbose=False)
+    assert str(error.value) == (
+        "training diverged: after epoch 1 the test loss is inf (the weights are finite, but so large that the "
+        f"class scores overflow); {tmp_path / 'checkpoint.npz'} holds them; train again with a smaller learning "
+        "rate than 0.01")
+    assert not (tmp_path / "metrics.json").exists()
 
 
 def test_save_checkpoint_itself_refuses_nan_weights(tmp_path):

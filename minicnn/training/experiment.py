@@ -52,7 +52,7 @@ from ..distributed import empty_share_problem
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
 from .callbacks import Callback
-from .loop import evaluate, fit
+from .loop import TrainingDiverged, evaluate, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
 SCHEDULES = ("none", "step", "plateau")
@@ -323,6 +323,11 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
         callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=saved,
         extra=extra, progress=progress, communicator=communicator)
     evaluation = evaluate(model, data.test_x, data.test_y, communicator=communicator)
+    if not math.isfinite(evaluation.loss):  # metrics.json cannot hold it, and the weights are no use
+        raise TrainingDiverged(
+            f"training diverged: after epoch {len(history)} the test loss is {evaluation.loss} (the weights are "
+            f"finite, but so large that the class scores overflow); {out / 'checkpoint.npz'} holds them; "
+            f"train again with a smaller learning rate than {config.lr:g}")
     if rank == 0:
         plot_curves(history, out / "curves.png", title=f"{config.model} on {data.name}")
     # seconds of training only (no validation), from each epoch's images/s
