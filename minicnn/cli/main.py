@@ -242,7 +242,9 @@ def command_train(args):
     if args.resume:  # continues in the checkpoint's own folder unless --out says otherwise
         config = resume_config(check_file("--resume", args.resume), **given)
     else:
-        config = RunConfig(**{key: value for key, value in given.items() if value is not None})
+        chosen = {key: value for key, value in given.items() if value is not None}
+        # the model's own defaults (models.TRAINING_DEFAULTS), then the options given
+        config = RunConfig(**{**models.training_defaults(chosen.get("model", RunConfig.model)), **chosen})
         if args.out is None:
             config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
     check_out(config.out)
@@ -444,8 +446,12 @@ def build_parser():
                        help="ZFNet's filter renormalization: cap each conv filter's RMS (ZFNet used 0.1)")
     train.add_argument("--schedule", choices=SCHEDULES, default=None,
                        help="learning-rate schedule: step (x gamma every --step-size epochs), "
-                            "plateau (x gamma when val loss stalls --patience epochs)")
-    train.add_argument("--step-size", type=int, default=None)
+                            "plateau (x gamma when val loss stalls --patience epochs); default none, "
+                            "except where a model has its own defaults, which options given here override: "
+                            + "; ".join(f"{name}: " + " ".join(f"--{key.replace('_', '-')} {value}"
+                                                               for key, value in settings.items())
+                                        for name, settings in models.TRAINING_DEFAULTS.items()))
+    train.add_argument("--step-size", type=int, default=None, help="default 5 (see --schedule)")
     train.add_argument("--patience", type=int, default=None)
     train.add_argument("--gamma", type=float, default=None, help="schedule factor (default 0.1)")
     train.add_argument("--augment", choices=AUGMENTATIONS, default=None,
