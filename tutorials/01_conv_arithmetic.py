@@ -18,7 +18,8 @@
 #
 # Where it lives in minicnn: `minicnn/engine/shapes.py` (the formula and its error
 # messages), `minicnn/engine/nn/layers.py` (`Conv2d.output_shape`, parameter
-# shapes), `minicnn/engine/functional/conv.py` (the convolution itself).
+# shapes), `minicnn/engine/functional/conv.py` (the convolution itself, with
+# its groups and dilation), `minicnn/models/imagenet.py` (AlexNet on two GPUs).
 
 # %%
 from common import FAST, savefig   # first: fast mode, figure folder, BLAS threads
@@ -256,6 +257,161 @@ print(f"7x7 map, 2x2/2 pool: floored {floor_shape}, ceil_mode {ceil_shape}")
 assert floor_shape == (3, 3) and ceil_shape == (4, 4)
 
 # %% [markdown]
+# ## Groups: AlexNet on two GPUs
+#
+# In 2012 one GTX 580 held 3 GB, too little for AlexNet. Krizhevsky et al.
+# put half of every layer's filters on each of two GPUs, and let the GPUs
+# talk only in some layers (AlexNet section 3.2): a filter of layers 2, 4
+# and 5 sees only the maps on its own GPU, one of layer 3 (and of the dense
+# layers) sees them all. A layer-2 filter is 5x5x48, not 5x5x96.
+#
+# In today's words those layers are *grouped* convolutions, `groups=2`: the
+# C input channels and the F filters are split into G groups, and each
+# filter sees the C/G channels of its group. The weight is
+# (F, C/G, KH, KW), so the layer has G times fewer weights, and, since each
+# output number sums C/G*KH*KW products instead of C*KH*KW, G times fewer
+# multiply-adds. Layer 2 of AlexNet, both ways:
+
+# %%
+from minicnn.bench.flops import network as gemm_flops
+
+split = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+dense = nn.Conv2d(96, 256, 5, padding=2)
+for name, conv in (("groups=2", split), ("dense   ", dense)):
+    params = sum(p.size for p in conv.parameters())
+    out = conv.output_shape((96, 27, 27))
+    macs = out[0] * out[1] * out[2] * (96 // conv.groups) * 5 * 5      # F*OH*OW * C/G*KH*KW
+    counted = gemm_flops(nn.Sequential(conv), (96, 27, 27), 1, "forward").flops
+    print(f"{name}: weight {conv.weight.shape}, {params:,} parameters, "
+          f"{macs:,} multiply-adds per image (minicnn.bench.flops: {counted:,} FLOPs = 2 x)")
+    assert counted == 2 * macs
+assert split.weight.shape == (256, 48, 5, 5) and dense.weight.shape == (256, 96, 5, 5)
+assert sum(p.size for p in split.parameters()) == 256 * (48 * 25 + 1) == 307_456
+assert sum(p.size for p in dense.parameters()) - 256 == 2 * (307_456 - 256)
+
+# %% [markdown]
+# A grouped layer is exactly two dense layers side by side, one per GPU:
+# filters 0-127 on channels 0-47, filters 128-255 on channels 48-95.
+# minicnn computes it that way too: one im2col for all channels, then one
+# matrix product per group (`xp.matmul` over the groups).
+
+# %%
+x = mc.tensor(np.random.default_rng(4).standard_normal((1, 96, 27, 27)).astype(np.float32))
+y = split(x).numpy()
+w, b = split.weight.numpy(), split.bias.numpy()
+for gpu in (0, 1):
+    channels, filters = slice(48 * gpu, 48 * gpu + 48), slice(128 * gpu, 128 * gpu + 128)
+    alone = F.conv2d(mc.tensor(x.numpy()[:, channels]), mc.tensor(w[filters]), mc.tensor(b[filters]), padding=2)
+    print(f"GPU {gpu}: largest difference from a dense layer on its half:", np.abs(y[:, filters] - alone.numpy()).max())
+    assert np.allclose(y[:, filters], alone.numpy(), atol=1e-4)
+
+# %% [markdown]
+# The whole network. Only the convolutions change; the three dense layers
+# (9216 -> 4096 -> 4096 -> 1000) read both GPUs and hold the same
+# 37,752,832 + 16,781,312 + 4,097,000 parameters either way.
+# `minicnn.models.alexnet()` is the paper's form, `alexnet(groups=1)` the
+# dense one (`python3 -m minicnn summary alexnet` prints the table). Here the
+# five convolutions are built on their own (the dense layers would take
+# seconds to draw); the full models are counted when not in fast mode.
+
+# %%
+def alexnet_convolutions(groups):
+    """AlexNet's five convolutions: layers 2, 4 and 5 with ``groups``."""
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4, padding=2), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=groups), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.Conv2d(384, 384, 3, padding=1, groups=groups),
+        nn.Conv2d(384, 256, 3, padding=1, groups=groups), nn.MaxPool2d(3, 2))
+
+
+dense_layers = (9216 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+dense_flops = 2 * (9216 * 4096 + 4096 * 4096 + 4096 * 1000)          # 2 FLOPs per multiply-add
+totals, conv_flops = {}, {}
+for groups in (2, 1):
+    rows = alexnet_convolutions(groups).summary((3, 224, 224), print_table=False)
+    conv_params = sum(row["params"] for row in rows)
+    conv_flops[groups] = gemm_flops(alexnet_convolutions(groups), (3, 224, 224), 1, "forward").flops
+    totals[groups] = conv_params + dense_layers
+    print(f"groups={groups}: convolutions {conv_params:>9,} parameters, {conv_flops[groups] / 1e9:.2f} GFLOPs "
+          f"per image; with the dense layers ({dense_flops / 1e9:.2f} GFLOPs) {totals[groups]:,} parameters")
+assert totals == {2: 60_965_224, 1: 62_378_344}
+weights_saved = 1 - totals[2] / totals[1]
+flops_saved = 1 - conv_flops[2] / conv_flops[1]
+print(f"the split saves {totals[1] - totals[2]:,} weights ({weights_saved:.1%}) and {flops_saved:.0%} of the "
+      "convolutions' multiply-adds")
+assert 0.02 < weights_saved < 0.03 and 0.35 < flops_saved < 0.40 and conv_flops[2] > 10 * dense_flops
+if not FAST:
+    from minicnn.models import alexnet
+    for groups, total in totals.items():
+        assert sum(p.size for p in alexnet(groups=groups).parameters()) == total
+
+# %% [markdown]
+# The split saves few weights (about 2%: most of AlexNet's weights sit in
+# its dense layers) but over a third of the convolutions' multiply-adds
+# (not half: layers 1 and 3 stay whole), and the convolutions do more than
+# ten times the dense layers' arithmetic. ZFNet, trained on one GPU, made
+# layers 3-5 dense again (ZFNet section 3; `zfnet` has no groups). Taken to
+# the limit, groups = C = F filters each channel on its own (a *depthwise*
+# convolution): C*KH*KW weights instead of C*C*KH*KW.
+#
+# Groups change which channels a filter sees, not which pixels: the output
+# size and the receptive field are those of the dense layer.
+
+# %% [markdown]
+# ## Dilation: a wider window with the same weights
+#
+# A *dilated* window (dilation D) spaces its F taps D pixels apart (Yu and
+# Koltun 2016): a 3x3 filter with D = 2 reads a 5x5 patch, every other
+# pixel, with 9 weights. D(F - 1) + 1 takes the place of F in the formula:
+#
+#     (N + 2P - D(F - 1) - 1) / S + 1
+#
+# and in the receptive field, which grows by D(F - 1) times the spacing of
+# the layer's input.
+
+# %%
+print("7x7 input, 3x3 filter, dilation 2:", conv_output_size(7, 3, dilation=2), " (7 - 2*2 - 1)/1 + 1 = 3")
+dilated = F.conv2d(mc.tensor(np.ones((1, 1, 7, 7), np.float32)), mc.tensor(np.ones((1, 1, 3, 3), np.float32)),
+                   dilation=2)
+assert conv_output_size(7, 3, dilation=2) == 3 and dilated.shape == (1, 1, 3, 3)
+stacks = {
+    "dilation 1, 1, 1": nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)),
+    "dilation 1, 2, 4": nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3, dilation=2),
+                                      nn.Conv2d(1, 1, 3, dilation=4)),
+}
+fields = {}
+for name, stack in stacks.items():
+    rows = stack.summary((1, 32, 32), print_table=False)
+    fields[name] = [row["receptive_field"][0] for row in rows]
+    print(f"three 3x3 convolutions, {name}: receptive fields {fields[name]}, "
+          f"{sum(row['params'] for row in rows)} parameters, output {rows[-1]['output_shape']}")
+assert fields == {"dilation 1, 1, 1": [3, 5, 7], "dilation 1, 2, 4": [3, 7, 15]}
+
+# %% [markdown]
+# Doubling the dilation at each layer doubles the field each time, at the
+# same cost per output position. The taps of one 3x3 filter at D = 1, 2, 4:
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+for ax, dilation in zip(axes, (1, 2, 4)):
+    span = dilation * 2 + 1
+    ax.add_patch(Rectangle((0, 0), 9, 9, facecolor="white", edgecolor="0.6"))
+    for r in range(9):
+        for c in range(9):
+            ax.add_patch(Rectangle((c, 8 - r), 1, 1, facecolor="none", edgecolor="0.85", lw=0.5))
+    start = (9 - span) // 2
+    for i in range(3):
+        for j in range(3):
+            ax.add_patch(Rectangle((start + j * dilation, 8 - start - i * dilation), 1, 1, facecolor="#4c72b0"))
+    ax.set_xlim(0, 9)
+    ax.set_ylim(0, 9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"dilation {dilation}: 9 weights span {span}x{span}", fontsize=9)
+savefig(fig, "01_dilated_taps.png")
+
+# %% [markdown]
 # ## When a shape cannot work
 #
 # A layer whose window is larger than its (padded) input has no valid
@@ -278,7 +434,11 @@ except ShapeError as error:
 # * stride 1 with P = (F - 1)/2 keeps the size;
 # * a filter spans the full depth: F * (C * KH * KW + 1) parameters per layer,
 #   independent of the image size;
-# * a 1x1 convolution is a per-position dot product over depth.
+# * a 1x1 convolution is a per-position dot product over depth;
+# * groups G: each filter sees C/G channels, G times fewer weights and
+#   multiply-adds (AlexNet's two GPUs: 60,965,224 parameters, not 62,378,344);
+# * dilation D: taps D apart, (N + 2P - D(F - 1) - 1)/S + 1 positions, a
+#   wider receptive field for the same weights.
 #
 # Next: why a convolution rather than a fully connected layer
 # (`02_fc_vs_conv.py`).
