@@ -14,7 +14,7 @@ Sections, with their number of tests (pytest items; several try more than one in
     6. what a checkpoint says never becomes markup in a page            2
     7. flags that make no sense                                         13
     8. Ctrl-C names the checkpoint to resume from                       3
-    9. a tired learner's mistakes                                       4
+    9. a tired learner's mistakes                                       5
 """
 
 import errno
@@ -352,7 +352,7 @@ def test_ctrl_c_resuming_into_a_new_out_points_at_the_checkpoint_given(trained, 
     assert f"continue with `minicnn train --resume {trained / 'checkpoint.npz'}`" in err
 
 
-# ===== 9. a tired learner's mistakes (4) ============================================================
+# ===== 9. a tired learner's mistakes (5) ============================================================
 def test_a_folder_given_as_the_checkpoint_names_the_file_in_it(trained, capsys):
     for argv in (["eval", str(trained)], ["train", "--resume", str(trained), "--quiet"]):
         refused(argv + ["--backend", "numpy"], capsys, f"{trained} is a folder; give the checkpoint in it: "
@@ -369,6 +369,14 @@ def test_resuming_a_finished_run_asks_for_more_epochs(run_copy, capsys):
 def test_changing_the_schedule_on_resume_is_refused(run_copy, capsys):
     refused(["train", "--resume", str(run_copy / "checkpoint.npz"), "--epochs", "2", "--gamma", "0.5", "--quiet",
              "--backend", "numpy"], capsys, "was trained with gamma=0.1", "gamma cannot change on resume")
+
+
+def test_resuming_where_the_runs_data_folder_is_missing_names_the_checkpoints_folder(run_copy, tmp_path, capsys):
+    gone = tmp_path / "data-on-the-other-machine"
+    set_metadata(run_copy / "checkpoint.npz", data_path=str(gone))
+    refused(["train", "--resume", str(run_copy / "checkpoint.npz"), "--epochs", "2", "--quiet", "--backend", "numpy"],
+            capsys, f"--resume: {run_copy / 'checkpoint.npz'} was trained on the files in {gone}, which this "
+            f"machine lacks ({gone} does not exist)", "put them there (a link to them will do)")
 
 
 def test_an_empty_backend_variable_counts_as_unset(capsys, monkeypatch):

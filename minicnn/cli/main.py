@@ -250,7 +250,14 @@ def command_train(args):
     check_out(config.out)
     replaced = check_new_run("train", config.out, args.overwrite, args.resume)
     args.checkpoint_path = Path(config.out) / "checkpoint.npz"   # for the Ctrl-C message
-    check_data(config.dataset, config.data_path)
+    try:
+        check_data(config.dataset, config.data_path)
+    except UsageError as error:  # the folder came from the checkpoint, not from what was typed
+        if not args.resume or args.data_path is not None or config.data_path is None:
+            raise
+        raise UsageError(f"--resume: {args.resume} was trained on the files in {config.data_path}, which "
+                         f"this machine lacks ({sources.why_not(config.data_path) or error}); a resumed run "
+                         "must read the same images, so put them there (a link to them will do)") from None
     communicator = make_communicator(args)
     if communicator.rank == 0:
         prepare_out(config.out, delete=replaced)
