@@ -7,7 +7,7 @@
 Trains, one after the other, with SGD (lr 0.01, momentum 0.9, batch 64, seed 0):
 
     fc_baseline       5 epochs   784-512-10, the network the convnet must beat
-    keras_mnist_cnn   5 epochs   the lecture notes' convnet
+    keras_mnist_cnn   5 epochs   the lecture notes' convnet, lr x0.1 after epoch 3 (minicnn train's default for it)
     zfnet_small      10 epochs   ZFNet's layout at 28x28, lr x0.1 after epoch 6 (ZFNet annealed by hand)
 
 on Fashion-MNIST as ``load_dataset`` finds it (the Debian package
@@ -19,7 +19,9 @@ held out for validation), and writes
     benchmarks/results/train_reference.md     a table
 
 (with ``--limit N`` the files are named train_reference-limitN.*, so a quick
-check never overwrites the real results). For comparison (docs/sources.md section
+check never overwrites the real results; ``--models keras_mnist_cnn`` reruns one
+model and keeps the other models' rows from the previous file, each with its
+date and machine). For comparison (docs/sources.md section
 2): on MNIST, not Fashion-MNIST, the fully connected network reached 97.8%.
 
 Benchmark rules (docs/style.md rule 10): seeds are fixed; before timing, each
@@ -30,6 +32,9 @@ synchronises the GPU before the clock is read.
 """
 
 import argparse
+import ctypes
+import glob
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -42,12 +47,13 @@ from minicnn.engine.backend import to_numpy, using_backend  # noqa: E402
 from minicnn.training.checkpoint import atomic_write, write_json  # noqa: E402
 from minicnn.cli.main import UsageError, choose_backend  # noqa: E402
 from minicnn.training.experiment import RunConfig, load_data, machine_info, run  # noqa: E402
-from minicnn.models import get_model  # noqa: E402
+from minicnn.models import get_model, training_defaults  # noqa: E402
 from minicnn.training.loop import fit  # noqa: E402
 
 # (model, epochs, step size of the learning-rate schedule: lr x0.1 after that many epochs,
-# as ZFNet annealed by hand; None for a constant rate)
-PLAN = (("fc_baseline", 5, None), ("keras_mnist_cnn", 5, None), ("zfnet_small", 10, 6))
+# as ZFNet annealed by hand; None for a constant rate). keras_mnist_cnn: what `minicnn train` uses for it.
+PLAN = (("fc_baseline", 5, None), ("keras_mnist_cnn", 5, training_defaults("keras_mnist_cnn")["step_size"]),
+        ("zfnet_small", 10, 6))
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -84,7 +90,7 @@ def markdown(report):
         f"Python {machine['python']}, NumPy {machine['numpy']}, minicnn {machine['minicnn']}; "
         f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']}, "
         f"OPENBLAS_NUM_THREADS={machine['OPENBLAS_NUM_THREADS']}, "
-        f"NUMBA_NUM_THREADS={machine['NUMBA_NUM_THREADS']}.",
+        f"NUMBA_NUM_THREADS={machine['NUMBA_NUM_THREADS']}; BLAS kernel: {report.get('blas_kernel')}.",
         f"Data: {report['data_source']}; {report['train_images']} training, "
         f"{report['val_images']} validation, {report['test_images']} test images.",
         f"Command: `{report['command']}`",
@@ -95,10 +101,43 @@ def markdown(report):
     for r in report["results"]:
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['epochs']} | {r['test_accuracy']:.4f} | "
                      f"{r['test_loss']:.4f} | {r['train_seconds']:.1f} | {r['images_per_second']:.0f} |")
-    lines += ["", "SGD, lr 0.01, momentum 0.9, batch 64, seed 0, no augmentation; zfnet_small: lr x0.1 after epoch 6. "
+    for r in report["results"]:
+        if "kept_from" in r:
+            kept = r["kept_from"]
+            lines += ["", f"{r['model']}: kept from the run of {kept['date']} (`{kept['command']}`, "
+                          f"{kept['device']}, OPENBLAS_CORETYPE={kept['OPENBLAS_CORETYPE']})."]
+    steps = "; ".join(f"{name}: lr x0.1 after epoch {step}" for name, _, step in PLAN if step)
+    lines += ["", f"SGD, lr 0.01, momentum 0.9, batch 64, seed 0, no augmentation; {steps}. "
               "Training time excludes validation. For comparison (docs/sources.md section 2), a fully "
               "connected network reached 97.8% on MNIST (digits, an easier task)."]
     return "\n".join(lines) + "\n"
+
+
+def blas_kernel():
+    """NumPy's OpenBLAS and the kernel it chose for this CPU (or OPENBLAS_CORETYPE's), or None."""
+    for library in glob.glob(str(Path(numpy.__file__).parent.parent / "numpy.libs" / "*openblas*")):
+        for symbol in ("scipy_openblas_get_config64_", "openblas_get_config64_", "openblas_get_config"):
+            function = getattr(ctypes.CDLL(library), symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                return function().decode()
+    return None
+
+
+def keep_other_rows(path, results):
+    """``results`` in PLAN's order, with the rows of the models not rerun kept from ``path``'s report."""
+    rerun = {r["model"] for r in results}
+    kept = []
+    if path.exists():
+        previous = json.loads(path.read_text())
+        for r in previous["results"]:
+            if r["model"] not in rerun:
+                r.setdefault("kept_from", {"date": previous["date"], "command": previous["command"],
+                                           "device": previous["machine"]["device"],
+                                           "OPENBLAS_CORETYPE": previous["machine"]["OPENBLAS_CORETYPE"]})
+                kept.append(r)
+    order = [name for name, _, _ in PLAN]
+    return sorted(results + kept, key=lambda r: order.index(r["model"]) if r["model"] in order else len(order))
 
 
 def main(argv=None):
@@ -142,8 +181,9 @@ def main(argv=None):
     report = {"date": machine["date"], "machine": machine, "command": " ".join(["python"] + sys.argv),
               "data_source": data.source, "train_images": len(data.train_y), "val_images": len(data.val_y),
               "test_images": len(data.test_y), "limit": args.limit, "runs_dir": str(runs_dir),
-              "results": results}
+              "blas_kernel": blas_kernel(), "results": results}
     stem = "train_reference" if args.limit is None else f"train_reference-limit{args.limit}"
+    report["results"] = keep_other_rows(RESULTS / f"{stem}.json", report["results"])
     write_json(RESULTS / f"{stem}.json", report)
     text = markdown(report)
     atomic_write(RESULTS / f"{stem}.md", lambda file: file.write(text), mode="w")
