@@ -352,6 +352,11 @@ def test_the_ops_check_their_settings_as_the_layers_do(call, words):
         call(images(1, 3, 4, 4))
 
 
+def test_numpy_bools_are_flags_like_pythons():
+    assert nn.Conv2d(1, 2, 3, bias=np.False_).bias is None
+    assert nn.MaxPool2d(2, ceil_mode=np.True_).ceil_mode is True
+
+
 def test_argument_errors_are_value_and_type_errors():
     """Code that catches ValueError (a kernel of 0) or TypeError (a stride of 2.5) keeps working."""
     with pytest.raises(ValueError):

@@ -41,10 +41,10 @@ def _compact(pair_value):
 
 
 def _check_flag(value, name, caller):
-    """A yes/no setting (bias=True) must be a bool: ArgumentError for 0, "no", None."""
-    if not isinstance(value, bool):
+    """A yes/no setting (bias=True) must be a bool (Python's or NumPy's): ArgumentError for 0, "no", None."""
+    if not isinstance(value, (bool, numpy.bool_)):
         raise ArgumentError(f"{caller}: {name} must be True or False, got {value!r}")
-    return value
+    return bool(value)
 
 
 def _check_chw(layer, input_shape, channels=None):
