@@ -9,8 +9,12 @@ Read it bottom-up; each module imports only those above it in this list:
     tensor.py       Tensor, Function and the iterative backward pass
     arithmetic.py   +, -, *, /, @, sum, mean, reshape ... with their gradients
     rng.py          one seed for dropout and initialisation
-    shapes.py       (N - F + 2P)/S + 1, receptive fields, ShapeError
-    functional/     the ops: conv, pooling, ReLU, LRN, dropout, linear, loss
+    errors.py       ShapeError, ArgumentError, DTypeError, NonFiniteError: what
+                    went wrong, in types a learner can catch
+    shapes.py       (N - F + 2P)/S + 1 (and its dilated form), receptive fields,
+                    the checks of window settings
+    functional/     the ops: conv (grouped, dilated), pooling, ReLU, LRN, dropout,
+                    linear, loss
     nn/             layers (Module, Conv2d, ...), summary(), state_dict()
     optim.py        SGD with momentum, ZFNet's filter renormalization
     gradcheck.py    centred-difference gradient checks
