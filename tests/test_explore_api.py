@@ -43,10 +43,11 @@ STATIC = ROOT / "minicnn" / "explore" / "static"
 
 
 def wait_ready(explorer, timeout=300):
-    """Wait (bounded) for the top-9 pass of ``explorer``; returns it."""
+    """Wait (bounded) for the top-9 pass of ``explorer`` and its predictions; returns it."""
     if explorer.top9_pass.thread is not None:
         explorer.top9_pass.thread.join(timeout)
     assert explorer.top9_pass.state == "ready", explorer.top9_pass.status()
+    assert explorer.top9_pass.predictions is not None, explorer.top9_pass.status()
     return explorer
 
 
@@ -443,8 +444,21 @@ def test_the_top9_pass_is_cached_beside_the_checkpoint_without_pickle_and_reused
     again = Explorer(checkpoint, data_path=FASHION, progress=False).start()
     assert again.top9_pass.thread is None and again.top9_pass.state == "ready"      # read, not searched
     assert "read from" in again.top9_pass.message
+    assert numpy.array_equal(again.top9_pass.predictions, explorer.top9_pass.predictions)
     for layer, strongest in explorer.top9_pass.best.items():
         assert numpy.array_equal(again.top9_pass.best[layer].indices, strongest.indices)
+
+
+def test_a_cache_without_predictions_gets_them_and_keeps_its_top9(explorer, tmp_path):
+    copy = tmp_path / "checkpoint.npz"
+    copy.write_bytes(explorer.checkpoint.path.read_bytes())
+    first = Explorer(copy, data_path=FASHION, progress=False)
+    topcache.save(first.top9_pass.path, first.top9_pass.fingerprint, explorer.top9_pass.best, None, {"top9": 1.0})
+    first.start()
+    assert first.top9_pass.state == "ready" and first.top9_pass.predictions is None      # top-9 at once
+    wait_ready(first)
+    assert numpy.array_equal(first.top9_pass.predictions, explorer.top9_pass.predictions)
+    assert topcache.load(first.top9_pass.path, first.top9_pass.fingerprint)[1] is not None   # saved again
 
 
 def test_a_stale_or_broken_cache_is_searched_again(explorer, checkpoint, tmp_path):
@@ -460,10 +474,12 @@ def test_a_stale_or_broken_cache_is_searched_again(explorer, checkpoint, tmp_pat
 
 def test_the_streaming_pass_is_the_same_whatever_the_chunk(explorer, test_images):
     layers = {1: 32, 13: 64, 22: 10}
-    args = (explorer.model, explorer.pixels[:300], explorer.labels[:300], explorer.prepare, layers)
-    small, predictions_small = topcache.search(*args, chunk=7)
-    whole, predictions_whole = topcache.search(*args, chunk=300)
-    assert numpy.array_equal(predictions_small, predictions_whole)
+    args = (explorer.model, explorer.pixels[:300], explorer.prepare, layers)
+    small = topcache.search(*args, chunk=7)
+    whole = topcache.search(*args, chunk=300)
+    labels = explorer.labels[:300]
+    predictions = topcache.predict(explorer.model, explorer.pixels[:300], labels, explorer.prepare, chunk=7)
+    assert numpy.array_equal(predictions, predicted(explorer.model, test_images[:300]))
     for layer in layers:
         assert numpy.array_equal(small[layer].indices, whole[layer].indices)
         assert numpy.array_equal(small[layer].rows, whole[layer].rows)
@@ -481,16 +497,21 @@ def test_while_the_pass_runs_the_page_gets_its_progress(checkpoint, monkeypatch)
     explorer = Explorer(checkpoint, data_path=FASHION, progress=False, cache=False).start()
     client = Client(ExploreApp(explorer))
     try:
-        assert get(client, "/api/status")["state"] == "building"
+        status = get(client, "/api/status")
+        assert status["state"] == "building" and status["predicted"] == 0 and status["total"] == 1000
         top = get(client, "/api/top9", layer=0, channel=0)
         assert top["state"] == "building" and "items" not in top and top["total"] == 1000
         listing = get(client, "/api/images", which="misclassified")
         assert listing["ready"] is False and "not finished" in listing["message"]
+        assert get(client, "/api/model")["test_accuracy"] is None
         get(client, "/api/unit", image="test:0", layer=0, channel=0)                 # the rest works
     finally:
         gate.set()
     wait_ready(explorer)
     assert len(get(client, "/api/top9", layer=0, channel=0)["items"]) == 9
+    status = get(client, "/api/status")
+    assert status["predicted"] == 1000 and set(status["seconds"]) == {"top9", "predictions"}
+    assert get(client, "/api/images", which="misclassified")["ready"] is True
 
 
 # ----- the real server -----------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def explore_in_the_browser(driver, explorer, tmp_path, layer_index, channel, str
 def test_zfnet_small_on_fashion_mnist_in_the_browser(browser, tmp_path):
     checkpoint = train_checkpoint(tmp_path / "run", "zfnet_small")
     explorer = Explorer(checkpoint, data_path=FASHION, progress=False).start()
-    explorer.top9_pass.thread.join(300)
+    explorer.top9_pass.thread.join(300)                                      # the top-9 and predictions
     stroke = [(60, 40), (140, 40), (140, 160), (60, 160), (60, 40)]          # a box: a bag, perhaps
     shots = explore_in_the_browser(browser, explorer, tmp_path, layer_index=4, channel=5, stroke=stroke,
                                    name="zfnet-fashion")

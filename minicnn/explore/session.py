@@ -181,11 +181,13 @@ class Explorer:
         chosen = numpy.ones(len(self.labels), dtype=bool)
         if label is not None:
             chosen &= self.labels == label
-        predictions = self.top9_pass.predictions if self.top9_pass.state == "ready" else None
+        predictions = self.top9_pass.predictions
         if which == "misclassified":
             if predictions is None:
+                status = self.top9_pass.status()
                 return {"ready": False, "total": 0, "items": [],
-                        "message": "the predictions come with the top-9 pass; it has not finished yet"}
+                        "message": f"the predictions come after the top-9 pass; not finished yet "
+                                   f"({status['predicted']} of {status['total']} images)"}
             chosen &= predictions != self.labels
         indices = numpy.flatnonzero(chosen)
         items = []
@@ -365,7 +367,7 @@ class Explorer:
     def summary(self):
         """The model, its data, its layers and the state of the top-9 pass."""
         accuracy = None
-        if self.top9_pass.state == "ready":
+        if self.top9_pass.predictions is not None:
             accuracy = float((self.top9_pass.predictions == self.labels).mean())
         return {"model": self.name, "checkpoint": self.checkpoint.path.name, "epoch": self.checkpoint.epoch,
                 "dataset": self.dataset, "source": self.source, "classes": self.classes,

@@ -10,14 +10,17 @@ finds them for every map of every layer at once:
         best  = the k best of best + found                         same order as the search:
                                                                    value down, then lower image
                                                                    index, then earlier position
-        predictions[chunk] = evaluate(model, chunk).predictions    for "misclassified" browsing
+
+and then, a second pass, each image's most probable class (for browsing
+the misclassified images): minicnn.training.evaluate, chunk by chunk. The
+top-9 come first, so that the page can show them as soon as possible.
 
 Memory stays bounded: one chunk's activations plus k units per map, never
 the activations of the whole set. Only the units (image index, row,
 column, value) are kept; their deconvnet projections are computed when a
 map is clicked (nine images down the deconvnet: milliseconds).
 
-The result is written beside the checkpoint,
+The result is written beside the checkpoint after each pass,
 
     <checkpoint stem>.top9-<dataset>-<12 hex digits of the test set's SHA-256>.npz
 
@@ -84,9 +87,8 @@ def merge(best, found, offset, k):
     return Strongest(pick[0].astype(numpy.float32), *(part.astype(numpy.int64) for part in pick[1:]))
 
 
-def search(model, pixels, labels, prepare, layers, k=9, chunk=CHUNK, computing=contextlib.nullcontext,
-           on_progress=None):
-    """The streaming pass: ({layer: Strongest}, predictions (N,) int64).
+def search(model, pixels, prepare, layers, k=9, chunk=CHUNK, computing=contextlib.nullcontext, on_progress=None):
+    """The streaming top-k pass: {layer: Strongest}.
 
     pixels: (N, H, W) or (N, C, H, W) uint8 test images; prepare: pixels ->
     the model's float input; layers: {layer index: number of maps};
@@ -97,18 +99,30 @@ def search(model, pixels, labels, prepare, layers, k=9, chunk=CHUNK, computing=c
     count = len(pixels)
     k = min(k, count)
     wanted = {layer: range(maps) for layer, maps in layers.items()}
-    best, predictions = {}, numpy.zeros(count, dtype=numpy.int64)
+    best = {}
     for start in range(0, count, chunk):
         stop = min(start + chunk, count)
         x = prepare(pixels[start:stop])
         with computing():
             found = find_strongest(model, x, wanted, k=min(k, stop - start), batch_size=stop - start)
-            predictions[start:stop] = evaluate(model, x, labels[start:stop], batch_size=stop - start).predictions
         for layer in layers:
             best[layer] = merge(best.get(layer), found[layer], start, k)
         if on_progress is not None:
             on_progress(stop)
-    return best, predictions
+    return best
+
+
+def predict(model, pixels, labels, prepare, chunk=CHUNK, computing=contextlib.nullcontext, on_progress=None):
+    """The most probable class of every test image, (N,) int64, by minicnn.training.evaluate."""
+    predictions = numpy.zeros(len(pixels), dtype=numpy.int64)
+    for start in range(0, len(pixels), chunk):
+        stop = min(start + chunk, len(pixels))
+        x = prepare(pixels[start:stop])
+        with computing():
+            predictions[start:stop] = evaluate(model, x, labels[start:stop], batch_size=stop - start).predictions
+        if on_progress is not None:
+            on_progress(stop)
+    return predictions
 
 
 # ----- the file beside the checkpoint ---------------------------------------------------------
@@ -136,11 +150,15 @@ def cache_path(checkpoint_path, dataset, test_digest):
 
 
 def save(path, fingerprint, best, predictions, seconds):
-    """Write the cache atomically: numeric arrays and a JSON document, nothing pickled."""
+    """Write the cache atomically: numeric arrays and a JSON document, nothing pickled.
+
+    predictions: (N,) int64, or None before the second pass; seconds: {"top9": s, "predictions": s}.
+    """
     metadata = {"format": FORMAT, "version": VERSION, "fingerprint": fingerprint,
                 "layers": sorted(best), "seconds": seconds}
-    arrays = {"metadata.json": numpy.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=numpy.uint8),
-              "predictions": predictions}
+    arrays = {"metadata.json": numpy.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=numpy.uint8)}
+    if predictions is not None:
+        arrays["predictions"] = predictions
     for layer, strongest in best.items():
         for part in ("values", "indices", "rows", "cols"):
             arrays[f"layer/{layer}/{part}"] = getattr(strongest, part)
@@ -148,7 +166,7 @@ def save(path, fingerprint, best, predictions, seconds):
 
 
 def load(path, fingerprint):
-    """(best, predictions, seconds) from a cache whose fingerprint matches, else None.
+    """(best, predictions or None, seconds) from a cache whose fingerprint matches, else None.
 
     An unreadable, foreign or outdated file counts as absent (it is rebuilt).
     """
@@ -169,19 +187,20 @@ def load(path, fingerprint):
         best = {int(layer): Strongest(*(arrays[f"layer/{layer}/{part}"]
                                         for part in ("values", "indices", "rows", "cols")))
                 for layer in metadata["layers"]}
-        return best, arrays["predictions"], metadata.get("seconds")
     except KeyError:
         return None
+    return best, arrays.get("predictions"), metadata.get("seconds") or {}
 
 
 class TopNine:
-    """The top-9 units of every map: loaded from the cache file, or found by a background pass.
+    """The top-9 units of every map, and every image's prediction: from the file, or two background passes.
 
     computing: the Explorer's context manager around every use of the model.
-    state: "building", "ready" or "failed"; done/total: images searched so
-    far (the page's progress bar; tqdm draws the same in the terminal);
-    best: {layer: Strongest} and predictions once ready. path: the cache
-    file, or None to keep the result in memory only.
+    state: "building", "ready" or "failed" (the top-9); done/total: images
+    searched so far, predicted: images predicted so far (the page's progress
+    bar; tqdm draws the same in the terminal). best: {layer: Strongest} once
+    ready; predictions: (N,) once the second pass is done, else None.
+    path: the cache file, or None to keep everything in memory only.
     """
 
     def __init__(self, model, pixels, labels, prepare, layers, fingerprint, path, computing, k=9, progress=True,
@@ -189,51 +208,71 @@ class TopNine:
         self.model, self.pixels, self.labels, self.prepare = model, pixels, labels, prepare
         self.layers, self.path, self.fingerprint = layers, path, fingerprint
         self.computing, self.k, self.progress, self.dataset = computing, k, progress, dataset
-        self.state, self.done, self.total = "building", 0, len(pixels)
-        self.best, self.predictions, self.seconds, self.message = None, None, None, ""
+        self.state, self.done, self.predicted, self.total = "building", 0, 0, len(pixels)
+        self.best, self.predictions, self.seconds, self.message = None, None, {}, ""
         self.thread = None
 
     def start(self):
-        """Load the cache, or start the pass in a daemon thread; returns self."""
+        """Load the cache; start in a daemon thread whatever pass it lacks; returns self."""
         loaded = None if self.path is None else load(self.path, self.fingerprint)
         if loaded is not None:
             self.best, self.predictions, self.seconds = loaded
             self.state, self.done = "ready", self.total
             self.message = f"read from {self.path.name}"
-            return self
+            if self.predictions is not None:
+                self.predicted = self.total
+                return self
         self.thread = threading.Thread(target=self.build, name="minicnn-explore-top9", daemon=True)
         self.thread.start()
         return self
 
-    def build(self):
-        """The pass (see ``search``), then the file; records any failure in ``message``."""
-        started = time.perf_counter()
-        bar = tqdm(total=self.total, desc=f"top-9 of every map over {self.total} {self.dataset} test images",
-                   unit="img", disable=not self.progress, dynamic_ncols=True)
+    def _bar(self, what, counter):
+        """A tqdm bar in the terminal, and the function that advances it and ``self.<counter>``."""
+        bar = tqdm(total=self.total, desc=f"{what} over {self.total} {self.dataset} test images", unit="img",
+                   disable=not self.progress, dynamic_ncols=True)
 
         def advance(done):
-            bar.update(done - self.done)
-            self.done = done
+            bar.update(done - getattr(self, counter))
+            setattr(self, counter, done)
+        return bar, advance
 
+    def _save(self):
+        if self.path is None:
+            return
         try:
-            best, predictions = search(self.model, self.pixels, self.labels, self.prepare, self.layers,
-                                       self.k, computing=self.computing, on_progress=advance)
-            self.seconds = time.perf_counter() - started
-            self.best, self.predictions = best, predictions
-            self.message = f"found in {self.seconds:.1f} s"
-            if self.path is not None:
-                try:
-                    save(self.path, self.fingerprint, best, predictions, self.seconds)
-                    self.message += f", saved to {self.path.name}"
-                except OSError as error:
-                    self.message += f"; not saved ({error}), kept in memory"
-            self.state = "ready"
+            save(self.path, self.fingerprint, self.best, self.predictions, self.seconds)
+            self.message += f", saved to {self.path.name}"
+        except OSError as error:
+            self.message += f"; not saved ({error}), kept in memory"
+
+    def build(self):
+        """The top-9 pass, then the predictions, each followed by the file; a failure goes to ``message``."""
+        try:
+            if self.best is None:
+                started = time.perf_counter()
+                bar, advance = self._bar("top-9 of every map", "done")
+                with bar:
+                    self.best = search(self.model, self.pixels, self.prepare, self.layers, self.k,
+                                       computing=self.computing, on_progress=advance)
+                self.seconds["top9"] = time.perf_counter() - started
+                self.message = f"top-9 found in {self.seconds['top9']:.1f} s"
+                self._save()
+                self.state = "ready"
+            started = time.perf_counter()
+            bar, advance = self._bar("predictions", "predicted")
+            with bar:
+                predictions = predict(self.model, self.pixels, self.labels, self.prepare,
+                                      computing=self.computing, on_progress=advance)
+            self.seconds["predictions"] = time.perf_counter() - started
+            self.predictions = predictions
+            self.message = f"{self.message.split(', saved')[0]}; predictions in {self.seconds['predictions']:.1f} s"
+            self._save()
         except Exception as error:  # shown on the page; the server keeps answering
-            self.state, self.message = "failed", f"the top-9 pass failed: {type(error).__name__}: {error}"
+            self.message = f"the top-9 pass failed: {type(error).__name__}: {error}"
+            if self.state != "ready":
+                self.state = "failed"
             raise
-        finally:
-            bar.close()
 
     def status(self):
-        return {"state": self.state, "done": self.done, "total": self.total,
+        return {"state": self.state, "done": self.done, "predicted": self.predicted, "total": self.total,
                 "seconds": self.seconds, "message": self.message}

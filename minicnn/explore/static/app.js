@@ -106,22 +106,31 @@ function showModelLine() {
 
 function showTop9Status(status) {
   const bar = $("top9-progress");
-  bar.value = status.total ? status.done / status.total : 0;
-  $("top9-text").textContent = status.state === "ready" ? "top-9 ready" :
-    status.state === "failed" ? status.message : `top-9 pass: ${status.done} / ${status.total} images`;
+  const predicting = status.state === "ready" && status.predicted < status.total;
+  bar.value = status.total ? (predicting ? status.predicted : status.done) / status.total : 0;
+  $("top9-text").textContent = status.state === "failed" ? status.message :
+    status.state === "building" ? `top-9 pass: ${status.done} / ${status.total} images` :
+    predicting ? `top-9 ready; predictions: ${status.predicted} / ${status.total}` : "top-9 ready";
   $("top9-status").title = status.message || "top-9 of every map over the test set (ZFNet Fig. 2)";
 }
 
-// While the pass runs, ask every second; when it finishes, show what needed it.
+// While the passes run, ask every second; as each finishes, show what needed it.
 async function pollTop9() {
+  const before = state.model.top9;
   const status = await api("/api/status");
+  state.model.top9 = status;
   showTop9Status(status);
-  if (status.state === "building") { setTimeout(pollTop9, 1000); return; }
-  if (status.state === "ready" && state.model.top9.state === "building") {
-    state.model = await api("/api/model");
+  if (status.state === "ready" && before.state === "building" && state.layer !== null) {
+    await loadTop9(state.layer, state.channel);
+  }
+  if (status.state === "ready" && status.predicted === status.total && before.predicted < before.total) {
+    const model = await api("/api/model");
+    state.model.test_accuracy = model.test_accuracy;
     showModelLine();
     await loadThumbnails();
-    if (state.layer !== null) await loadTop9(state.layer, state.channel);
+  }
+  if (status.state === "building" || (status.state === "ready" && status.predicted < status.total)) {
+    setTimeout(pollTop9, 1000);
   }
 }
 
