@@ -541,6 +541,27 @@ def test_minicnn_explore_prints_its_url_and_serves(checkpoint):
         process.wait(timeout=30)
 
 
+def test_minicnn_explore_stops_at_ctrl_c_and_says_when_its_port_is_taken(checkpoint):
+    import signal
+    import socket
+    command = [sys.executable, "-m", "minicnn", "explore", str(checkpoint), "--data-path", FASHION, "--backend", "numpy"]
+    process = subprocess.Popen(command + ["--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert "http://127.0.0.1:" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "minicnn explore: stopped" in out and "Traceback" not in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(command + ["--port", str(taken.getsockname()[1])], cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+    assert result.returncode == 1 and "is in use" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("arguments, words", [
     (["missing.npz"], "no file at missing.npz"),
     (["CKPT", "--port", "70000"], "--port must be 0..65535"),

@@ -46,16 +46,32 @@ def find_browser():
     return (chromium, driver), None
 
 
-@pytest.fixture()
-def browser(tmp_path):
+def require_browser():
+    """(chromium, chromedriver); without them skip, saying what is missing, or fail under CI=true."""
     found, reason = find_browser()
     if found is None:
         message = f"the browser tests need headless Chromium: {reason}; {HOW_TO_GET}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {message}", pytrace=False)
         pytest.skip(message)
+    return found
+
+
+def test_a_missing_browser_skips_with_its_reason_and_fails_under_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium .*apt-get install chromium chromium-driver"):
+        require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but the browser tests need headless Chromium"):
+        require_browser()
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    chromium, driver_path = require_browser()
     from selenium import webdriver
-    chromium, driver_path = found
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

@@ -385,14 +385,13 @@ def command_explore(args):
     dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
     limit_threads(args.threads)  # NumPy's BLAS, for this process (the explorer sets Numba's where it computes)
-    explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path, threads=args.threads).start()
     try:
-        serve(explorer, args.host, args.port, open_browser=args.open)
-    except OSError as error:  # the port is taken, or the host is not this machine's
-        raise UsageError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); "
-                         "choose another --port (0: any free port)") from None
+        explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path, threads=args.threads).start()
     except KeyboardInterrupt:
         print("minicnn explore: stopped", file=sys.stderr)
+        return 130
+    # returns at Ctrl-C; a port in use or a host not this machine's: Werkzeug says so, exit status 1
+    serve(explorer, args.host, args.port, open_browser=args.open)
     return 0
 
 

@@ -284,13 +284,17 @@ def serve(explorer, host="127.0.0.1", port=8000, open_browser=False, file=None):
     server = make_explore_server(explorer, host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/"
-    if not is_loopback(host):
-        print(f"minicnn explore: listening on {host}, reachable from other machines; anyone who can "
-              "reach it can use the model and upload pictures", file=file)
-    print(f"minicnn explore: {explorer.name} on {explorer.dataset} at {url}  (Ctrl-C to stop)", file=file, flush=True)
-    if open_browser:
-        webbrowser.open(url)
     try:
-        server.serve_forever()
+        if not is_loopback(host):
+            print(f"minicnn explore: listening on {host}, reachable from other machines; anyone who can "
+                  "reach it can use the model and upload pictures", file=file)
+        print(f"minicnn explore: {explorer.name} on {explorer.dataset} at {url}  (Ctrl-C to stop)", file=file,
+              flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        server.serve_forever()                   # Werkzeug's returns at Ctrl-C
+    except KeyboardInterrupt:                    # Ctrl-C before it began to serve
+        pass
     finally:
         server.server_close()
+    print("minicnn explore: stopped", file=file)
