@@ -313,3 +313,21 @@ def test_killing_one_rank_mid_epoch_ends_the_job_and_the_checkpoint_resumes_on_o
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 1 and metrics["epochs"] == saved.epoch + 1
     assert [record["epoch"] for record in metrics["history"]] == list(range(1, saved.epoch + 2))
+
+
+def test_cli_usage_errors_under_mpiexec_are_one_line_and_end_every_rank(mpiexec, tmp_path):
+    """Without --distributed, K ranks would each train alone and overwrite each other's files;
+    with it, settings that leave a rank no image of a batch stop the job with status 2."""
+    train = [sys.executable, "-m", "minicnn", "train", "--model", "keras_mnist_cnn", "--epochs", "1",
+             "--quiet", "--out", str(tmp_path / "run")]
+    alone = run_ranks(mpiexec, 2, train, timeout=60, cwd=tmp_path)
+    assert alone.returncode == 2
+    assert "started by mpiexec as one of 2 processes but without --distributed" in alone.stderr
+    started = time.perf_counter()
+    short = run_ranks(mpiexec, 2, train + ["--distributed", "--train-limit", "101", "--val-fraction", "0",
+                                            "--batch-size", "50"], timeout=60, cwd=tmp_path)
+    assert short.returncode == 2, short.stderr[-2000:]
+    assert "of 2 failed, stopping every rank: RunConfigError: 101 training images in batches of 50 leave a " \
+           "last batch of 1 image(s), fewer than the 2 ranks" in short.stderr
+    assert "Traceback" not in short.stderr
+    assert time.perf_counter() - started < 30
