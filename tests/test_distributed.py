@@ -331,3 +331,36 @@ def test_cli_usage_errors_under_mpiexec_are_one_line_and_end_every_rank(mpiexec,
            "last batch of 1 image(s), fewer than the 2 ranks" in short.stderr
     assert "Traceback" not in short.stderr
     assert time.perf_counter() - started < 30
+
+
+GPU_COLLECTIVES = r"""
+import sys
+import cupy
+from minicnn.distributed import MPICommunicator, NCCLCommunicator
+mpi = MPICommunicator()
+values = cupy.arange(5, dtype=cupy.float32) * (mpi.rank + 1)
+if sys.argv[1] == "nccl":                      # one rank: NCCL's sum and broadcast of one buffer are itself
+    communicator = NCCLCommunicator(mpi)
+    communicator.allreduce_sum(values)
+    communicator.broadcast(values)
+    cupy.cuda.get_current_stream().synchronize()
+    assert values.tolist() == [0, 1, 2, 3, 4], values
+else:                                          # two ranks on one GPU: summed through the host
+    mpi.allreduce_sum(values)
+    assert values.tolist() == [0, 3, 6, 9, 12], values
+    values[:] = mpi.rank
+    mpi.broadcast(values, root=1)
+    assert values.tolist() == [1] * 5, values
+print("ok")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(mc.engine.backend.cupy is None,
+                    reason=f"needs CuPy and a CUDA GPU: {mc.engine.backend.cupy_reason}")
+@pytest.mark.parametrize("how, ranks", [("nccl", 1), ("host", 2)])
+def test_cupy_buffers_are_summed_by_nccl_or_through_the_host(mpiexec, how, ranks):
+    """On one GPU: NCCLCommunicator on one rank (NCCL refuses two ranks on one GPU, so its sum over
+    several GPUs is untested), and MPICommunicator's host path on two ranks."""
+    done = run_ranks(mpiexec, ranks, [sys.executable, "-c", GPU_COLLECTIVES, how], timeout=120)
+    assert done.returncode == 0 and done.stdout.count("ok") == ranks, done.stderr[-3000:]

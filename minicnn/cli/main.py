@@ -36,7 +36,7 @@ from pathlib import Path
 
 from .. import models
 from ..engine.backend import NAMES as BACKENDS
-from ..engine.backend import backends, get_backend, set_backend
+from ..engine.backend import backends, set_backend
 from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
 from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model
 from ..training.loop import TrainingDiverged
@@ -282,8 +282,8 @@ def make_communicator(args):
             raise UsageError(f"started by mpiexec as one of {launched_ranks()} processes but without "
                              "--distributed: each would train alone and write the same files; add --distributed")
         return SingleProcess()
-    try:  # with the cupy backend, gradients are summed GPU to GPU by NCCL
-        return world(distributed=True, nccl=get_backend() == "cupy")
+    try:  # with the cupy backend and a GPU per rank, gradients are summed GPU to GPU by NCCL
+        return world(distributed=True)
     except ImportError as error:
         raise UsageError(str(error)) from None
 

@@ -161,6 +161,17 @@ class MPICommunicator(Communicator):
     def barrier(self):
         self.comm.Barrier()
 
+    def on_this_machine(self):
+        """(this rank's place among the ranks on its machine, how many ranks that machine runs).
+
+        MPI splits the ranks by the memory they share: one group per machine.
+        """
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        try:
+            return local.Get_rank(), local.Get_size()
+        finally:
+            local.Free()
+
     def abort(self, status=1):
         sys.stdout.flush()
         sys.stderr.flush()
@@ -192,20 +203,27 @@ def launched_ranks():
     return 1
 
 
-def world(distributed=None, nccl=False):
+def world(distributed=None, nccl=None):
     """The communicator for this process.
 
     distributed=None: MPI when started by mpiexec, else SingleProcess.
     distributed=True: MPI (an ImportError says how to install it); a
     single ``python ...`` run is then an MPI job of one rank.
     distributed=False: SingleProcess.
-    nccl=True: with MPI, sum CuPy arrays with NCCL (nccl.py), one GPU per rank.
+    nccl=True: with MPI, sum CuPy arrays with NCCL (nccl.py), one GPU per rank;
+    None: NCCL when the backend is cupy and every rank has a GPU of its own
+    (NCCL refuses two ranks on one GPU; MPI then sums through the host).
     """
     if distributed is None:
         distributed = started_by_mpiexec()
     if not distributed:
         return SingleProcess()
+    mpi = MPICommunicator()
+    if nccl is None:
+        from ..engine import backend
+        nccl = (backend.get_backend() == "cupy" and backend.cupy is not None
+                and backend.cupy.cuda.runtime.getDeviceCount() >= mpi.on_this_machine()[1])
     if nccl:
         from .nccl import NCCLCommunicator
-        return NCCLCommunicator()
-    return MPICommunicator()
+        return NCCLCommunicator(mpi)
+    return mpi

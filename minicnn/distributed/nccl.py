@@ -14,7 +14,9 @@ Host arrays (NumPy), Python objects, the barrier and abort go through MPI.
 
     mpiexec -n 4 python -m minicnn train --distributed --backend cupy ...
 
-runs with this communicator: each rank uses GPU ``rank % number of GPUs``.
+runs with this communicator when every rank has a GPU of its own: the k-th
+rank on a machine uses that machine's GPU k. With fewer GPUs than ranks,
+``world()`` sums through the host with MPICommunicator instead.
 
 Not tested here: minicnn's tests run on machines with no GPU or one, and NCCL
 needs one GPU per rank (it refuses two ranks on the same device). What the
@@ -58,8 +60,14 @@ class NCCLCommunicator(Communicator):
         self.mpi = MPICommunicator() if mpi is None else mpi
         self.rank, self.size = self.mpi.rank, self.mpi.size
         cupy = backend.cupy
-        self.device = self.rank % cupy.cuda.runtime.getDeviceCount()
-        cupy.cuda.Device(self.device).use()                      # one GPU per rank
+        local_rank, local_ranks = self.mpi.on_this_machine()
+        gpus = cupy.cuda.runtime.getDeviceCount()
+        if gpus < local_ranks:
+            raise RuntimeError(f"NCCLCommunicator: {local_ranks} ranks on this machine but {gpus} GPU(s); "
+                               "NCCL needs a GPU of its own for every rank (start fewer ranks, or sum "
+                               "through the host with MPICommunicator)")
+        self.device = local_rank                                 # one GPU per rank on each machine
+        cupy.cuda.Device(self.device).use()
         unique_id = self.nccl.get_unique_id() if self.rank == 0 else None
         unique_id = self.mpi.comm.bcast(unique_id, root=0)       # the group's name, through MPI
         self.group = self.nccl.NcclCommunicator(self.size, unique_id, self.rank)
