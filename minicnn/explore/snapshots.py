@@ -19,25 +19,14 @@ from pathlib import Path
 
 import numpy
 
-from ..engine.nn import Conv2d, ReLU
 from ..training import Callback
 from ..training.checkpoint import atomic_write
 from ..visualize import FeatureEvolution, Snapshot
+from ..visualize.probe import conv_outputs  # each Conv2d's ReLU, the layers Fig. 4 follows
 
 FORMAT, VERSION = "minicnn-snapshots", 1
 FILENAME = "snapshots.npz"
 FIELDS = ("channels", "indices", "positions", "values", "projections", "boxes")
-
-
-def evolution_layers(model):
-    """The layers whose maps Fig. 4 follows: each Conv2d's ReLU (the conv itself if none follows)."""
-    layers = list(model)
-    chosen = []
-    for index, module in enumerate(layers):
-        if isinstance(module, Conv2d):
-            follows = index + 1 < len(layers) and isinstance(layers[index + 1], ReLU)
-            chosen.append(index + 1 if follows else index)
-    return chosen
 
 
 def save_snapshots(path, snapshots):
@@ -90,7 +79,7 @@ class SaveSnapshots(Callback):
 
     def on_train_begin(self, state):
         images = state.val_images if state.val_images is not None and len(state.val_images) else state.train_images
-        self.evolution = FeatureEvolution(images[:self.count], evolution_layers(state.model),
+        self.evolution = FeatureEvolution(images[:self.count], conv_outputs(state.model),
                                           epochs=None, max_maps=self.max_maps)
         self.evolution.snapshots = load_snapshots(self.path)      # a resumed run goes on adding
 
