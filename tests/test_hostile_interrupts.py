@@ -9,7 +9,6 @@ run finishes normally from it. The moments are drawn from a fixed seed, so a
 failure can be replayed.
 """
 
-import os
 import signal
 import subprocess
 import sys

@@ -44,9 +44,7 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn.distributed import (
-    GradientAllReduce, abort_on_uncaught_exception, check_ranks_agree, share, world,
-)
+from minicnn.distributed import abort_on_uncaught_exception, check_ranks_agree, share, world
 from minicnn.models import get_model
 from minicnn.training.loop import fit
 
