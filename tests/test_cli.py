@@ -18,6 +18,7 @@ from minicnn.training import plots
 from minicnn.cli import tour as tour_module
 from minicnn.cli.main import main
 from minicnn.models import NAMES
+from minicnn.training import load_checkpoint
 
 TINY = ["--limit", "120", "--epochs", "1", "--batch-size", "32", "--quiet", "--backend", "numpy"]
 
@@ -205,6 +206,44 @@ def test_train_eval_and_resume(capsys, tmp_path):
     status, _, err = run_main(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "3",
                                "--seed", "4", "--quiet", "--backend", "numpy"], capsys)
     assert status == 2 and "seed=3" in err
+
+
+def test_float64_training_writes_float64_weights_and_resumes_bit_exactly(capsys, tmp_path):
+    """--dtype float64: float64 images, weights and velocities; one epoch and a resume to two give
+    the two-epoch run's weights bit for bit; a resume keeps the dtype; eval tests in float64."""
+    tiny = ["--model", "lenet5", "--seed", "3", "--dtype", "float64", "--limit", "120", "--batch-size", "32",
+            "--quiet", "--backend", "numpy"]
+    status, stdout, _ = run_main(["train", *tiny, "--epochs", "2", "--out", str(tmp_path / "straight")], capsys)
+    assert status == 0 and "numpy, float64)" in stdout
+    checkpoint = tmp_path / "resumed" / "checkpoint.npz"
+    status, _, _ = run_main(["train", *tiny, "--epochs", "1", "--out", str(checkpoint.parent)], capsys)
+    assert status == 0
+    saved = load_checkpoint(checkpoint)
+    assert saved.extra["config"]["dtype"] == "float64"
+    assert {array.dtype for array in saved.model_state.values()} == {np.dtype(np.float64)}
+    assert {velocity.dtype for velocity in saved.velocities} == {np.dtype(np.float64)}
+
+    status, _, _ = run_main(["train", "--resume", str(checkpoint), "--epochs", "2", "--quiet",
+                             "--backend", "numpy"], capsys)          # no --dtype: the checkpoint's goes on
+    assert status == 0
+    straight, resumed = (load_checkpoint(tmp_path / name / "checkpoint.npz") for name in ("straight", "resumed"))
+    for name, weights in straight.model_state.items():
+        assert resumed.model_state[name].dtype == np.float64 and np.array_equal(resumed.model_state[name], weights), name
+    metrics = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["test_loss"] == metrics["test_loss"]
+
+    status, stdout, _ = run_main(["eval", str(checkpoint), "--limit", "120", "--backend", "numpy"], capsys)
+    assert status == 0
+    assert float(re.search(r"loss (\d+\.\d+)", stdout).group(1)) == pytest.approx(metrics["test_loss"], abs=1e-4)
+
+    status, _, err = run_main(["train", "--resume", str(checkpoint), "--epochs", "3", "--dtype", "float32",
+                               "--quiet", "--backend", "numpy"], capsys)
+    assert status == 2 and "dtype='float64'" in err and err.count("\n") == 1, err
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--dtype", "float16"])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and err.count("\n") == 1, err
+    assert "--dtype" in err and "'float16'" in err and "float32" in err and "float64" in err, err
 
 
 def test_train_refuses_a_model_that_does_not_fit_the_images(capsys, tmp_path, monkeypatch):

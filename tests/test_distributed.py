@@ -241,6 +241,32 @@ def test_cli_two_ranks_give_the_single_process_accuracy_and_nearly_its_weights(m
         assert relative <= 1e-3, f"{name}: the 2-rank weights differ by {relative:.2e} (relative norm)"
 
 
+def test_cli_two_ranks_in_float64_follow_the_single_process_to_round_off(mpiexec, tmp_path):
+    """The run above with --dtype float64: the same per-image gradients added in another order
+    differ by float64 round-off, too little to flip a ReLU or max-pool decision, so the runs
+    stay together: the same test accuracy and loss, and weights that agree to round-off.
+    Measured: at most 6e-16 (max |w_2 - w_1| / max |w_1|, per layer) after 18 steps; the bound is 1e-12."""
+    train = [sys.executable, "-m", "minicnn", "train", "--model", "keras_mnist_cnn", "--epochs", "1",
+             "--limit", "1280", "--batch-size", "64", "--seed", "0", "--dtype", "float64", "--quiet"]
+    runs = {}
+    for ranks in (1, 2):
+        out = tmp_path / f"ranks{ranks}"
+        command = train + ["--out", str(out)] + (["--distributed"] if ranks > 1 else [])
+        done = run_ranks(mpiexec, ranks, command, cwd=tmp_path)
+        assert done.returncode == 0, f"{ranks} rank(s):\n{done.stderr[-3000:]}"
+        runs[ranks] = (json.loads((out / "metrics.json").read_text()), load_checkpoint(out / "checkpoint.npz"))
+    (one, one_checkpoint), (two, two_checkpoint) = runs[1], runs[2]
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["test_accuracy"] == two["test_accuracy"]
+    assert two["test_loss"] == pytest.approx(one["test_loss"], rel=1e-12)
+    for name, weights in one_checkpoint.model_state.items():
+        other = two_checkpoint.model_state[name]
+        assert weights.dtype == other.dtype == numpy.float64, name
+        relative = numpy.abs(other - weights).max() / numpy.abs(weights).max()
+        print(f"{name}: max |w_2 - w_1| / max |w_1| = {relative:.1e}")
+        assert relative <= 1e-12, f"{name}: the 2-rank weights differ by {relative:.2e} (relative)"
+
+
 def find_rank_process(launcher_pid, rank):
     """The pid of MPI rank ``rank`` among the descendants of ``launcher_pid`` (Linux /proc)."""
     children = {}

@@ -402,7 +402,9 @@ def test_resuming_a_copied_run_leaves_the_original_alone(tmp_path, trained_run):
      "field extra.config has 'shell', which is not a setting of a run"),
     ({"model": "fc_baseline", "out": "x", "lr": "fast"},
      "field extra.config: the setting lr must be a positive, finite learning rate; got 'fast'"),
-], ids=["an unknown setting", "a setting of the wrong type"])
+    ({"model": "fc_baseline", "out": "x", "dtype": "float16"},
+     "field extra.config: the setting dtype must be one of float32, float64; got 'float16'"),
+], ids=["an unknown setting", "a setting of the wrong type", "a dtype minicnn does not train in"])
 def test_a_checkpoint_with_bad_run_settings_is_refused(tmp_path, trained_run, config, why):
     path = tmp_path / "checkpoint.npz"
     shutil.copy(trained_run / "checkpoint.npz", path)
@@ -410,6 +412,19 @@ def test_a_checkpoint_with_bad_run_settings_is_refused(tmp_path, trained_run, co
     with pytest.raises(CheckpointError, match="not a minicnn checkpoint") as error:
         resume_config(path)
     assert why in str(error.value)
+
+
+def test_a_checkpoint_from_before_dtype_resumes_in_float32_and_keeps_it(tmp_path, trained_run):
+    path = tmp_path / "checkpoint.npz"
+    shutil.copy(trained_run / "checkpoint.npz", path)
+
+    def forget_dtype(metadata):
+        del metadata["extra"]["config"]["dtype"]
+
+    with_metadata(path, forget_dtype)
+    assert resume_config(path, epochs=2).dtype == "float32"
+    with pytest.raises(RunConfigError, match="trained with dtype='float32'; resuming with dtype='float64'"):
+        resume_config(path, epochs=2, dtype="float64")
 
 
 # ===== E. output problems: full disk, no permission, folders in the way (6) =======================

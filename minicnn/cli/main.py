@@ -38,14 +38,14 @@ from .. import models
 from ..engine.backend import NAMES as BACKENDS
 from ..engine.backend import backends, set_backend
 from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
-from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model
+from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model, weights_dtype
 from ..training.loop import TrainingDiverged
 from ..data import DataError, FetchError, describe_sources, fetch, load_dataset, sources
 from ..data import mean_std, normalize, to_float
 from ..data.sources import NAMES as DATASETS
 from ..training.experiment import (
-    AUGMENTATIONS, SCHEDULES, RunConfig, RunConfigError, print_result, resume_config, run, saved_standardisation,
-    trained_dataset,
+    AUGMENTATIONS, DTYPES, SCHEDULES, RunConfig, RunConfigError, print_result, resume_config, run,
+    saved_standardisation, trained_dataset,
 )
 from ..engine.nn.summary import format_table
 from ..engine.shapes import ShapeError
@@ -233,7 +233,7 @@ def command_train(args):
              "augment": args.augment, "seed": args.seed, "data_path": args.data_path,
              "train_limit": args.train_limit if args.train_limit is not None else args.limit,
              "test_limit": args.test_limit if args.test_limit is not None else args.limit,
-             "val_fraction": args.val_fraction, "out": args.out}
+             "val_fraction": args.val_fraction, "dtype": args.dtype, "out": args.out}
     if args.model is not None:
         given["model"] = check_model_name("--model", args.model)
     if args.dataset is not None:
@@ -290,7 +290,8 @@ def make_communicator(args):
 
 def command_eval(args):
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
-    model = load_model(checkpoint)
+    dtype = weights_dtype(checkpoint)      # a float64 run is tested in float64, as run() tested it
+    model = load_model(checkpoint, dtype=dtype)
     dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
     test = load_dataset(dataset, "test", path=args.data_path)
@@ -298,7 +299,7 @@ def command_eval(args):
     mean, std = saved_standardisation(checkpoint) or mean_std(
         load_dataset(dataset, "train", path=args.data_path, verbose=False).images)
     images, labels = test.images[:args.limit], test.labels[:args.limit]
-    result = evaluate(model, normalize(to_float(images), mean, std), labels, args.batch_size)
+    result = evaluate(model, normalize(to_float(images), mean, std).astype(dtype), labels, args.batch_size)
     print(f"{checkpoint.model_name} (epoch {checkpoint.epoch}) on {dataset} test ({len(labels)} images, "
           f"{test.source}): accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
     return 0
@@ -482,6 +483,9 @@ def build_parser():
     train.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in --out: its files are deleted first (default: refuse, "
                             "and change nothing; --resume continues a run instead)")
+    train.add_argument("--dtype", choices=DTYPES, default=None,
+                       help="of the images, weights and gradients (default float32); float64 to compare runs "
+                            "exactly, e.g. 1 process against mpiexec -n 2 ... --distributed (a resume keeps it)")
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel over the processes of an MPI job: mpiexec -n K python -m minicnn "
                             "train --distributed ...; --batch-size stays the global batch (needs minicnn[mpi])")

@@ -437,11 +437,19 @@ def check_metadata(path, metadata, model_state):
         field("extra.config", "an object of run settings", lambda value: isinstance(value, dict), extra)
 
 
-def load_model(checkpoint):
+def weights_dtype(checkpoint):
+    """"float64" if every weight a Checkpoint stores is float64 (minicnn train --dtype float64), else "float32"."""
+    arrays = checkpoint.model_state.values()
+    return "float64" if arrays and all(array.dtype == numpy.float64 for array in arrays) else "float32"
+
+
+def load_model(checkpoint, dtype="float32"):
     """Rebuild the model a checkpoint was saved from, with its weights, in eval mode.
 
     checkpoint: a path or a Checkpoint. Needs the model's config, which
-    models.get_model records.
+    models.get_model records. dtype: of the model's weights, whatever the
+    file stores ("float64" for a float64 run: weights_dtype(checkpoint));
+    its inputs must be of the same dtype.
     """
     from ..models import NAMES, get_model
     if not isinstance(checkpoint, Checkpoint):
@@ -457,7 +465,7 @@ def load_model(checkpoint):
                               f"minicnn cannot build; it builds {', '.join(NAMES)}")
     _check_model_settings(checkpoint, config["name"], config["kwargs"])
     try:
-        model = get_model(config["name"], **config["kwargs"])
+        model = get_model(config["name"], **config["kwargs"]).to(dtype)
     except (ValueError, TypeError, MemoryError) as error:
         raise _not_a_checkpoint(checkpoint.path, f"{config['name']} cannot be built with the settings "
                                 f"{config['kwargs']} it gives ({type(error).__name__}: {error})") from error

@@ -17,6 +17,12 @@ pixels are scaled to [0, 1] and standardised with the mean and standard
 deviation of the training images, which the checkpoint keeps for ``eval``.
 The test split is used once, at the end.
 
+dtype: "float32" (the default) or "float64". The standardised images and the
+model's weights (and so its gradients and SGD's velocities) are of that
+dtype; float64 makes a run on K ranks follow the single process to
+round-off (the order of the gradient sum), where float32's coarser
+round-off can flip a ReLU or max-pool decision and let the runs drift.
+
 Every setting is checked before any work (``check_config``: a
 RunConfigError names the setting and its range). A resumed run writes
 beside the checkpoint it continues (``resume_config``), never into a folder
@@ -56,6 +62,7 @@ from .loop import TrainingDiverged, evaluate, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
 SCHEDULES = ("none", "step", "plateau")
+DTYPES = ("float32", "float64")
 
 
 class RunConfigError(ValueError):
@@ -92,17 +99,21 @@ class RunConfig:
     test_limit: int = None
     val_fraction: float = 0.1
     model_kwargs: dict = dataclasses.field(default_factory=dict)
+    dtype: str = "float32"          # of the images and weights: "float32" or "float64" (exact comparisons)
 
     # Settings that fix which images are seen in which order: a resumed run must keep them.
     # The learning-rate schedule, whose state a resumed run restores: fixed on resume too.
     SCHEDULE_FIELDS = ("schedule", "step_size", "patience", "gamma")
+    # dtype too: a resumed run keeps the arithmetic it was trained in (absent from old checkpoints: float32).
     DATA_FIELDS = ("model", "dataset", "seed", "data_path", "train_limit", "test_limit",
-                   "val_fraction", "model_kwargs")
+                   "val_fraction", "model_kwargs", "dtype")
 
 
 @dataclasses.dataclass
 class Data:
     """A dataset ready for training: float (N, 1, 28, 28) standardised arrays and (N,) labels.
+
+    The arrays are float32, or float64 when load_data is given dtype="float64".
 
     train_x/y, val_x/y, test_x/y: the three parts; test_images: the test
     split's uint8 (N, 28, 28) pixels, for pictures; classes: the class names;
@@ -124,15 +135,17 @@ class Data:
     test_images: numpy.ndarray
 
     def prepare(self, images):
-        """uint8 (N, H, W) pixels -> the network's float (N, 1, H, W) input."""
-        return normalize(to_float(images), self.mean, self.std)
+        """uint8 (N, H, W) pixels -> the network's float (N, 1, H, W) input, of train_x's dtype."""
+        return normalize(to_float(images), self.mean, self.std).astype(self.train_x.dtype, copy=False)
 
 
 def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fraction=0.1, seed=0,
-              verbose=True, standardisation=None):
+              verbose=True, standardisation=None, dtype="float32"):
     """Load, cut, split and standardise ``dataset``; returns a Data.
 
     standardisation: (mean, std) to use instead of measuring the training images.
+    dtype: of the standardised images, "float32" or "float64" (converted after
+    standardising in float32, so both start from the same values).
     """
     if not 0.0 <= val_fraction < 1.0:
         raise RunConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -152,7 +165,7 @@ def load_data(dataset, path=None, train_limit=None, test_limit=None, val_fractio
         source = f"embedded sample ({path})"
 
     def prepare(pixels):
-        return normalize(to_float(pixels), mean, std)
+        return normalize(to_float(pixels), mean, std).astype(dtype, copy=False)
 
     return Data(dataset, train.classes, source, mean, std,
                 prepare(images[train_index]), labels[train_index],
@@ -197,6 +210,7 @@ CONFIG_RULES = (
     ("model_kwargs", "a dict of the model's settings (not num_classes: the dataset decides it)",
      lambda value: isinstance(value, dict) and all(isinstance(key, str) for key in value)
      and "num_classes" not in value),
+    ("dtype", f"one of {', '.join(DTYPES)}", lambda value: isinstance(value, str) and value in DTYPES),
 )
 
 
@@ -306,9 +320,10 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     if saved is not None:  # settings given on resume replace the ones fit restores from the file
         callbacks = [ResumeWithSettings(changed_optimizer_settings(config, saved)), *callbacks]
     data = load_data(config.dataset, config.data_path, config.train_limit, config.test_limit,
-                     config.val_fraction, config.seed, verbose, standardisation)
+                     config.val_fraction, config.seed, verbose, standardisation, config.dtype)
     rng.manual_seed(config.seed)  # the initial weights, too, follow the seed
-    model = models.get_model(config.model, num_classes=len(data.classes), **config.model_kwargs)
+    # drawn in float32 whatever the dtype, then cast: a float64 run starts from the float32 run's weights
+    model = models.get_model(config.model, num_classes=len(data.classes), **config.model_kwargs).to(config.dtype)
     check_fits(model, config.model, data)
     problem = empty_share_problem(len(data.train_y), config.batch_size, ranks)
     if problem is not None:
@@ -439,7 +454,10 @@ def saved_standardisation(checkpoint):
 
 def print_result(metrics, file=None):
     """One line: model, data, test accuracy and loss, epochs, time, speed."""
+    dtype = metrics.get("config", {}).get("dtype", "float32")
+    dtype_note = "" if dtype == "float32" else f", {dtype}"
     print(f"{metrics['model']} on {metrics['dataset']} ({metrics['data_source']}): "
           f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
           f"after {metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
-          f"({metrics['images_per_second']:.0f} training images/s, backend {metrics['backend']})", file=file or sys.stdout)
+          f"({metrics['images_per_second']:.0f} training images/s, backend {metrics['backend']}"
+          f"{dtype_note})", file=file or sys.stdout)
