@@ -442,9 +442,13 @@ def build_parser():
 
     train = commands.add_parser("train", parents=[common],
                                 help="train a model, test it, save metrics and a checkpoint")
-    train.add_argument("--model", default=None, help=f"one of {', '.join(models.NAMES)} (default zfnet_small)")
+    train.add_argument("--model", default=None, help=f"one of {', '.join(models.NAMES)} (default zfnet_small); "
+                       "some models bring their own defaults, which the options given here override: "
+                       + "; ".join(f"{name}: " + " ".join(f"--{key.replace('_', '-')} {value}"
+                                                          for key, value in settings.items())
+                                   for name, settings in models.TRAINING_DEFAULTS.items()))
     train.add_argument("--dataset", default=None, help=f"one of {', '.join(DATASETS)} (default fashion-mnist)")
-    train.add_argument("--epochs", type=int, default=None, help="total epochs (default 5)")
+    train.add_argument("--epochs", type=int, default=None, help="total epochs (default 5, or the model's: see --model)")
     train.add_argument("--batch-size", type=int, default=None, help="default 64")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01, ZFNet's)")
     train.add_argument("--momentum", type=float, default=None, help="default 0.9")
@@ -453,12 +457,9 @@ def build_parser():
                        help="ZFNet's filter renormalization: cap each conv filter's RMS (ZFNet used 0.1)")
     train.add_argument("--schedule", choices=SCHEDULES, default=None,
                        help="learning-rate schedule: step (x gamma every --step-size epochs), "
-                            "plateau (x gamma when val loss stalls --patience epochs); default none, "
-                            "except where a model has its own defaults, which options given here override: "
-                            + "; ".join(f"{name}: " + " ".join(f"--{key.replace('_', '-')} {value}"
-                                                               for key, value in settings.items())
-                                        for name, settings in models.TRAINING_DEFAULTS.items()))
-    train.add_argument("--step-size", type=int, default=None, help="default 5 (see --schedule)")
+                            "plateau (x gamma when val loss stalls --patience epochs); "
+                            "default none, or the model's (see --model)")
+    train.add_argument("--step-size", type=int, default=None, help="default 5, or the model's (see --model)")
     train.add_argument("--patience", type=int, default=None)
     train.add_argument("--gamma", type=float, default=None, help="schedule factor (default 0.1)")
     train.add_argument("--augment", choices=AUGMENTATIONS, default=None,
