@@ -34,7 +34,7 @@ NAMES = tuple(MODELS)
 # What `minicnn train` uses for a model besides RunConfig's defaults (5 epochs, lr 0.01,
 # momentum 0.9, batch 64, no schedule); an option given on the command line wins.
 # keras_mnist_cnn: 5 epochs at a constant lr reach 89.0-89.6% on full Fashion-MNIST for seeds
-# 0-2 (90.1% once, on another machine); 6 epochs at lr 0.01 and a seventh at 0.001 reach
+# 0-2 (90.1% once: seed 0, 2026-11-22); 6 epochs at lr 0.01 and a seventh at 0.001 reach
 # 90.4-90.8% for seeds 0-2 under two OpenBLAS kernels, while no 5-epoch setting tried cleared
 # 90% for every seed and kernel (measured: README.md, "Reference results on full Fashion-MNIST").
 TRAINING_DEFAULTS = {
