@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import minicnn as mc
+from minicnn.data import sources
 
 settings.register_profile(
     "minicnn", deadline=None, max_examples=int(os.environ.get("MINICNN_EXAMPLES", "20")),
@@ -52,3 +53,14 @@ def _isolated():
 def to_tensor(array, requires_grad=False):
     """A float array as a Tensor on the active backend's device."""
     return mc.tensor(np.asarray(array), requires_grad=requires_grad)
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """Every search place redirected into tmp_path, all empty to begin with."""
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.delenv("MINICNN_DATA_URL", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sources, "DEBIAN_DIRS", {"fashion-mnist": tmp_path / "debian"})
+    monkeypatch.setattr(sources, "EMBEDDED_DIRS", {"fashion-mnist": tmp_path / "embedded"})
+    return tmp_path

@@ -110,17 +110,6 @@ def write_dataset(directory, train_count, test_count=3, gz=True):
     return directory
 
 
-@pytest.fixture
-def places(tmp_path, monkeypatch):
-    """Every search place redirected into tmp_path, all empty to begin with."""
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.delenv("MINICNN_DATA_URL", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(sources, "DEBIAN_DIRS", {"fashion-mnist": tmp_path / "debian"})
-    monkeypatch.setattr(sources, "EMBEDDED_DIRS", {"fashion-mnist": tmp_path / "embedded"})
-    return tmp_path
-
-
 def test_lookup_order(places, monkeypatch, capsys):
     write_dataset(places / "embedded", 11)
     write_dataset(places / "cache" / "minicnn" / "fashion-mnist", 12, gz=False)

@@ -54,17 +54,6 @@ def write_dataset(directory, count=4, gz=True):
     return directory
 
 
-@pytest.fixture
-def places(tmp_path, monkeypatch):
-    """Every search place redirected into tmp_path, all empty to begin with."""
-    monkeypatch.delenv("MINICNN_DATA", raising=False)
-    monkeypatch.delenv("MINICNN_DATA_URL", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(sources, "DEBIAN_DIRS", {"fashion-mnist": tmp_path / "debian"})
-    monkeypatch.setattr(sources, "EMBEDDED_DIRS", {"fashion-mnist": tmp_path / "embedded"})
-    return tmp_path
-
-
 def measured(function, *args):
     """``(error, peak_bytes, seconds)`` of ``function(*args)``, which must raise."""
     tracemalloc.start()
