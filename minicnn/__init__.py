@@ -23,18 +23,21 @@ sizes are floored, (N - F + 2P) / S + 1, unless ceil_mode=True; max-pool ties
 go to the first maximum in row-major window order; ReLU's gradient is 0 at
 exactly 0; LRN divides alpha by its window size; parameter names and shapes
 are PyTorch's.
+
+Importing minicnn changes nothing process-wide: no environment variable, no
+allocator setting, no other library's thread pool. minicnn computes on its
+own threads (``set_num_threads(n)``; default: the cores this process may
+use). ``minicnn.engine.process.tune()`` is an explicit, optional call for
+those who want its process-wide settings.
 """
 
-from .engine import process
-
-process.tune()  # before NumPy loads OpenBLAS: see minicnn/engine/process.py (MINICNN_TUNE_PROCESS=0 skips it)
-
-from .engine import functional, nn, optim, rng, shapes  # noqa: E402 (after tune(), on purpose)
-from .engine.backend import backends, get_backend, set_backend, to_numpy, using_backend  # noqa: E402
-from .engine.gradcheck import GradcheckError, gradcheck  # noqa: E402
-from .engine.rng import manual_seed  # noqa: E402
-from .engine.shapes import ShapeError  # noqa: E402
-from .engine.tensor import Function, Tensor, no_grad, tensor  # noqa: E402
+from .engine import functional, nn, optim, rng, shapes
+from .engine.backend import backends, get_backend, set_backend, to_numpy, using_backend
+from .engine.gradcheck import GradcheckError, gradcheck
+from .engine.rng import manual_seed
+from .engine.shapes import ShapeError
+from .engine.tensor import Function, Tensor, no_grad, tensor
+from .engine.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -42,4 +45,5 @@ __all__ = [
     "Tensor", "Function", "tensor", "no_grad", "gradcheck", "GradcheckError", "ShapeError",
     "functional", "nn", "optim", "shapes", "rng", "manual_seed",
     "set_backend", "get_backend", "using_backend", "backends", "to_numpy",
+    "set_num_threads", "get_num_threads",
 ]

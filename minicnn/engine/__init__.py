@@ -4,6 +4,8 @@ Read it bottom-up; each module imports only those above it in this list:
 
     backend.py      which array library holds the data (NumPy or CuPy) and
                     which kernels run (numpy, numba, cupy); the bottom layer
+    threads.py      one pool of threads for the compiled loops and matrix
+                    products (set_num_threads); imports nothing of minicnn
     kernels/        the hot loops, one file per family: the plain-array
                     reference first, its Numba and CUDA twins after it
     tensor.py       Tensor, Function and the iterative backward pass
@@ -18,7 +20,8 @@ Read it bottom-up; each module imports only those above it in this list:
     nn/             layers (Module, Conv2d, ...), summary(), state_dict()
     optim.py        SGD with momentum, ZFNet's filter renormalization
     gradcheck.py    centred-difference gradient checks
-    process.py      the process settings applied on import (threads, memory)
+    process.py      tune(): optional process-wide settings (idle threads,
+                    freed memory), applied only when a user calls it
 
 The engine imports NumPy, and Numba or CuPy only inside kernels/ and the
 probes in backend.py; never matplotlib, tqdm, or the rest of minicnn.
