@@ -5,14 +5,18 @@ the CPU, its cores and memory, the load average (other processes compete
 for the same cores: a load near the core count means the figures are
 pessimistic), library versions, the BLAS that NumPy calls and the GPU.
 
-Threads. NumPy's BLAS (OpenBLAS here), Numba's parallel loops and PyTorch
-each start their own thread pool, by default one thread per core.
-``limit_threads`` gives every library the same count, so that no library
-wins by using more cores than another; the JSON records what each library
-reports afterwards. OpenBLAS reads OPENBLAS_NUM_THREADS only when it loads,
-so the limit is also applied at run time, through threadpoolctl when it is
-installed and otherwise through OpenBLAS's own ``openblas_set_num_threads``
-(found in the libraries this process has loaded; Linux only).
+Threads. minicnn's own pool (minicnn/engine/threads.py), NumPy's BLAS
+(OpenBLAS here), Numba's parallel loops and PyTorch each have a thread
+count, by default one thread per core. ``limit_threads`` gives every one
+the same count, so that no library wins by using more cores than another;
+the JSON records what each reports afterwards. Nothing else about the
+process is set: the benchmarks measure what a user gets, so they never
+call ``minicnn.engine.process.tune()`` (the JSON records whether anything
+in the process did, under "process"). OpenBLAS reads OPENBLAS_NUM_THREADS
+only when it loads, so the limit is also applied at run time, through
+threadpoolctl when it is installed and otherwise through OpenBLAS's own
+``openblas_set_num_threads`` (found in the libraries this process has
+loaded; Linux only).
 
 OPENBLAS_CORETYPE. OpenBLAS picks its kernels for the CPU it detects; on a
 CPU newer than the OpenBLAS build it may fall back to older, slower ones.
@@ -38,8 +42,8 @@ import sys
 
 import numpy
 
-from ..engine import process
-from ..engine import backend
+from ..engine import backend, process
+from ..engine import threads as minicnn_threads
 from .timing import measure
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -79,10 +83,10 @@ def _openblas_call(library, prefix, suffix, name, restype=ctypes.c_int, *argumen
 
 
 def set_thread_variables(count):
-    """The environment variables, for libraries that load later and for child processes.
+    """The thread-count variables, for libraries that load later and for child processes.
 
-    How idle threads wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT,
-    OPENBLAS_THREAD_TIMEOUT) is set by ``import minicnn``: minicnn/engine/process.py.
+    Only the counts: how idle threads wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT,
+    OPENBLAS_THREAD_TIMEOUT) is left as the user's environment has it.
     """
     for variable in THREAD_VARIABLES:
         if variable == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
@@ -94,9 +98,10 @@ def set_thread_variables(count):
 
 
 def limit_threads(count):
-    """Make NumPy's BLAS, Numba and PyTorch use ``count`` threads; return what each reports."""
+    """Make minicnn, NumPy's BLAS, Numba and PyTorch use ``count`` threads; return what each reports."""
     set_thread_variables(count)
-    report = {"requested": count}
+    minicnn_threads.set_num_threads(count)
+    report = {"requested": count, "minicnn": minicnn_threads.get_num_threads()}
     try:
         import threadpoolctl
         threadpoolctl.threadpool_limits(count)
@@ -205,7 +210,12 @@ def _versions():
 
 
 def machine_info(threads):
-    """Everything about the machine that a reader needs next to the figures."""
+    """Everything about the machine that a reader needs next to the figures.
+
+    threads: what ``limit_threads`` returned. "process" is
+    ``minicnn.engine.process.settings()``: whether ``tune()`` was called
+    (the benchmarks never call it).
+    """
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
@@ -216,6 +226,7 @@ def machine_info(threads):
         "ram_gib": _ram_gib(),
         "load_average_before": list(os.getloadavg()),
         "threads": threads,
+        "minicnn_threads": minicnn_threads.get_num_threads(),
         "environment": {name: os.environ.get(name) for name in sorted(
             set(RECORDED_VARIABLES) | {name for name in os.environ if name.startswith("OPENBLAS_")})},
         "numpy_blas": _numpy_blas(),

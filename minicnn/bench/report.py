@@ -111,15 +111,17 @@ def _machine_lines(document):
                           if gpu else "none"),
         f"- **Load average (1, 5, 15 min):** before {_loads(machine['load_average_before'])}, "
         f"after {_loads(machine['load_average_after'])}",
-        f"- **Threads:** {threads['requested']} for every library on the CPU: NumPy's BLAS "
+        f"- **Threads:** {threads['requested']} for every library on the CPU: minicnn "
+        f"{threads.get('minicnn', '-')}; NumPy's BLAS "
         f"({threads['blas_method']}) {runtime_blas or 'not found'}; Numba {threads.get('numba', '-')}; "
         f"PyTorch {threads.get('torch', '-')}",
         f"- **NumPy's BLAS:** {blas.get('name')} {blas.get('version') or ''}; "
         f"OPENBLAS_CORETYPE={machine['environment'].get('OPENBLAS_CORETYPE')}",
         "- **Process settings (minicnn/engine/process.py):** " + (
-            f"{machine['process']['blas']}; {machine['process'].get('openmp', '-')}; "
-            f"{machine['process']['memory']}" if "process" in machine
-            else "not recorded"),
+            "not recorded" if "process" not in machine
+            else "none (tune() not called)" if machine["process"].get("tuned") is False
+            else f"{machine['process']['blas']}; {machine['process'].get('openmp', '-')}; "
+                 f"{machine['process']['memory']}"),
         f"- **Libraries:** {versions}",
         "- **Compiled kernels in use:** " + "; ".join(
             f"{name}: {', '.join(kernels) or 'none'}" for name, kernels in document["compiled_kernels"].items()),

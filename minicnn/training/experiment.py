@@ -48,7 +48,7 @@ import numpy
 
 from .. import __version__, models
 from ..engine import rng
-from ..engine import backend
+from ..engine import backend, threads
 from ..engine.backend import get_backend
 from .checkpoint import CheckpointError, load_checkpoint, write_json
 from ..data import load_dataset, mean_std, normalize, sources, to_float
@@ -271,6 +271,7 @@ def machine_info():
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
+        "minicnn_threads": threads.get_num_threads(),
         "python": platform.python_version(), "numpy": numpy.__version__,
         "minicnn": __version__, "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
