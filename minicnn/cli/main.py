@@ -385,7 +385,9 @@ def command_explore(args):
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
     dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
-    limit_threads(args.threads)  # NumPy's BLAS, for this process (the explorer sets Numba's where it computes)
+    # minicnn's pool and NumPy's BLAS for this process (the explorer sets Numba's, and minicnn's
+    # again, where it computes); thread counts only: nothing else about the process is changed
+    limit_threads(args.threads)
     try:
         explorer = Explorer(checkpoint, dataset=dataset, data_path=args.data_path, threads=args.threads).start()
     except KeyboardInterrupt:

@@ -21,10 +21,12 @@ be shared between threads.
 
 Threads. A click runs one to ten images through the model: too little
 work to share between cores, and on a busy machine a parallel loop waits
-for its slowest thread. So the model runs with ``threads`` Numba threads
-(default 1) in whichever thread computes (Numba's setting is per thread);
-NumPy's BLAS threads are set for the whole process by whoever owns it
-(``minicnn explore --threads``). benchmarks/results/explore-latency.md has
+for its slowest thread. So the model runs with ``threads`` threads
+(default 1): minicnn's pool (minicnn/engine/threads.py, a setting for the
+whole process, put back when the computation ends) and Numba's in
+whichever thread computes (Numba's setting is per thread). NumPy's BLAS
+threads are set for the whole process by whoever owns it (``minicnn
+explore --threads``). benchmarks/results/explore-latency.md has
 the clicks and the top-9 pass timed with 1 and 2 threads.
 
 Layers: every layer of the model is shown except Flatten and Dropout,
@@ -42,6 +44,7 @@ import numpy
 
 from ..data import load_dataset, mean_std, normalize, to_float
 from ..engine import backend
+from ..engine import threads as minicnn_threads
 from ..engine import functional as F
 from ..engine.backend import default_device, to_device, to_numpy
 from ..engine.nn import Conv2d, Dropout, Flatten
@@ -75,7 +78,7 @@ class Explorer:
     data_path: a directory of IDX files (default: where ``load_dataset`` looks);
     progress: a tqdm bar in the terminal for the top-9 pass;
     cache: read and write the top-9 file beside the checkpoint (else: memory only);
-    threads: Numba threads while the model computes (None: leave Numba's setting alone).
+    threads: minicnn's and Numba's threads while the model computes (None: leave both alone).
     """
 
     def __init__(self, checkpoint, dataset=None, data_path=None, progress=True, cache=True, threads=1):
@@ -117,11 +120,18 @@ class Explorer:
 
     @contextlib.contextmanager
     def computing(self):
-        """Hold the lock on the model; inside, this thread's Numba loops use ``self.threads`` threads."""
+        """Hold the lock on the model; inside, minicnn and this thread's Numba loops use ``self.threads`` threads."""
         with self.lock:
-            if self.threads is not None and backend.numba is not None:
+            if self.threads is None:
+                yield
+                return
+            if backend.numba is not None:
                 backend.numba.set_num_threads(min(self.threads, backend.numba.config.NUMBA_NUM_THREADS))
-            yield
+            previous = minicnn_threads.set_num_threads(self.threads)
+            try:
+                yield
+            finally:
+                minicnn_threads.set_num_threads(previous)
 
     # ----- images -----------------------------------------------------------------------
     def _check_fit(self):
