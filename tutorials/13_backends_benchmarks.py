@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn.engine import kernels
+from minicnn.engine import kernels, process
 from minicnn.bench.machine import limit_threads, machine_info
 from minicnn.bench.profile import profile_training_step, table
 from minicnn.bench.timing import measure
@@ -59,9 +59,10 @@ cpu_backends = [name for name in ("numpy", "numba") if available[name]]
 # %% [markdown]
 # ## Timing fairly, 1: the same threads, and the machine written down
 #
-# NumPy's BLAS (the matrix products) and Numba each start threads; two
-# backends compared with different thread counts compare the thread
-# counts. `limit_threads` gives every library the same number, and
+# minicnn's own pool, NumPy's BLAS (the matrix products) and Numba each
+# have a thread count; two backends compared with different thread counts
+# compare the thread counts. `limit_threads` gives every library the same
+# number, and
 # `machine_info` records what the numbers came from, including the load
 # average: other programs running at the same time slow everything down.
 
@@ -71,28 +72,31 @@ info = machine_info(threads_report)
 print(f"CPU: {info['cpu_model']}, {info['usable_cores']} usable cores, {info['ram_gib']:.0f} GiB; "
       f"load average {[round(v, 1) for v in info['load_average_before']]}")
 print("versions:", {k: v for k, v in info["versions"].items() if v})
-print("threads:", {"BLAS": [b.get("num_threads") for b in threads_report["blas"]],
+print("threads:", {"minicnn": threads_report["minicnn"],
+                   "BLAS": [b.get("num_threads") for b in threads_report["blas"]],
                    "numba": threads_report.get("numba")})
+assert mc.get_num_threads() == 1
 
 # %% [markdown]
-# ## Timing fairly, 1b: idle threads and fresh memory
+# ## Timing fairly, 1b: idle threads and the rest of the process
 #
-# Two costs hide between the ops of a training step. After a matrix
-# product OpenBLAS's threads keep polling for more work, and Numba's
-# OpenMP threads do the same after a compiled loop: on a machine with few
-# cores each pool then steals the cores the other one needs next. And each
-# step allocates tens of MB of new arrays; by default glibc gives large
-# blocks back to the operating system on free, so the next step touches
-# fresh pages and pays a page fault (the kernel zeroing the page) for
-# every 4 KiB. `import minicnn` sets both right for the whole process
-# (read `minicnn/engine/process.py`: it says what it changes, why, and what it
-# measured); `mc.process.settings()` says what is in force here.
+# After a matrix product OpenBLAS's threads keep polling for more work, and
+# OpenMP's threads do the same after a parallel loop: if minicnn's loops and
+# products ran on two such pools, on a machine with few cores each would
+# steal the cores the other one needs next. So minicnn runs both on one pool
+# of its own (`minicnn/engine/threads.py`, `mc.set_num_threads(n)`), and
+# `import minicnn` changes nothing else in the process: no environment
+# variable, no allocator setting. A benchmark measures what a user gets, so
+# it does not tune the process either. `minicnn.engine.process.tune()` is the
+# explicit, optional call that would (read `minicnn/engine/process.py`: what
+# it changes, for every library in the process); `settings()` says whether
+# anything called it here.
 
 # %%
-process_settings = mc.process.settings()
+process_settings = process.settings()
 for part, state in process_settings.items():
     print(f"{part:>6}: {state}")
-assert set(process_settings) == {"tuned", "blas", "openmp", "memory"}
+assert process_settings["tuned"] is False
 
 # %% [markdown]
 # ## Timing fairly, 2: the first call is different
@@ -323,6 +327,7 @@ else:
 # * time the steady state: warm up, take several samples, quote the median
 #   and look at the spread; synchronise a GPU before reading the clock;
 # * compare with the same thread counts, and write down the machine and its load;
-# * idle thread pools and fresh memory cost real time: minicnn/engine/process.py
-#   sets them for every library in the process, and the benchmarks record it;
+# * two thread pools taking turns on few cores cost real time: minicnn shares
+#   out its loops and products on one pool of its own and leaves the rest of
+#   the process alone (minicnn/engine/process.py's tune() is yours to call);
 # * profile before optimising: the slow part is rarely where you guess.
