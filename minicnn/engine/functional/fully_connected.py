@@ -12,6 +12,7 @@ hidden behind it.)
 
 import math
 
+from .. import kernels
 from ..shapes import ShapeError
 from ..tensor import Function, as_tensor
 from .checks import check_input, check_parameters
@@ -23,14 +24,15 @@ class LinearFunction(Function):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        y = x @ weight.T
+        y = kernels.matmul(x, weight.T)                                 # x @ weight^T
         if bias is not None:
             y += bias
         return y
 
     def backward(self, grad_output):
-        grad_x = grad_output @ self.weight if self.needs_input_grad[0] else None
-        grad_weight = grad_output.T @ self.x if self.needs_input_grad[1] else None
+        matmul = kernels.matmul                                         # a @ b
+        grad_x = matmul(grad_output, self.weight) if self.needs_input_grad[0] else None
+        grad_weight = matmul(grad_output.T, self.x) if self.needs_input_grad[1] else None
         grad_bias = None
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             grad_bias = grad_output.sum(axis=0)

@@ -26,6 +26,7 @@ the one place that records which twins exist and when each one runs;
 
 from dataclasses import dataclass
 
+from .. import threads
 from ..backend import get_backend, is_cupy_array
 from . import conv_layout, im2col_col2im, lrn, pooling, relu
 from .compiled import cuda_reason
@@ -130,6 +131,20 @@ def _pick(name, array):
 
 
 # ----- what the ops call ----------------------------------------------------------------------
+
+def matmul(a, b):
+    """a @ b for 2-D arrays (M, K) and (K, N) -> (M, N).
+
+    On the "numba" backend NumPy arrays are multiplied on minicnn's own
+    threads (``threads.matmul``: the output in one block per thread, NumPy's
+    BLAS on each), so that the BLAS library's thread pool is never woken and
+    never polls while the loops run (minicnn/engine/threads.py says why).
+    Elsewhere it is plain ``a @ b``.
+    """
+    if get_backend() == "numba" and not is_cupy_array(a):
+        return threads.matmul(a, b)
+    return a @ b
+
 
 def im2col(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
     return _pick("im2col", x)(x, kernel, stride, padding, out, pad_value, dilation)

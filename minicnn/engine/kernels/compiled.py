@@ -12,9 +12,11 @@ one place: ``kernels/__init__.py``.
 
 Numba twins (CPU)
 -----------------
-A compiled loop, ``_*_loops``, runs over the N*C image planes in parallel
-(``prange``); a thin Python wrapper allocates the outputs and passes plain
-ints. Why loops at all, when NumPy is already compiled? A reference makes
+A compiled loop, ``_*_loops``, runs over a range of the N*C image planes
+(or of whatever items it handles independently), given as its last two
+arguments ``first, last``; a thin Python wrapper allocates the outputs,
+passes plain ints and hands the loop to ``share_out``, which splits the
+items among minicnn's threads. Why loops at all, when NumPy is already compiled? A reference makes
 one pass over the whole batch per filter tap (KH*KW passes for col2im,
 plus a padded copy, an argmax along a strided axis, ...). A loop visits
 each plane once, while it sits in the cache, and does all the taps there.
@@ -44,8 +46,10 @@ Three habits make these loops fast; they are marked where they occur:
   rather than an ``if`` block: a select instead of a branch, which random
   data would mispredict about every other window.
 
-The loops run on Numba's thread pool (OpenMP's libgomp). How its idle
-threads wait is a process-wide setting: see minicnn/engine/process.py.
+The loops run on minicnn's own threads, the same ones that compute the
+matrix products, never on a second pool: minicnn/engine/threads.py says why.
+Each loop itself is serial; it releases Python's lock (``nogil``), so the
+threads run their shares at the same time.
 
 CUDA twins (GPU)
 ----------------
@@ -96,6 +100,7 @@ Notation, in every family file:
 
 import numpy
 
+from .. import threads
 from ..backend import cuda_simulator, cupy, is_cupy_array, numba, numba_reason
 
 
@@ -110,21 +115,31 @@ def _unavailable(function, reason):
 # ----- Numba on the CPU -----------------------------------------------------------------------
 
 if numba is not None:
-    # parallel: prange loops run on NUMBA_NUM_THREADS threads; cache: the machine
-    # code is saved in __pycache__, so only the first run pays for compiling;
+    # nogil: the loop releases Python's lock, so minicnn's threads run their
+    # shares at the same time (see share_out below); cache: the machine code is
+    # saved in __pycache__, so only the first run pays for compiling;
     # fastmath=False: no reordering of sums, no fused multiply-add, NaN respected.
-    numba_loop = numba.njit(parallel=True, cache=True, fastmath=False)
+    numba_loop = numba.njit(nogil=True, cache=True, fastmath=False)
     # A small compiled function called from the loops (compiled into them).
-    numba_helper = numba.njit(cache=True)
-    prange = numba.prange
+    numba_helper = numba.njit(nogil=True, cache=True)
     unsigned = numba.uint64
 else:
     def numba_loop(function):
         return _unavailable(function, numba_reason)
 
     numba_helper = numba_loop
-    prange = range
     unsigned = int
+
+
+def share_out(loops, total, *arguments):
+    """Run ``loops(*arguments, first, last)`` over first .. last-1 ranges covering 0 .. total-1,
+    on minicnn's threads (minicnn/engine/threads.py), and return when all are done.
+
+    Every ``_*_loops`` function takes its share of the independent items
+    (image planes, (n, f) blocks, filters, elements) as its last two
+    arguments, and writes nothing that another share writes.
+    """
+    threads.parallel_for(total, lambda first, last: loops(*arguments, first, last))
 
 
 @numba_helper

@@ -31,7 +31,8 @@ twins agree bit for bit.
 import numpy
 
 from ..backend import get_array_module
-from .compiled import flat, ints, numba_loop, prange, unsigned
+from .. import buffers
+from .compiled import flat, ints, numba_loop, share_out, unsigned
 
 
 # ==========================================================================
@@ -90,7 +91,7 @@ def images_to_rows_and_sums(images):
 # ==========================================================================
 
 @numba_loop
-def _rows_to_images_loops(rows, batch, filters, size, bias, add_bias, out):
+def _rows_to_images_loops(rows, batch, filters, size, bias, add_bias, out, first, last):
     """rows: (F, N, S) -> out: (N, F, S), both flat, out written in place.
 
         out[(n*F + f)*S + s] = rows[(f*N + n)*S + s] (+ bias[f] if add_bias)
@@ -98,7 +99,7 @@ def _rows_to_images_loops(rows, batch, filters, size, bias, add_bias, out):
     Each (n, f) block of S values is one contiguous read and one contiguous
     write; the blocks are shared out among the threads.
     """
-    for block in prange(batch * filters):
+    for block in range(first, last):   # of batch * filters: this thread's share
         n, f = block // filters, block % filters
         source, target = (f * batch + n) * size, block * size
         if add_bias:
@@ -116,17 +117,17 @@ def rows_to_images_plus_bias_numba(rows, batch, bias=None):
     rows: (F, N*S); bias: (F,) or None. Returns (N, F, S), dtype of rows.
     """
     filters, size = rows.shape[0], _pixels_per_map(rows, batch)
-    out = numpy.empty((batch, filters, size), dtype=rows.dtype)
+    out = buffers.empty((batch, filters, size), rows.dtype)
     add_bias = bias is not None
     bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=rows.dtype)
-    _rows_to_images_loops(flat(rows), *ints(batch, filters, size), bias, add_bias, out.reshape(-1))
+    share_out(_rows_to_images_loops, batch * filters, flat(rows), *ints(batch, filters, size), bias, add_bias, out.reshape(-1))
     return out
 
 
 @numba_loop
-def _images_to_rows_loops(images, batch, filters, size, out):
+def _images_to_rows_loops(images, batch, filters, size, out, first, last):
     """images: (N, F, S) -> out: (F, N, S), both flat, out written in place."""
-    for block in prange(batch * filters):
+    for block in range(first, last):   # of batch * filters: this thread's share
         f, n = block // batch, block % batch
         source, target = (n * filters + f) * size, block * size
         for s in range(size):
@@ -140,20 +141,20 @@ def images_to_rows_numba(images):
     """
     batch, filters = images.shape[:2]
     size = images.shape[2] * images.shape[3]
-    out = numpy.empty((filters, batch * size), dtype=images.dtype)
-    _images_to_rows_loops(flat(images), *ints(batch, filters, size), out.reshape(-1))
+    out = buffers.empty((filters, batch * size), images.dtype)
+    share_out(_images_to_rows_loops, batch * filters, flat(images), *ints(batch, filters, size), out.reshape(-1))
     return out
 
 
 @numba_loop
-def _images_to_rows_and_sums_loops(images, batch, filters, size, out, per_pixel):
+def _images_to_rows_and_sums_loops(images, batch, filters, size, out, per_pixel, first, last):
     """images: (N, F, S) -> out: (F, N, S), and per_pixel: (F, S) float64 sums over n.
 
     One filter per task: its N blocks are copied in order and added, in
     float64, into that filter's S running sums (independent lanes, which
     the compiler vectorises): the reference's order, image by image.
     """
-    for f in prange(filters):
+    for f in range(first, last):   # of filters: this thread's share
         sums = f * size
         for s in range(size):
             per_pixel[unsigned(sums + s)] = 0.0
@@ -172,8 +173,8 @@ def images_to_rows_and_sums_numba(images):
     """
     batch, filters = images.shape[:2]
     size = images.shape[2] * images.shape[3]
-    out = numpy.empty((filters, batch * size), dtype=images.dtype)
+    out = buffers.empty((filters, batch * size), images.dtype)
     per_pixel = numpy.empty((filters, size), dtype=numpy.float64)
-    _images_to_rows_and_sums_loops(flat(images), *ints(batch, filters, size), out.reshape(-1),
+    share_out(_images_to_rows_and_sums_loops, filters, flat(images), *ints(batch, filters, size), out.reshape(-1),
                                    per_pixel.reshape(-1))
     return out, per_pixel.sum(axis=1).astype(images.dtype)   # the last sum is NumPy's, as in the reference

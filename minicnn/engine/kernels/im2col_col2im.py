@@ -23,7 +23,8 @@ dtype, so all three agree bit for bit.
 import numpy
 
 from ..backend import get_array_module
-from .compiled import cuda, cuda_kernel, flat, inside, ints, launch, numba_loop, prange, unsigned
+from .. import buffers
+from .compiled import cuda, cuda_kernel, flat, inside, ints, launch, numba_loop, share_out, unsigned
 
 
 # ==========================================================================
@@ -117,7 +118,7 @@ def col2im(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
 @numba_loop
 def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_width,
                   stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
-                  out_height, out_width, pad_value, cols):
+                  out_height, out_width, pad_value, cols, first, last):
     """images: (N, C, H, W) -> cols: (C, KH, KW, N, OH, OW), both flat, cols written in place.
 
         cols[c, i, j, n, oy, ox] = images[n, c, oy*SH + i*DH - PH, ox*SW + j*DW - PW]
@@ -135,7 +136,7 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
     N*OH*OW apart).
     """
     window_size = out_height * out_width
-    for plane in prange(count * channels):
+    for plane in range(first, last):   # of count * channels: this thread's share
         c, n = plane // count, plane % count              # image n moves fastest: see above
         image = (n * channels + c) * height * width
         for i in range(kernel_height):
@@ -170,8 +171,8 @@ def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)
     """
     (kernel_height, kernel_width), (out_height, out_width) = kernel, out
     n, c, height, width = x.shape
-    cols = numpy.empty((c, kernel_height, kernel_width, n, out_height, out_width), dtype=x.dtype)
-    _im2col_loops(flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+    cols = buffers.empty((c, kernel_height, kernel_width, n, out_height, out_width), x.dtype)
+    share_out(_im2col_loops, n * c, flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                                  *padding, *dilation, out_height, out_width),
                   float(pad_value), cols.reshape(-1))
     return cols
@@ -180,7 +181,7 @@ def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)
 @numba_loop
 def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_width,
                   stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
-                  out_height, out_width, images):
+                  out_height, out_width, images, first, last):
     """cols: (C, KH, KW, N, OH, OW) added into images: (N, C, H, W), both flat.
 
         images[n, c, oy*SH + i*DH - PH, ox*SW + j*DW - PW] += cols[c, i, j, n, oy, ox]
@@ -193,7 +194,7 @@ def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_wi
     loop for a column stride SW = 1, and _col2im_phased_loops for SW > 1.
     """
     window_size = out_height * out_width
-    for plane in prange(count * channels):
+    for plane in range(first, last):   # of count * channels: this thread's share
         c, n = plane // count, plane % count              # image n moves fastest, as in im2col
         image = (n * channels + c) * height * width
         for pixel in range(height * width):
@@ -217,7 +218,7 @@ def _col2im_loops(cols, count, channels, height, width, kernel_height, kernel_wi
 @numba_loop
 def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, kernel_width,
                          stride_y, stride_x, padding_y, padding_x, dilation_y, dilation_x,
-                         out_height, out_width, images):
+                         out_height, out_width, images, first, last):
     """_col2im_loops for a column stride SW > 1: the same sums, in the same order.
 
     There the innermost loop adds one tap's row, cols[c, i, j, n, oy, :], to
@@ -232,7 +233,7 @@ def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, ke
     """
     window_size = out_height * out_width
     phase_width = (width + stride_x - 1) // stride_x           # k = 0 .. phase_width-1
-    for plane in prange(count * channels):
+    for plane in range(first, last):   # of count * channels: this thread's share
         c, n = plane // count, plane % count              # image n moves fastest, as in im2col
         image = (n * channels + c) * height * width
         phases = numpy.zeros(stride_x * height * phase_width, dtype=images.dtype)
@@ -264,9 +265,9 @@ def col2im_numba(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     """
     c, kernel_height, kernel_width, n, out_height, out_width = cols.shape
     height, width = input_shape[2], input_shape[3]
-    x = numpy.empty(tuple(input_shape), dtype=cols.dtype)
+    x = buffers.empty(tuple(input_shape), cols.dtype)
     loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
-    loops(flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+    share_out(loops, n * c, flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                             *padding, *dilation, out_height, out_width), x.reshape(-1))
     return x
 

@@ -18,7 +18,8 @@ and an add), so the CUDA twins agree to a few units in the last place.
 import numpy
 
 from ..backend import get_array_module
-from .compiled import cuda, cuda_kernel, launch, numba_loop, prange
+from .. import buffers
+from .compiled import cuda, cuda_kernel, launch, numba_loop, share_out
 
 
 # ==========================================================================
@@ -73,7 +74,7 @@ def lrn_backward(grad_y, x, y, scale, size, alpha, beta):
 # ==========================================================================
 
 @numba_loop
-def _lrn_scale_loops(x, size, alpha_over_size, k, scale):
+def _lrn_scale_loops(x, size, alpha_over_size, k, scale, first, last):
     """x: (N, C, H*W) -> scale: (N, C, H*W), written in place.
 
         scale[n, c] = k + alpha/size * sum_{c' = c - size//2}^{c + (size-1)//2} x[n, c']^2
@@ -84,7 +85,7 @@ def _lrn_scale_loops(x, size, alpha_over_size, k, scale):
     """
     batch, channels, pixel_count = x.shape
     before, after = size // 2, (size - 1) // 2
-    for plane in prange(batch * channels):
+    for plane in range(first, last):   # of batch * channels: this thread's share
         n, c = plane // channels, plane % channels
         # scale[n, c] first collects the sum of squares, channel by channel
         for p in range(pixel_count):
@@ -104,14 +105,14 @@ def lrn_forward_numba(x, size, alpha, beta, k):
     x = numpy.ascontiguousarray(x)
     n, c, height, width = x.shape
     as_dtype = x.dtype.type
-    scale = numpy.empty_like(x)
-    _lrn_scale_loops(x.reshape(n, c, height * width), int(size), as_dtype(alpha / size),
+    scale = buffers.empty(x.shape, x.dtype)
+    share_out(_lrn_scale_loops, n * c, x.reshape(n, c, height * width), int(size), as_dtype(alpha / size),
                      as_dtype(k), scale.reshape(n, c, height * width))
     return x * scale ** -beta, scale
 
 
 @numba_loop
-def _lrn_backward_loops(grad_y, x, y, scale, scale_to_minus_beta, size, coefficient, grad_x):
+def _lrn_backward_loops(grad_y, x, y, scale, scale_to_minus_beta, size, coefficient, grad_x, first, last):
     """All arrays (N, C, H*W); grad_x written in place.
 
         ratio[c']   = grad_y[c'] * y[c'] / scale[c']
@@ -122,7 +123,7 @@ def _lrn_backward_loops(grad_y, x, y, scale, scale_to_minus_beta, size, coeffici
     """
     batch, channels, pixel_count = x.shape
     before, after = (size - 1) // 2, size // 2
-    for plane in prange(batch * channels):
+    for plane in range(first, last):   # of batch * channels: this thread's share
         n, c = plane // channels, plane % channels
         # grad_x[n, c] first collects the mirrored window sum of the ratios
         for p in range(pixel_count):
@@ -143,9 +144,9 @@ def lrn_backward_numba(grad_y, x, y, scale, size, alpha, beta):
     """
     grad_y, x, y, scale = (numpy.ascontiguousarray(a) for a in (grad_y, x, y, scale))
     n, c, height, width = x.shape
-    grad_x = numpy.empty_like(grad_y)
+    grad_x = buffers.empty(grad_y.shape, grad_y.dtype)
     shape = (n, c, height * width)
-    _lrn_backward_loops(grad_y.reshape(shape), x.reshape(shape), y.reshape(shape),
+    share_out(_lrn_backward_loops, n * c, grad_y.reshape(shape), x.reshape(shape), y.reshape(shape),
                         scale.reshape(shape), (scale ** -beta).reshape(shape), int(size),
                         grad_y.dtype.type(2.0 * alpha * beta / size), grad_x.reshape(shape))
     return grad_x

@@ -31,8 +31,10 @@ import numpy
 
 from ..backend import get_array_module
 from . import im2col_col2im
+from .. import buffers
 from .compiled import (cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes,
-                       prange, unsigned)
+                       share_out,
+                       unsigned)
 
 
 # ==========================================================================
@@ -113,7 +115,7 @@ def _has_nan(array, start, size):
 @numba_loop
 def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_x,
                            padding_y, padding_x, dilation_y, dilation_x, row_taps, column_taps,
-                           minus_infinity, maxima, switches):
+                           minus_infinity, maxima, switches, first, last):
     """images: (N*C, H, W) -> maxima, switches: (N*C, OH, OW), all flat, written in place.
 
     Window (oy, ox) has its taps on rows top + i*DH, top = oy*SH - PH, and
@@ -137,7 +139,7 @@ def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_
     meet, so it is done only in planes that hold a NaN.
     """
     out_height, out_width = row_taps.shape[0], column_taps.shape[0]
-    for plane in prange(plane_count):
+    for plane in range(first, last):   # of plane_count: this thread's share
         image = plane * height * width                                 # images[plane, 0, 0]
         nan_in_plane = _has_nan(images, image, height * width)
         for oy in range(out_height):
@@ -181,18 +183,18 @@ def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):
     """
     out_height, out_width = out
     n, c, height, width = x.shape
-    y = numpy.empty((n, c, out_height, out_width), dtype=x.dtype)
-    switches = numpy.empty((n, c, out_height, out_width), dtype=numpy.int64)
+    y = buffers.empty((n, c, out_height, out_width), x.dtype)
+    switches = buffers.empty((n, c, out_height, out_width), numpy.int64)
     row_taps = _taps_inside(out_height, kernel[0], stride[0], padding[0], dilation[0], height)
     column_taps = _taps_inside(out_width, kernel[1], stride[1], padding[1], dilation[1], width)
-    _maxpool_forward_loops(flat(x), *ints(n * c, height, width, *stride, *padding, *dilation),
+    share_out(_maxpool_forward_loops, n * c, flat(x), *ints(n * c, height, width, *stride, *padding, *dilation),
                            row_taps, column_taps, x.dtype.type(-numpy.inf),
                            y.reshape(-1), switches.reshape(-1))
     return y, switches
 
 
 @numba_loop
-def _maxpool_scatter_loops(values, switches, pixels, out_of_range):
+def _maxpool_scatter_loops(values, switches, pixels, out_of_range, first, last):
     """values, switches: (N*C, OH*OW) -> pixels: (N*C, H*W), written in place.
 
         pixels[plane, switches[plane, k]] += values[plane, k]
@@ -204,7 +206,7 @@ def _maxpool_scatter_loops(values, switches, pixels, out_of_range):
     """
     plane_count, pixel_count = pixels.shape
     window_count = values.shape[1]
-    for plane in prange(plane_count):
+    for plane in range(first, last):   # of plane_count: this thread's share
         sums = numpy.zeros(pixel_count, dtype=numpy.float64)
         for k in range(window_count):
             pixel = switches[plane, k]
@@ -235,10 +237,10 @@ def maxpool_scatter_numba(values, switches, input_shape):
     a switch outside its plane.
     """
     n, c, height, width = input_shape
-    x = numpy.empty((n, c, height, width), dtype=values.dtype)
+    x = buffers.empty((n, c, height, width), values.dtype)
     out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
     windows = values.shape[2] * values.shape[3]       # OH*OW, named: N*C may be 0
-    _maxpool_scatter_loops(planes(values).reshape(n * c, windows),
+    share_out(_maxpool_scatter_loops, n * c, planes(values).reshape(n * c, windows),
                            planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, windows),
                            x.reshape(n * c, height * width), out_of_range)
     _check_switches(out_of_range, height * width, "maxpool_scatter")
@@ -246,7 +248,7 @@ def maxpool_scatter_numba(values, switches, input_shape):
 
 
 @numba_loop
-def _maxpool_gather_loops(pixels, switches, out, out_of_range):
+def _maxpool_gather_loops(pixels, switches, out, out_of_range, first, last):
     """pixels: (N*C, H*W), switches: (N*C, OH*OW) -> out: (N*C, OH*OW).
 
         out[plane, k] = pixels[plane, switches[plane, k]]
@@ -255,7 +257,7 @@ def _maxpool_gather_loops(pixels, switches, out, out_of_range):
     """
     plane_count, pixel_count = pixels.shape
     window_count = switches.shape[1]
-    for plane in prange(plane_count):
+    for plane in range(first, last):   # of plane_count: this thread's share
         for k in range(window_count):
             pixel = switches[plane, k]
             if 0 <= pixel < pixel_count:
@@ -272,10 +274,10 @@ def maxpool_gather_numba(x, switches):
     of x. Raises ValueError for a switch outside its plane.
     """
     n, c, height, width = x.shape
-    out = numpy.empty(switches.shape, dtype=x.dtype)
+    out = buffers.empty(switches.shape, x.dtype)
     out_of_range = numpy.zeros(n * c, dtype=numpy.int64)
     windows = switches.shape[2] * switches.shape[3]   # OH*OW, named: N*C may be 0
-    _maxpool_gather_loops(planes(x).reshape(n * c, height * width),
+    share_out(_maxpool_gather_loops, n * c, planes(x).reshape(n * c, height * width),
                           planes(switches.astype(numpy.int64, copy=False)).reshape(n * c, windows),
                           out.reshape(n * c, windows), out_of_range)
     _check_switches(out_of_range, height * width, "maxpool_gather")

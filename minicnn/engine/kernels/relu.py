@@ -15,7 +15,8 @@ signed zeros, infinities and NaN included.
 import numpy
 
 from ..backend import get_array_module
-from .compiled import flat, numba_loop, prange
+from .. import buffers
+from .compiled import flat, numba_loop, share_out
 
 
 # ==========================================================================
@@ -46,12 +47,12 @@ def relu_backward(grad_y, positive):
 # ==========================================================================
 
 @numba_loop
-def _relu_forward_loops(x, y, positive):
+def _relu_forward_loops(x, y, positive, first, last):
     """x -> y = max(0, x), positive = x > 0; all flat, written in place.
 
     NaN stays NaN (``value != value``), as numpy.maximum keeps it.
     """
-    for k in prange(x.size):
+    for k in range(first, last):   # of x.size: this thread's share
         value = x[k]
         keep = value > 0
         positive[k] = keep
@@ -63,20 +64,20 @@ def relu_forward_numba(x):
 
     x: any shape. Returns (y, positive), both of x's shape, C-contiguous.
     """
-    y = numpy.empty_like(x, order="C")
-    positive = numpy.empty(x.shape, dtype=numpy.bool_)
-    _relu_forward_loops(flat(x), y.reshape(-1), positive.reshape(-1))
+    y = buffers.empty(x.shape, x.dtype)
+    positive = buffers.empty(x.shape, numpy.bool_)
+    share_out(_relu_forward_loops, x.size, flat(x), y.reshape(-1), positive.reshape(-1))
     return y, positive
 
 
 @numba_loop
-def _relu_backward_loops(grad_y, positive, zero, grad_x):
+def _relu_backward_loops(grad_y, positive, zero, grad_x, first, last):
     """grad_x = grad_y * positive; all flat, written in place.
 
     Where the mask is False the product is grad_y * 0, not a plain 0, so
     an infinite or NaN gradient gives NaN exactly as the reference's product.
     """
-    for k in prange(grad_y.size):
+    for k in range(first, last):   # of grad_y.size: this thread's share
         value = grad_y[k]
         grad_x[k] = value if positive[k] else value * zero
 
@@ -86,6 +87,6 @@ def relu_backward_numba(grad_y, positive):
 
     grad_y, positive: the same shape. Returns grad_x of that shape, C-contiguous.
     """
-    grad_x = numpy.empty_like(grad_y, order="C")
-    _relu_backward_loops(flat(grad_y), flat(positive), grad_y.dtype.type(0), grad_x.reshape(-1))
+    grad_x = buffers.empty(grad_y.shape, grad_y.dtype)
+    share_out(_relu_backward_loops, grad_y.size, flat(grad_y), flat(positive), grad_y.dtype.type(0), grad_x.reshape(-1))
     return grad_x
