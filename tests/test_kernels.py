@@ -34,9 +34,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minicnn.engine import backend, kernels
+from minicnn.engine import backend, kernels, threads
 from minicnn.engine.backend import using_backend
-from minicnn.engine.kernels import conv_layout, im2col_col2im, lrn, pooling, relu
+from minicnn.engine.kernels import compiled, conv_layout, im2col_col2im, lrn, pooling, relu
 from minicnn.engine.shapes import conv_output_size
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -44,6 +44,17 @@ needs_numba = pytest.mark.skipif(backend.numba is None,
                                  reason=f"the numba twins need numba: {backend.numba_reason}")
 needs_gpu = pytest.mark.skipif(
     backend.cupy is None, reason=f"needs a CUDA GPU with CuPy: {backend.cupy_reason}")
+
+
+@pytest.fixture(autouse=True)
+def share_every_loop(monkeypatch):
+    """Every loop of these small tests is shared out among 3 threads, as large ones are
+    (compiled.share_out runs loops over less than SHARE_FROM_BYTES on one thread), so
+    each twin is checked as it runs in training, its items split among threads."""
+    monkeypatch.setattr(compiled, "SHARE_FROM_BYTES", 0)
+    previous = threads.set_num_threads(3)
+    yield
+    threads.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------
@@ -170,11 +181,12 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     x[0, 1, 2, 3] = numpy.nan
     x[0, 1, 3, 1] = numpy.nan
     x[1, 2] = -numpy.inf
-    geometry = ((3, 2), (2, 2), (1, 1), (3, 3))
-    y, switches = pooling.maxpool_forward_numba(x, *geometry)
-    expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
-    assert_identical(y, expected_y)
-    assert_identical(switches, expected_switches)
+    for geometry in (((3, 2), (2, 2), (1, 1), (3, 3)),      # padding: the general loop
+                     ((3, 2), (2, 1), (0, 0), (2, 4))):     # every tap inside: _maxpool_inside_loops
+        y, switches = pooling.maxpool_forward_numba(x, *geometry)
+        expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
+        assert_identical(y, expected_y)
+        assert_identical(switches, expected_switches)
 
 
 @needs_numba

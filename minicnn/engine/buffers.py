@@ -30,7 +30,7 @@ import threading
 
 import numpy
 
-FROM_BYTES = 1 << 20                 # 1 MiB: smaller arrays come from numpy.empty
+FROM_BYTES = 1 << 18                 # 256 KiB: smaller arrays come from numpy.empty
 LIMIT_BYTES = 1 << 30                # at most 1 GiB of blocks kept per thread
 
 _local = threading.local()           # .blocks: {nbytes: [block, ...]}, .held: bytes kept

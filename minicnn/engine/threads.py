@@ -109,7 +109,7 @@ def _serial(total, work):
         work(0, total)
 
 
-def parallel_for(total, work, pieces_per_thread=4):
+def parallel_for(total, work, pieces_per_thread=1):
     """Run ``work(first, last)`` over ranges that together cover 0 .. total-1, on every thread.
 
     total: how many independent items (image planes, filters, rows ...);
@@ -140,11 +140,21 @@ def parallel_for(total, work, pieces_per_thread=4):
             except BaseException as error:       # handed to the caller below
                 errors.append(error)
 
+        # A helper that wakes after the caller has taken every piece has nothing to
+        # do: the caller does not wait for it (waking a sleeping thread takes tens
+        # of microseconds, longer than a small loop), and it goes back to sleep.
+        section = {"open": True, "joined": 0}
+        joining = threading.Lock()
+
         def helper_share():
+            with joining:
+                if not section["open"]:
+                    return                       # too late: the caller has finished
+                section["joined"] += 1
             try:
                 share()
             finally:
-                done.release()                   # one release per helper, none for the caller
+                done.release()                   # one release per helper that joined
 
         helpers = _workers(threads - 1)
         for worker in helpers:
@@ -155,8 +165,11 @@ def parallel_for(total, work, pieces_per_thread=4):
             share()
         finally:
             _local.inside = False
-            for _ in helpers:
-                done.acquire()                   # every helper has finished its last piece
+            with joining:
+                section["open"] = False
+                joined = section["joined"]
+            for _ in range(joined):
+                done.acquire()                   # every helper that joined has finished its pieces
     finally:
         _sections.release()
     if errors:
@@ -228,6 +241,14 @@ class _OneBlasThread:
             _blas["depth"] -= 1
             if _blas["depth"] == 0:
                 setter(_blas["saved"])
+
+
+def blas_on_one_thread():
+    """``with blas_on_one_thread():`` NumPy's BLAS computes each product on the thread that
+    calls it (where minicnn can tell it so; otherwise nothing changes). For work that
+    calls products from minicnn's threads (kernels/convolution.py)."""
+    import contextlib
+    return _OneBlasThread() if blas_control() else contextlib.nullcontext()
 
 
 # Below this many multiply-adds a product is not worth sharing out (a few

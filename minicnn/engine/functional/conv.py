@@ -77,6 +77,12 @@ class Conv2dFunction(Function):
         groups = self.groups
         self.input_shape = x.shape
         self.weight = weight
+        self.x = None
+        if kernels.convolution_in_chunks(x, weight, groups):
+            # numba: these same formulas, a few images at a time on each thread (kernels/convolution.py)
+            self.x = x
+            return kernels.conv2d_forward_chunks(x, weight, bias, self.stride, self.padding,
+                                                 self.dilation, self.out)
         self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow),
                                    dilation=self.dilation)
         cols = self.cols.reshape(groups, group_channels * kh * kw, n * oh * ow)  # (G, K/G, P), a view
@@ -87,6 +93,12 @@ class Conv2dFunction(Function):
 
     def backward(self, grad_output):
         grad_x = grad_weight = grad_bias = None
+        if self.x is not None:                      # forward ran in chunks: so does backward
+            needs_bias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
+            return kernels.conv2d_backward_chunks(grad_output, self.x, self.weight, self.stride,
+                                                  self.padding, self.dilation,
+                                                  self.needs_input_grad[0],
+                                                  self.needs_input_grad[1], needs_bias)
         if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
             g, grad_bias = kernels.images_to_rows_and_sums(grad_output)     # g: (F, P); dL/db = sum of g
         else:
@@ -142,6 +154,10 @@ def conv2d_input_gradient(g, weight, input_shape, stride, padding, dilation=(1, 
             f"weight {tuple(weight.shape)} and input {tuple(input_shape)} "
             f"(OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1), got shape {tuple(g.shape)}"
         )
+    if kernels.input_gradient_in_chunks(g, groups):
+        # numba: the same two steps, a few images at a time on each thread (kernels/convolution.py)
+        return kernels.conv2d_input_gradient_chunks(g, weight, tuple(input_shape), stride, padding,
+                                                    dilation, (oh, ow))
     windows = n * oh * ow
     filter_rows = weight.reshape(groups, filters // groups, group_channels * kh * kw)
     grad_cols = matmul_per_group(filter_rows.transpose(0, 2, 1),                    # W^T @ g

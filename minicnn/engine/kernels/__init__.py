@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import conv_layout, im2col_col2im, lrn, pooling, relu
+from . import conv_layout, convolution, im2col_col2im, lrn, pooling, relu
 from .compiled import cuda_reason
 
 
@@ -131,6 +131,40 @@ def _pick(name, array):
 
 
 # ----- what the ops call ----------------------------------------------------------------------
+
+def _numba_numpy(x):
+    return get_backend() == "numba" and not is_cupy_array(x) and x.size > 0
+
+
+def convolution_in_chunks(x, weight, groups):
+    """Whether conv2d runs whole in chunks of images (``conv2d_forward_chunks`` and
+    ``conv2d_backward_chunks``) for input x and weight (F, C/G, KH, KW): on the "numba"
+    backend, for NumPy arrays, one group, fewer than CHUNKS_BELOW_ROWS rows C*KH*KW, and
+    where minicnn can give each of its threads a BLAS thread of its own. Why:
+    kernels/convolution.py."""
+    rows = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    return (_numba_numpy(x) and groups == 1 and rows < convolution.CHUNKS_BELOW_ROWS
+            and threads.blas_control())
+
+
+def input_gradient_in_chunks(g, groups):
+    """Whether conv2d_input_gradient computes col2im(W^T @ g) in chunks of images."""
+    return _numba_numpy(g) and groups == 1 and threads.blas_control()
+
+
+def conv2d_forward_chunks(x, weight, bias, stride, padding, dilation, out):
+    return convolution.conv2d_forward_numba(x, weight, bias, stride, padding, dilation, out)
+
+
+def conv2d_backward_chunks(grad_y, x, weight, stride, padding, dilation, needs_x, needs_weight,
+                           needs_bias):
+    return convolution.conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation,
+                                             needs_x, needs_weight, needs_bias)
+
+
+def conv2d_input_gradient_chunks(g, weight, input_shape, stride, padding, dilation, out):
+    return convolution.input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
+
 
 def matmul(a, b):
     """a @ b for 2-D arrays (M, K) and (K, N) -> (M, N).

@@ -165,6 +165,8 @@ class MaxPool2d(_Pool2d):
     Nothing is kept on the layer.
     """
 
+    is_max_pool = True
+
     def forward(self, x):
         return self.forward_with_switches(x)[0]
 
@@ -239,6 +241,8 @@ class _ShapePreserving(Module):
 
 class ReLU(_ShapePreserving):
     """max(0, x), any shape."""
+
+    commutes_with_max_pool = True    # max(0, max(a, b)) = max(max(0, a), max(0, b)): see Sequential.forward
 
     def forward(self, x):
         return F.relu(x, caller=self.describe())

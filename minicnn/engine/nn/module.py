@@ -163,8 +163,28 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for layer in self:
-            x = layer(x)
+        """x through every layer in turn; a ReLU followed by a max-pool runs the pool first.
+
+        max(0, max over a window of x) = max over the window of max(0, x):
+        ReLU never reorders two values, so pooling first gives the same
+        output, and the same gradient (where the window's maximum is not
+        positive, both orders send it zero), on a quarter of the values
+        for a 2x2 pool. On a training step of keras_mnist_cnn that is about
+        an eighth of the time (benchmarks/README.md, "Speed in a learner's
+        own script"). Iterating over the layers yourself (for layer in model:
+        x = layer(x)) gives the same numbers in the written order.
+        """
+        layers = list(self)
+        index = 0
+        while index < len(layers):
+            layer = layers[index]
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            if getattr(layer, "commutes_with_max_pool", False) and getattr(following, "is_max_pool", False):
+                x = layer(following(x))                  # relu(max_pool(x)) = max_pool(relu(x))
+                index += 2
+            else:
+                x = layer(x)
+                index += 1
         return x
 
     def output_shape(self, input_shape):

@@ -1,0 +1,228 @@
+"""The whole convolution, a few images at a time: the Numba backend's conv2d.
+
+functional/conv.py computes a convolution as im2col, one matrix product for
+the whole batch, and a change of layout (its docstring has the formulas):
+
+    forward    cols = im2col(x)          (K, N*S)   K = C*KH*KW, S = OH*OW
+               y    = W @ cols + b       (F, N*S), laid out as (N, F, OH, OW)
+    backward   g     = dL/dy as rows     (F, N*S)
+               dL/db = sum of g over the N*S columns
+               dL/dW = g @ cols^T        (F, K)
+               dL/dx = col2im(W^T @ g)   (N, C, H, W)
+
+Those matrices are large: for keras-MNIST's second convolution at batch
+128, cols and W^T @ g are 17.8 MB each. Each is written to memory and read
+back, and on a machine whose memory moves about 9 GB/s that costs more than
+the arithmetic. Every column of them, though, belongs to one image. So the
+functions here compute the same formulas for a chunk of a few images at a
+time (``images_per_chunk``: their columns take about CHUNK_BYTES), each
+chunk on one of minicnn's threads, start to finish, while its matrices are
+still in the processor's cache:
+
+    forward    for each chunk of images n0 .. n1-1:
+                   cols_c = im2col(x[n0:n1])             (K, m*S), m = n1 - n0
+                   y[n0:n1] = layout(W @ cols_c) + b
+    backward   for each chunk:
+                   g_c      = dL/dy[n0:n1] as rows       (F, m*S)
+                   sums_c   = sum of g_c over each map   (F, S), in float64
+                   dW_c     = g_c @ im2col(x[n0:n1])^T   (F, K): im2col again, not kept
+                   dL/dx[n0:n1] = col2im(W^T @ g_c)
+               dL/dW = dW_0 + dW_1 + ...   dL/db = sums_0 + sums_1 + ..., summed over S
+
+Forward keeps x, not cols (9 times smaller for a 3x3 filter), and the
+backward pass computes im2col a second time: cheaper, here, than keeping
+the columns in memory. The loops are the Numba twins of the other kernel
+files (im2col, col2im, the layout moves), called for one chunk; the matrix
+products are NumPy's, on one BLAS thread each (minicnn/engine/threads.py).
+
+Results: y and dL/dx are exactly the whole-batch formulas' (each column of
+a product does not depend on the others). dL/dW and dL/db are sums over
+the batch, here added chunk by chunk, in chunk order: equal to the
+whole-batch sums up to rounding (float32: about 1e-7 relative), and the
+same from run to run and for any number of threads, since the chunks
+depend only on the shapes. tests/test_kernels.py compares both with the
+whole-batch formulas. Groups (G > 1) are not done here: such a layer takes
+the whole-batch path.
+"""
+
+import numpy
+
+from .. import buffers, threads
+from .compiled import flat, ints
+from .conv_layout import _images_to_rows_and_sums_loops, _images_to_rows_loops, _rows_to_images_loops
+from .im2col_col2im import _col2im_loops, _col2im_phased_loops, _im2col_loops
+
+# About this many bytes of columns per chunk: a few hundred KB stay in a core's cache.
+CHUNK_BYTES = 1 << 19
+
+
+def images_per_chunk(column_bytes_per_image, batch):
+    """How many images one chunk holds: CHUNK_BYTES of columns, at least 1, at most the batch."""
+    return max(1, min(batch, CHUNK_BYTES // max(1, column_bytes_per_image)))
+
+
+def _geometry(x, weight, out):
+    batch, channels, height, width = x.shape
+    filters, _, kernel_height, kernel_width = weight.shape
+    out_height, out_width = out
+    rows = channels * kernel_height * kernel_width            # K
+    size = out_height * out_width                             # S
+    per_chunk = images_per_chunk(rows * size * x.dtype.itemsize, batch)
+    chunks = -(-batch // per_chunk)
+    return batch, channels, height, width, filters, kernel_height, kernel_width, rows, size, per_chunk, chunks
+
+
+def _im2col_chunk(x, first_image, count, stride, padding, dilation, out, kernel, cols):
+    """cols (K, count*S) = im2col(x[first_image : first_image + count]), on this thread."""
+    _, channels, height, width = x.shape
+    _im2col_loops(flat(x[first_image:first_image + count]),
+                  *ints(count, channels, height, width, *kernel, *stride, *padding, *dilation, *out),
+                  0.0, cols.reshape(-1), 0, count * channels)
+
+
+# Below this many rows K = C*KH*KW (a first layer: 9 for one channel and a 3x3
+# filter) a convolution runs in chunks, forward and backward: its products
+# are thin (K or F small), so the time goes into moving the (K, N*S) and
+# (F, N*S) matrices, and in chunks they never leave the cache. From here on
+# the products dominate, and one product over the whole batch is faster
+# than many small ones: forward and dL/dW stay whole-batch, and only dL/dx,
+# col2im(W^T @ g), runs in chunks (input_gradient_numba).
+CHUNKS_BELOW_ROWS = 64
+
+
+def conv2d_forward_numba(x, weight, bias, stride, padding, dilation, out):
+    """y = W @ im2col(x) + b laid out as (N, F, OH, OW), a chunk of images at a time.
+
+    x: (N, C, H, W); weight: (F, C, KH, KW); bias: (F,) or None; stride,
+    padding, dilation, out: (h, w) pairs. Returns y: (N, F, OH, OW), dtype of x.
+    """
+    x = numpy.ascontiguousarray(x)
+    (batch, channels, height, width, filters, kernel_height, kernel_width, rows, size,
+     per_chunk, chunks) = _geometry(x, weight, out)
+    filter_rows = numpy.ascontiguousarray(weight).reshape(filters, rows)        # W: (F, K)
+    add_bias = bias is not None
+    bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=x.dtype)
+    y = buffers.empty((batch, filters, out[0], out[1]), x.dtype)
+    y_flat = y.reshape(-1)
+
+    def work(first, last):
+        cols_block = buffers.empty((rows * per_chunk * size,), x.dtype)      # reused by every chunk
+        product_block = buffers.empty((filters * per_chunk * size,), x.dtype)
+        for chunk in range(first, last):
+            start = chunk * per_chunk
+            count = min(per_chunk, batch - start)
+            cols = cols_block[:rows * count * size].reshape(rows, count * size)
+            _im2col_chunk(x, start, count, stride, padding, dilation, out,
+                          (kernel_height, kernel_width), cols)
+            product = product_block[:filters * count * size].reshape(filters, count * size)
+            numpy.matmul(filter_rows, cols, out=product)                         # W @ cols_c
+            _rows_to_images_loops(product.reshape(-1), *ints(count, filters, size), bias, add_bias,
+                                  y_flat[start * filters * size:(start + count) * filters * size],
+                                  0, count * filters)                            # + b, as images
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
+    return y
+
+
+def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x, needs_weight,
+                          needs_bias):
+    """(dL/dx, dL/dW, dL/db) of y = conv2d(x, W) + b, a chunk of images at a time.
+
+    grad_y: (N, F, OH, OW); x, weight as in forward. Each gradient is None
+    where its ``needs_*`` is False. dL/dW and dL/db are added chunk by
+    chunk, in chunk order (see the module's docstring).
+    """
+    x = numpy.ascontiguousarray(x)
+    grad = numpy.ascontiguousarray(grad_y)
+    out = grad.shape[2:]
+    (batch, channels, height, width, filters, kernel_height, kernel_width, rows, size,
+     per_chunk, chunks) = _geometry(x, weight, out)
+    dtype = x.dtype
+    filter_rows = numpy.ascontiguousarray(weight).reshape(filters, rows)        # W: (F, K)
+    transposed = filter_rows.T                                                   # W^T: (K, F), a view
+    grad_flat = grad.reshape(-1)
+    grad_x = buffers.empty(x.shape, dtype) if needs_x else None
+    grad_x_flat = grad_x.reshape(-1) if needs_x else None
+    weight_parts = numpy.empty((chunks, filters, rows), dtype) if needs_weight else None
+    bias_parts = numpy.empty((chunks, filters, size), numpy.float64) if needs_bias else None
+    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
+
+    def work(first, last):
+        g_block = buffers.empty((filters * per_chunk * size,), dtype)
+        cols_block = buffers.empty((rows * per_chunk * size,), dtype)
+        for chunk in range(first, last):
+            start = chunk * per_chunk
+            count = min(per_chunk, batch - start)
+            g = g_block[:filters * count * size].reshape(filters, count * size)
+            images = grad_flat[start * filters * size:(start + count) * filters * size]
+            if needs_bias:                                                       # g_c, and its sums
+                _images_to_rows_and_sums_loops(images, *ints(count, filters, size), g.reshape(-1),
+                                               bias_parts[chunk].reshape(-1), 0, filters)
+            else:
+                _images_to_rows_loops(images, *ints(count, filters, size), g.reshape(-1),
+                                      0, count * filters)
+            cols = cols_block[:rows * count * size].reshape(rows, count * size)
+            if needs_weight:                                                     # dW_c = g_c @ cols_c^T
+                _im2col_chunk(x, start, count, stride, padding, dilation, out,
+                              (kernel_height, kernel_width), cols)
+                numpy.matmul(g, cols.T, out=weight_parts[chunk])
+            if needs_x:                                                          # col2im(W^T @ g_c)
+                numpy.matmul(transposed, g, out=cols)
+                loops(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
+                                              kernel_width, *stride, *padding, *dilation, *out),
+                      grad_x_flat[start * channels * height * width:
+                                  (start + count) * channels * height * width],
+                      0, count * channels)
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
+    grad_weight = grad_bias = None
+    if needs_weight:
+        grad_weight = weight_parts[0].copy()
+        for part in weight_parts[1:]:                                            # in chunk order
+            grad_weight += part
+        grad_weight = grad_weight.reshape(weight.shape)
+    if needs_bias:
+        sums = bias_parts[0].copy()
+        for part in bias_parts[1:]:
+            sums += part
+        grad_bias = sums.sum(axis=1).astype(dtype)                               # as the reference
+    return grad_x, grad_weight, grad_bias
+
+
+def input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out):
+    """dL/dx = col2im(W^T @ g), a chunk of images at a time.
+
+    g: (F, N*S), dL/dy as rows; weight: (F, C, KH, KW); input_shape:
+    (N, C, H, W); out: (OH, OW). Returns dL/dx: (N, C, H, W), dtype of g,
+    exactly the whole-batch formula's (functional/conv.py,
+    conv2d_input_gradient): W^T @ g_c is the chunk's columns of W^T @ g, and
+    col2im adds each image's columns into that image alone.
+    """
+    batch, channels, height, width = input_shape
+    filters, _, kernel_height, kernel_width = weight.shape
+    rows, size = channels * kernel_height * kernel_width, out[0] * out[1]
+    per_chunk = images_per_chunk(rows * size * g.dtype.itemsize, batch)
+    chunks = -(-batch // per_chunk)
+    transposed = numpy.ascontiguousarray(weight).reshape(filters, rows).T     # W^T: (K, F), a view
+    grad_x = buffers.empty((batch, channels, height, width), g.dtype)
+    grad_x_flat = grad_x.reshape(-1)
+    plane = height * width
+    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
+
+    def work(first, last):
+        cols_block = buffers.empty((rows * per_chunk * size,), g.dtype)      # reused by every chunk
+        for chunk in range(first, last):
+            start = chunk * per_chunk
+            count = min(per_chunk, batch - start)
+            cols = cols_block[:rows * count * size].reshape(rows, count * size)
+            numpy.matmul(transposed, g[:, start * size:(start + count) * size], out=cols)
+            loops(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
+                                          kernel_width, *stride, *padding, *dilation, *out),
+                  grad_x_flat[start * channels * plane:(start + count) * channels * plane],
+                  0, count * channels)
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
+    return grad_x

@@ -1,0 +1,269 @@
+"""minicnn's own threads (engine/threads.py), its recycled arrays (engine/buffers.py), the
+convolution in chunks of images (kernels/convolution.py) and Sequential's ReLU/max-pool order.
+
+Nothing here times anything: speed is measured in benchmarks/import_order.py.
+Each result is compared with the plain computation over the whole range, the
+whole product, the whole batch, the layers in their written order.
+"""
+
+import threading
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn
+from minicnn.engine import backend, buffers, kernels, nn, threads
+from minicnn.engine import functional as F
+from minicnn.engine.backend import using_backend
+from minicnn.engine.kernels import compiled, convolution
+from minicnn.engine.shapes import conv_output_size
+from minicnn.engine.tensor import tensor
+
+needs_numba = pytest.mark.skipif(backend.numba is None,
+                                 reason=f"the numba backend needs numba: {backend.numba_reason}")
+
+
+@pytest.fixture
+def three_threads():
+    previous = threads.set_num_threads(3)
+    yield
+    threads.set_num_threads(previous)
+
+
+# ----- the pool -------------------------------------------------------------------------------
+
+@given(st.integers(0, 200), st.integers(1, 5), st.integers(1, 6))
+@settings(max_examples=40, deadline=None)
+def test_parallel_for_covers_every_item_once(total, count, pieces):
+    previous = threads.set_num_threads(count)
+    try:
+        seen = numpy.zeros(total, dtype=numpy.int64)
+        lock = threading.Lock()
+
+        def work(first, last):
+            assert 0 <= first < last <= total
+            with lock:
+                seen[first:last] += 1
+
+        threads.parallel_for(total, work, pieces_per_thread=pieces)
+        assert numpy.array_equal(seen, numpy.ones(total, dtype=numpy.int64))
+    finally:
+        threads.set_num_threads(previous)
+
+
+def test_parallel_for_raises_what_a_piece_raised(three_threads):
+    def work(first, last):
+        if first <= 5 < last:
+            raise ValueError(f"item 5 of {first}..{last}")
+
+    with pytest.raises(ValueError, match="item 5"):
+        threads.parallel_for(12, work, pieces_per_thread=4)
+    done = []                                          # and the pool still works afterwards
+    threads.parallel_for(12, lambda first, last: done.append((first, last)))
+    assert sorted(done)[0][0] == 0 and sum(last - first for first, last in done) == 12
+
+
+def test_work_inside_a_piece_runs_on_that_thread(three_threads):
+    inner = []
+
+    def outer(first, last):
+        threads.parallel_for(4, lambda a, b: inner.append((threading.get_ident(), a, b)))
+
+    threads.parallel_for(3, outer, pieces_per_thread=1)
+    assert len(inner) == 3                                            # one inner call per outer item
+    assert all((a, b) == (0, 4) for _, a, b in inner)                 # nested: serial, whole
+
+
+def test_set_num_threads_refuses_nonsense():
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="set_num_threads: count must be a whole number >= 1"):
+            threads.set_num_threads(bad)
+    assert minicnn.set_num_threads is threads.set_num_threads
+
+
+# ----- products ---------------------------------------------------------------------------------
+
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 90), st.sampled_from(["C", "T"]))
+@settings(max_examples=40, deadline=None)
+def test_matmul_equals_numpy(rows, inner, columns, layout):
+    previous_split = threads.SPLIT_FROM_MULTIPLY_ADDS
+    previous = threads.set_num_threads(3)
+    try:
+        threads.SPLIT_FROM_MULTIPLY_ADDS = 0                # split even these small products
+        rng = numpy.random.default_rng(rows * 10000 + inner * 100 + columns)
+        a = rng.standard_normal((rows, inner))
+        b = rng.standard_normal((inner, columns)) if layout == "C" else rng.standard_normal((columns, inner)).T
+        # float64 sums of `inner` products: each block is computed by the same BLAS
+        # kernels as the whole product, so at most a few roundings apart
+        bound = 8 * inner * numpy.finfo(numpy.float64).eps * (numpy.abs(a) @ numpy.abs(b))
+        assert numpy.all(numpy.abs(threads.matmul(a, b) - a @ b) <= bound)
+    finally:
+        threads.SPLIT_FROM_MULTIPLY_ADDS = previous_split
+        threads.set_num_threads(previous)
+
+
+def _blas_threads():
+    return threads._blas["library"][1]() if threads.blas_control() else None
+
+
+def test_blas_thread_count_is_put_back(three_threads):
+    """While minicnn shares out a product NumPy's BLAS has one thread; afterwards its own count."""
+    if not threads.blas_control():
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS minicnn can ask for one thread "
+                    "(products then run whole, on the BLAS library's own threads)")
+    before = _blas_threads()
+    seen = []
+    a = numpy.ones((300, 300))
+
+    def work(first, last):
+        seen.append(_blas_threads())
+        numpy.matmul(a[first:last], a)
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(300, work)
+    threads.matmul(a, a)
+    assert set(seen) == {1}
+    assert _blas_threads() == before
+
+
+# ----- recycled arrays ------------------------------------------------------------------------
+
+def test_buffers_never_hand_out_memory_that_a_live_array_uses():
+    buffers.release()
+    shape = (buffers.FROM_BYTES // 8 + 3,)
+    first = buffers.empty(shape, numpy.float64)
+    view = first[5:].reshape(-1)                        # a view keeps its block in use
+    del first
+    second = buffers.empty(shape, numpy.float64)
+    assert not numpy.shares_memory(second, view)
+    del view
+    third = buffers.empty(shape, numpy.float64)         # now the first block is free again
+    assert not numpy.shares_memory(third, second)
+    kept = buffers._local.blocks[shape[0] * 8]
+    assert len(kept) == 2                               # reused, not a third block
+    small = buffers.empty((3,), numpy.float32)          # small arrays: plain numpy.empty
+    assert small.base is None and small.flags.c_contiguous
+    buffers.release()
+
+
+def test_buffers_are_per_thread():
+    buffers.release()
+    shape = (buffers.FROM_BYTES // 4,)
+    mine = buffers.empty(shape, numpy.float32)
+    del mine
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(buffers.empty(shape, numpy.float32)))
+    thread.start()
+    thread.join()
+    again = buffers.empty(shape, numpy.float32)
+    assert not numpy.shares_memory(again, theirs[0])
+    buffers.release()
+
+
+# ----- the convolution in chunks --------------------------------------------------------------
+
+@st.composite
+def convolutions(draw):
+    """A convolution with unusual terms: non-square kernels, stride, padding, dilation, odd sizes."""
+    batch, channels, filters = draw(st.integers(1, 7)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    span = (dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)
+    height = draw(st.integers(max(1, span[0] - 2 * padding[0]), span[0] + 6))
+    width = draw(st.integers(max(1, span[1] - 2 * padding[1]), span[1] + 6))
+    return (batch, channels, height, width), (filters, channels) + kernel, stride, padding, dilation
+
+
+@needs_numba
+@given(convolutions(), st.integers(0, 2**32 - 1), st.booleans(), st.integers(1, 64))
+@settings(max_examples=60, deadline=None)
+def test_convolution_in_chunks_matches_the_whole_batch_formulas(geometry, seed, with_bias, chunk_bytes):
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    out = (conv_output_size(input_shape[2], weight_shape[2], stride[0], padding[0], dilation=dilation[0]),
+           conv_output_size(input_shape[3], weight_shape[3], stride[1], padding[1], dilation=dilation[1]))
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal(input_shape)
+    weight = rng.standard_normal(weight_shape)
+    bias = rng.standard_normal(weight_shape[0]) if with_bias else None
+    grad_y = rng.standard_normal((input_shape[0], weight_shape[0]) + out)
+    previous_chunk, convolution.CHUNK_BYTES = convolution.CHUNK_BYTES, chunk_bytes * 8  # 1 .. 64 doubles
+    previous = threads.set_num_threads(3)
+    try:
+        with using_backend("numba"):
+            y = convolution.conv2d_forward_numba(x, weight, bias, stride, padding, dilation, out)
+            grad_x, grad_weight, grad_bias = convolution.conv2d_backward_numba(
+                grad_y, x, weight, stride, padding, dilation, True, True, with_bias)
+            rows = kernels.images_to_rows(grad_y)
+            grad_x_alone = convolution.input_gradient_numba(rows, weight, input_shape, stride,
+                                                            padding, dilation, out)
+        with using_backend("numpy"):                    # the whole-batch formulas of functional/conv.py
+            xt, wt = tensor(x, requires_grad=True), tensor(weight, requires_grad=True)
+            bt = tensor(bias, requires_grad=True) if with_bias else None
+            expected = F.conv2d(xt, wt, bt, stride, padding, dilation)
+            expected.backward(grad_y)
+    finally:
+        convolution.CHUNK_BYTES = previous_chunk
+        threads.set_num_threads(previous)
+    eps = numpy.finfo(numpy.float64).eps
+    terms = weight_shape[1] * weight_shape[2] * weight_shape[3]
+    # float64 sums of `terms` products (forward, dL/dx) or of N*OH*OW products (dL/dW, dL/db),
+    # in another grouping: a few roundings of the largest partial sums apart
+    assert numpy.allclose(y, expected.data, rtol=0, atol=16 * terms * eps * (1 + numpy.abs(expected.data).max()))
+    scale = 16 * grad_y.size * eps
+    assert numpy.allclose(grad_x, xt.grad, rtol=0, atol=scale * (1 + numpy.abs(xt.grad).max()))
+    assert numpy.allclose(grad_x_alone, xt.grad, rtol=0, atol=scale * (1 + numpy.abs(xt.grad).max()))
+    assert numpy.allclose(grad_weight, wt.grad, rtol=0, atol=scale * (1 + numpy.abs(wt.grad).max()))
+    if with_bias:
+        assert numpy.allclose(grad_bias, bt.grad, rtol=0, atol=scale * (1 + numpy.abs(bt.grad).max()))
+    else:
+        assert grad_bias is None
+
+
+@needs_numba
+def test_chunked_sums_do_not_depend_on_the_thread_count():
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((9, 1, 12, 12)).astype(numpy.float32)
+    weight = rng.standard_normal((4, 1, 3, 3)).astype(numpy.float32)
+    grad_y = rng.standard_normal((9, 4, 10, 10)).astype(numpy.float32)
+    results = []
+    for count in (1, 2, 3):
+        previous = threads.set_num_threads(count)
+        try:
+            results.append(convolution.conv2d_backward_numba(grad_y, x, weight, (1, 1), (0, 0),
+                                                             (1, 1), False, True, True))
+        finally:
+            threads.set_num_threads(previous)
+    for grad_x, grad_weight, grad_bias in results[1:]:
+        assert numpy.array_equal(grad_weight, results[0][1])
+        assert numpy.array_equal(grad_bias, results[0][2])
+
+
+# ----- Sequential runs max-pool before ReLU ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_relu_then_max_pool_gives_the_written_order_numbers(name):
+    if name == "numba" and backend.numba is None:
+        pytest.skip(f"the numba backend needs numba: {backend.numba_reason}")
+    rng = numpy.random.default_rng(0)
+    x = rng.integers(-3, 3, (4, 3, 9, 9)).astype(numpy.float32)      # ties, zeros, negative windows
+    x[0, 0, 0, 0] = numpy.nan
+    x[1, 1, 2:5, 2:5] = -1.0                                           # a window with no positive value
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.ReLU(),
+                          nn.MaxPool2d(2))
+    grad = rng.standard_normal((4, 3, 2, 2)).astype(numpy.float32)
+    with using_backend(name):
+        # the NaN enters as an intermediate result (the layers refuse NaN in a leaf input)
+        fused_x = tensor(x, requires_grad=True)
+        fused = model(fused_x + 0.0)
+        fused.backward(grad)
+        written_x = tensor(x, requires_grad=True)
+        written = written_x + 0.0
+        for layer in model:                                              # the written order
+            written = layer(written)
+        written.backward(grad)
+    assert numpy.array_equal(fused.data, written.data, equal_nan=True)
+    assert numpy.array_equal(fused_x.grad, written_x.grad, equal_nan=True)
