@@ -267,3 +267,14 @@ def test_relu_then_max_pool_gives_the_written_order_numbers(name):
         written.backward(grad)
     assert numpy.array_equal(fused.data, written.data, equal_nan=True)
     assert numpy.array_equal(fused_x.grad, written_x.grad, equal_nan=True)
+
+
+def test_thread_count_default_reads_the_environment(monkeypatch):
+    monkeypatch.setitem(threads._settings, "threads", None)
+    monkeypatch.setenv("MINICNN_NUM_THREADS", "3")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "5")
+    assert threads.get_num_threads() == 3
+    monkeypatch.delenv("MINICNN_NUM_THREADS")
+    assert threads.get_num_threads() == 5                     # the loops ran on Numba's threads once
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "zero")
+    assert threads.get_num_threads() == threads._usable_cores()

@@ -6,8 +6,11 @@ Read it bottom-up; each module imports only those above it in this list:
                     which kernels run (numpy, numba, cupy); the bottom layer
     threads.py      one pool of threads for the compiled loops and matrix
                     products (set_num_threads); imports nothing of minicnn
+    buffers.py      large arrays recycled from step to step once no array uses
+                    them (no page faults for fresh memory); imports nothing of minicnn
     kernels/        the hot loops, one file per family: the plain-array
-                    reference first, its Numba and CUDA twins after it
+                    reference first, its Numba and CUDA twins after it;
+                    convolution.py: conv2d a few images at a time (numba)
     tensor.py       Tensor, Function and the iterative backward pass
     arithmetic.py   +, -, *, /, @, sum, mean, reshape ... with their gradients
     rng.py          one seed for dropout and initialisation

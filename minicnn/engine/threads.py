@@ -53,10 +53,28 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
+# Read, never set: a count in the first of these that holds a whole number >= 1
+# is the default. NUMBA_NUM_THREADS is on the list because minicnn's loops ran
+# on Numba's threads before they ran on these, and scripts set it for them.
+THREAD_VARIABLES = ("MINICNN_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _default_threads():
+    for name in THREAD_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    return _usable_cores()
+
+
 def get_num_threads():
-    """How many threads minicnn's CPU kernels and products use (default: the usable cores)."""
+    """How many threads minicnn's CPU kernels and products use.
+
+    set_num_threads(n) decides; before it is called, MINICNN_NUM_THREADS or
+    NUMBA_NUM_THREADS in the environment, else the cores this process may use.
+    """
     if _settings["threads"] is None:
-        return _usable_cores()
+        return _default_threads()
     return _settings["threads"]
 
 

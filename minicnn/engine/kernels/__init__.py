@@ -8,7 +8,10 @@
     relu.py            relu_forward, relu_backward
     conv_layout.py     rows_to_images_plus_bias, images_to_rows, images_to_rows_and_sums:
                        the convolution's matrix layout and its images
-    compiled.py        what the fast twins share: Numba and numba.cuda, set up once
+    convolution.py     the numba backend's conv2d, forward and backward, a few images
+                       at a time (its reference: functional/conv.py's whole-batch formulas)
+    compiled.py        what the fast twins share: Numba and numba.cuda, set up once;
+                       share_out, which splits a loop's items among minicnn's threads
 
 Each family file holds the plain-array reference of each kernel first (read
 that one to learn), then its Numba twin ``<name>_numba`` (compiled CPU
@@ -58,7 +61,7 @@ class Kernel:
 # benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
 # re-measures them); compiled.py and the family files say why loops win.
 #
-# Except ReLU on small arrays. Starting a parallel loop wakes Numba's threads,
+# Except ReLU on small arrays. Sharing a loop out wakes minicnn's threads,
 # which takes a fixed time. The windowed kernels do enough work per element
 # to pay for that from small sizes on; ReLU does one comparison per element,
 # and on a small array NumPy's two single-threaded passes are over before the
