@@ -111,7 +111,13 @@ class Conv2dFunction(Function):
             windows = g.shape[1]                                              # P
             cols = self.cols.reshape(groups, group_channels * kh * kw, windows)  # (G, K/G, P)
             rows = g.reshape(groups, filters // groups, windows)             # (G, F/G, P)
-            grad_weight = matmul_per_group(rows, cols.transpose(0, 2, 1))     # dL/dW = g @ cols^T
+            if groups == 1:
+                # dL/dW = g @ cols^T, computed as (cols @ g^T)^T: each entry is the same
+                # sum, and BLAS reads cols, the large matrix, in its own row order
+                # (about twice as fast on the numba backend's threads)
+                grad_weight = kernels.matmul(cols[0], rows[0].T).T
+            else:
+                grad_weight = matmul_per_group(rows, cols.transpose(0, 2, 1))  # dL/dW = g @ cols^T
             grad_weight = grad_weight.reshape(self.weight.shape)
         return grad_x, grad_weight, grad_bias
 

@@ -158,8 +158,10 @@ def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_
                     for j in range(first_column, end_column):
                         index = row * width + left + j * dilation_x
                         value = images[unsigned(image + index)]
-                        take = value > best_value or (
-                            nan_in_plane and value != value and best_value == best_value)
+                        if nan_in_plane:            # the same in every window: the compiler hoists it
+                            take = value > best_value or (value != value and best_value == best_value)
+                        else:
+                            take = value > best_value
                         best_value = value if take else best_value      # selects, not branches
                         best_index = index if take else best_index
                 maxima[unsigned(out + ox)] = best_value
