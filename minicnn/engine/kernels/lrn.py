@@ -19,7 +19,8 @@ import numpy
 
 from ..backend import get_array_module
 from .. import buffers
-from .compiled import cuda, cuda_kernel, launch, numba_loop, share_out
+from .. import threads
+from .compiled import SHARE_FROM_BYTES_COMPUTING, cuda, cuda_kernel, launch, numba_loop, share_out
 
 
 # ==========================================================================
@@ -107,8 +108,21 @@ def lrn_forward_numba(x, size, alpha, beta, k):
     as_dtype = x.dtype.type
     scale = buffers.empty(x.shape, x.dtype)
     share_out(_lrn_scale_loops, n * c, x.reshape(n, c, height * width), int(size), as_dtype(alpha / size),
-                     as_dtype(k), scale.reshape(n, c, height * width))
-    return x * scale ** -beta, scale
+              as_dtype(k), scale.reshape(n, c, height * width),
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+    y = _power(scale, -beta)                                   # scale ** -beta
+    threads.parallel_for(n, lambda first, last: numpy.multiply(x[first:last], y[first:last],
+                                                               out=y[first:last]))
+    return y, scale                                            # x * scale ** -beta
+
+
+def _power(base, exponent):
+    """base ** exponent by NumPy's own power, image by image on minicnn's threads
+    (NumPy releases Python's lock inside it): the reference's numbers, elementwise."""
+    out = buffers.empty(base.shape, base.dtype)
+    threads.parallel_for(base.shape[0], lambda first, last: numpy.power(
+        base[first:last], base.dtype.type(exponent), out=out[first:last]))
+    return out
 
 
 @numba_loop
@@ -147,8 +161,9 @@ def lrn_backward_numba(grad_y, x, y, scale, size, alpha, beta):
     grad_x = buffers.empty(grad_y.shape, grad_y.dtype)
     shape = (n, c, height * width)
     share_out(_lrn_backward_loops, n * c, grad_y.reshape(shape), x.reshape(shape), y.reshape(shape),
-                        scale.reshape(shape), (scale ** -beta).reshape(shape), int(size),
-                        grad_y.dtype.type(2.0 * alpha * beta / size), grad_x.reshape(shape))
+              scale.reshape(shape), _power(scale, -beta).reshape(shape), int(size),
+              grad_y.dtype.type(2.0 * alpha * beta / size), grad_x.reshape(shape),
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     return grad_x
 
 

@@ -33,7 +33,7 @@ from ..backend import get_array_module
 from . import im2col_col2im
 from .. import buffers
 from .compiled import (cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes,
-                       share_out,
+                       SHARE_FROM_BYTES_COMPUTING, share_out,
                        unsigned)
 
 
@@ -233,13 +233,15 @@ def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):
             and all_taps_inside(width, kernel[1], stride[1], padding[1], dilation[1], out_width)):
         share_out(_maxpool_inside_loops, n * c, flat(x),
                   *ints(height, width, *stride, *dilation, *kernel, out_height, out_width),
-                  y.reshape(-1), switches.reshape(-1))
+                  y.reshape(-1), switches.reshape(-1),
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
         return y, switches
     row_taps = _taps_inside(out_height, kernel[0], stride[0], padding[0], dilation[0], height)
     column_taps = _taps_inside(out_width, kernel[1], stride[1], padding[1], dilation[1], width)
     share_out(_maxpool_forward_loops, n * c, flat(x),
               *ints(n * c, height, width, *stride, *padding, *dilation),
-              row_taps, column_taps, x.dtype.type(-numpy.inf), y.reshape(-1), switches.reshape(-1))
+              row_taps, column_taps, x.dtype.type(-numpy.inf), y.reshape(-1), switches.reshape(-1),
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     return y, switches
 
 
