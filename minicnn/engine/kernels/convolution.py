@@ -144,7 +144,7 @@ def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x,
     grad_flat = grad.reshape(-1)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else None
     grad_x_flat = grad_x.reshape(-1) if needs_x else None
-    weight_parts = numpy.empty((chunks, filters, rows), dtype) if needs_weight else None
+    weight_parts = numpy.empty((chunks, rows, filters), dtype) if needs_weight else None   # dW_c^T
     bias_parts = numpy.empty((chunks, filters, size), numpy.float64) if needs_bias else None
     loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
 
@@ -163,10 +163,10 @@ def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x,
                 _images_to_rows_loops(images, *ints(count, filters, size), g.reshape(-1),
                                       0, count * filters)
             cols = cols_block[:rows * count * size].reshape(rows, count * size)
-            if needs_weight:                                                     # dW_c = g_c @ cols_c^T
+            if needs_weight:                  # dW_c = g_c @ cols_c^T, as (cols_c @ g_c^T)^T: see conv.py
                 _im2col_chunk(x, start, count, stride, padding, dilation, out,
                               (kernel_height, kernel_width), cols)
-                numpy.matmul(g, cols.T, out=weight_parts[chunk])
+                numpy.matmul(cols, g.T, out=weight_parts[chunk])
             if needs_x:                                                          # col2im(W^T @ g_c)
                 numpy.matmul(transposed, g, out=cols)
                 loops(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
@@ -182,7 +182,7 @@ def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x,
         grad_weight = weight_parts[0].copy()
         for part in weight_parts[1:]:                                            # in chunk order
             grad_weight += part
-        grad_weight = grad_weight.reshape(weight.shape)
+        grad_weight = numpy.ascontiguousarray(grad_weight.T).reshape(weight.shape)
     if needs_bias:
         sums = bias_parts[0].copy()
         for part in bias_parts[1:]:
