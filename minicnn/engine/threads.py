@@ -40,6 +40,7 @@ unsplit product in the last bit.)
 """
 
 import os
+import queue
 import threading
 
 _settings = {"threads": None}
@@ -97,16 +98,14 @@ class _Worker:
     """One worker thread: it sleeps until given a task, runs it, and sleeps again."""
 
     def __init__(self, number):
-        self.wake = threading.Semaphore(0)   # released once per task; acquire blocks (no spinning)
-        self.task = None
+        self.tasks = queue.SimpleQueue()     # get() blocks without spinning until a task is put
         self.thread = threading.Thread(target=self._run, name=f"minicnn-worker-{number}", daemon=True)
         self.thread.start()
 
     def _run(self):
         _local.inside = True                 # work given to this thread runs serially
         while True:
-            self.wake.acquire()
-            self.task()
+            self.tasks.get()()
 
 
 _local = threading.local()                   # .inside: this thread is running a share of the work
@@ -149,7 +148,7 @@ def parallel_for(total, work, pieces_per_thread=1):
         pieces = min(total, threads * pieces_per_thread)
         bounds = [total * piece // pieces for piece in range(pieces + 1)]
         taken = iter(range(pieces))                # next() on it: the next piece (under the GIL)
-        errors, done = [], threading.Semaphore(0)
+        errors, done = [], queue.SimpleQueue()
 
         def share():
             try:
@@ -172,12 +171,11 @@ def parallel_for(total, work, pieces_per_thread=1):
             try:
                 share()
             finally:
-                done.release()                   # one release per helper that joined
+                done.put(True)                   # one token per helper that joined
 
         helpers = _workers(threads - 1)
         for worker in helpers:
-            worker.task = helper_share
-            worker.wake.release()
+            worker.tasks.put(helper_share)
         _local.inside = True
         try:
             share()
@@ -187,7 +185,7 @@ def parallel_for(total, work, pieces_per_thread=1):
                 section["open"] = False
                 joined = section["joined"]
             for _ in range(joined):
-                done.acquire()                   # every helper that joined has finished its pieces
+                done.get()                       # every helper that joined has finished its pieces
     finally:
         _sections.release()
     if errors:
