@@ -118,15 +118,23 @@ def gemm_rate():
 
 
 def machine():
-    from minicnn.bench.machine import machine_info
-    info = machine_info(threads=None)
+    """The machine, the libraries and their threads; PyTorch imported for its version and threads."""
+    import ctypes
     try:
         import torch
-        info["torch_parallel"] = torch.__config__.parallel_info().splitlines()[:6]
     except ImportError:
-        pass
+        torch = None
+    from minicnn.bench.machine import _openblas_libraries, machine_info
     from minicnn.engine import threads
+    info = machine_info(threads=None)
+    if torch is not None:
+        info["torch_parallel"] = [line.strip() for line in torch.__config__.parallel_info().splitlines()[:6]]
     info["numpy_openblas_threads"] = (threads._blas["library"][1]() if threads.blas_control() else None)
+    info["openblas_kernels"] = {}
+    for path, library, prefix, suffix in _openblas_libraries():
+        corename = getattr(library, f"{prefix}openblas_get_corename{suffix}")
+        corename.restype = ctypes.c_char_p
+        info["openblas_kernels"][os.path.basename(path)] = corename().decode()
     return info
 
 
@@ -159,8 +167,9 @@ def markdown(document):
         f"- Machine: {info['cpu_model']}, {info['usable_cores']} usable cores, {info['ram_gib']} GiB; "
         f"load average before {info['load_average_before'][0]:.2f}, after {document['load_average_after'][0]:.2f}.",
         f"- NumPy's BLAS: {info['numpy_blas'].get('name')} {info['numpy_blas'].get('version')} "
-        f"({(info['numpy_blas'].get('openblas configuration') or '').strip()}), kernel chosen at run time "
-        f"with OPENBLAS_CORETYPE={info['environment'].get('OPENBLAS_CORETYPE')}; its threads: "
+        f"({(info['numpy_blas'].get('openblas configuration') or '').strip()}); kernels chosen at run "
+        f"time: {', '.join(f'{name} {kernel}' for name, kernel in info['openblas_kernels'].items())} "
+        f"(OPENBLAS_CORETYPE={info['environment'].get('OPENBLAS_CORETYPE')}); NumPy's OpenBLAS threads: "
         f"{info.get('numpy_openblas_threads')}.",
         f"- Threads, as each library chose them (nothing set): minicnn "
         f"{document['cases'][0]['threads']['minicnn']}, PyTorch {document['cases'][0]['threads']['torch']}.",
