@@ -17,6 +17,7 @@ import minicnn
 from minicnn.engine import backend, buffers, kernels, nn, threads
 from minicnn.engine import functional as F
 from minicnn.engine.backend import using_backend
+from minicnn.engine.functional.conv_pool import conv2d_max_pool2d
 from minicnn.engine.kernels import compiled, convolution
 from minicnn.engine.shapes import conv_output_size
 from minicnn.engine.tensor import tensor
@@ -278,3 +279,73 @@ def test_thread_count_default_reads_the_environment(monkeypatch):
     assert threads.get_num_threads() == 5                     # the loops ran on Numba's threads once
     monkeypatch.setenv("NUMBA_NUM_THREADS", "zero")
     assert threads.get_num_threads() == threads._usable_cores()
+
+
+# ----- a convolution and its max-pool as one op -----------------------------------------------
+
+@needs_numba
+@given(convolutions(), st.integers(0, 2**32 - 1), st.booleans(), st.integers(1, 64),
+       st.integers(1, 3), st.integers(1, 2), st.booleans(), st.integers(1, 2))
+@settings(max_examples=60, deadline=None)
+def test_conv2d_max_pool2d_is_the_two_ops(geometry, seed, with_bias, chunk_bytes, pool_kernel, pool_stride,
+                                          ceil_mode, pool_dilation):
+    """Bit for bit: output and every gradient, pooling windows with padding, ceil_mode partial
+    windows, dilation and ties (small integers) included."""
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    out = [conv_output_size(input_shape[2 + axis], weight_shape[2 + axis], stride[axis], padding[axis],
+                            dilation=dilation[axis]) for axis in (0, 1)]
+    if min(out) < pool_dilation * (pool_kernel - 1) + 1:
+        return                                       # no pooling window fits the convolution's output
+    rng = numpy.random.default_rng(seed)
+    x = rng.integers(-3, 4, input_shape).astype(numpy.float64)
+    weight = rng.integers(-2, 3, weight_shape).astype(numpy.float64)
+    bias = rng.integers(-2, 3, weight_shape[0]).astype(numpy.float64) if with_bias else None
+    pool = (pool_kernel, pool_stride, pool_kernel // 2, ceil_mode, pool_dilation)
+    previous_chunk, convolution.CHUNK_BYTES = convolution.CHUNK_BYTES, chunk_bytes * 8
+    previous = threads.set_num_threads(3)
+    results, grad = [], None
+    try:
+        for fused in (False, True):
+            with using_backend("numba"):
+                xt, wt = tensor(x, requires_grad=True), tensor(weight, requires_grad=True)
+                bt = tensor(bias, requires_grad=True) if with_bias else None
+                if fused:
+                    y = conv2d_max_pool2d(xt, wt, bt, stride, padding, dilation, 1, *pool)
+                else:
+                    y = F.max_pool2d(F.conv2d(xt, wt, bt, stride, padding, dilation), pool[0], pool[1],
+                                     pool[2], pool[3], dilation=pool[4])
+                if grad is None:
+                    grad = rng.standard_normal(y.shape)
+                y.backward(grad)
+            results.append((y.data, xt.grad, wt.grad, None if bt is None else bt.grad))
+    finally:
+        convolution.CHUNK_BYTES = previous_chunk
+        threads.set_num_threads(previous)
+    for separate, together in zip(*results):
+        assert (separate is None and together is None) or numpy.array_equal(separate, together)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_sequential_conv_relu_max_pool_gives_the_written_order_numbers(name):
+    if name == "numba" and backend.numba is None:
+        pytest.skip(f"the numba backend needs numba: {backend.numba_reason}")
+    rng = numpy.random.default_rng(1)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                          nn.Conv2d(4, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    x = rng.standard_normal((5, 1, 13, 13)).astype(numpy.float32)
+    results = []
+    for written in (False, True):
+        with using_backend(name):
+            xt = tensor(x, requires_grad=True)
+            for parameter in model.parameters():
+                parameter.grad = None
+            y = xt
+            if written:
+                for layer in model:
+                    y = layer(y)
+            else:
+                y = model(xt)
+            y.backward(numpy.ones(y.shape, numpy.float32))
+        results.append([y.data, xt.grad] + [p.grad.copy() for p in model.parameters()])
+    for fused, written in zip(*results):
+        assert numpy.array_equal(fused, written)

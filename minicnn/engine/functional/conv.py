@@ -182,6 +182,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, call
     caller: who called the op (a layer's description), named in error messages.
     A batch of N = 0 images gives an empty (0, F, OH, OW) result, as in PyTorch.
     """
+    x, weight, bias, stride, padding, dilation, groups, out = checked_convolution(
+        x, weight, bias, stride, padding, dilation, groups, caller)
+    function = Conv2dFunction(stride, padding, out, dilation, groups)
+    return function(x, weight) if bias is None else function(x, weight, bias)
+
+
+def checked_convolution(x, weight, bias, stride, padding, dilation, groups, caller):
+    """conv2d's arguments checked and normalised: (x, weight, bias, stride, padding,
+    dilation, groups, out), tensors and (h, w) pairs, out = (OH, OW). Raises
+    ShapeError, ArgumentError or DTypeError, in words, for what does not fit."""
     x, weight = as_tensor(x), as_tensor(weight)
     stride = pair(stride, "stride", caller, minimum=1)
     padding = pair(padding, "padding", caller, minimum=0)
@@ -211,12 +221,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, call
         conv_output_size(x.shape[3], kw, stride[1], padding[1], caller=caller, axis="width",
                          dilation=dilation[1]),
     )
-    function = Conv2dFunction(stride, padding, out, dilation, groups)
-    if bias is None:
-        return function(x, weight)
-    if bias.shape != (filters,):
+    if bias is not None and bias.shape != (filters,):
         raise ShapeError(f"{caller}: bias must have shape ({filters},) (one per filter), got {bias.shape}")
-    return function(x, weight, bias)
+    return x, weight, bias, stride, padding, dilation, groups, out
 
 
 def channels_text(group_channels, groups):

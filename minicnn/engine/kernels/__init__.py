@@ -165,6 +165,18 @@ def conv2d_backward_chunks(grad_y, x, weight, stride, padding, dilation, needs_x
                                              needs_x, needs_weight, needs_bias)
 
 
+def conv2d_max_pool_forward_chunks(x, weight, bias, stride, padding, dilation, out, pool):
+    return convolution.conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation,
+                                                     out, pool)
+
+
+def conv2d_max_pool_backward_chunks(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+                                    needs_x, needs_weight, needs_bias):
+    return convolution.conv2d_max_pool_backward_numba(grad_pooled, switches, x, weight, stride,
+                                                      padding, dilation, out, needs_x, needs_weight,
+                                                      needs_bias)
+
+
 def conv2d_input_gradient_chunks(g, weight, input_shape, stride, padding, dilation, out):
     return convolution.input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
 

@@ -133,15 +133,26 @@ def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x,
     where its ``needs_*`` is False. dL/dW and dL/db are added chunk by
     chunk, in chunk order (see the module's docstring).
     """
+    grad_flat = numpy.ascontiguousarray(grad_y).reshape(-1)
+    filters, size = grad_y.shape[1], grad_y.shape[2] * grad_y.shape[3]
+
+    def chunk_gradient(start, count, scratch):      # dL/dy of images start .. start+count-1
+        return grad_flat[start * filters * size:(start + count) * filters * size]
+
+    return _backward(chunk_gradient, x, weight, stride, padding, dilation, tuple(grad_y.shape[2:]),
+                     needs_x, needs_weight, needs_bias)
+
+
+def _backward(chunk_gradient, x, weight, stride, padding, dilation, out, needs_x, needs_weight,
+              needs_bias):
+    """The backward pass in chunks; chunk_gradient(start, count, scratch) gives the chunk's
+    dL/dy, (count, F, OH*OW) flat, possibly computed into ``scratch`` (as long)."""
     x = numpy.ascontiguousarray(x)
-    grad = numpy.ascontiguousarray(grad_y)
-    out = grad.shape[2:]
     (batch, channels, height, width, filters, kernel_height, kernel_width, rows, size,
      per_chunk, chunks) = _geometry(x, weight, out)
     dtype = x.dtype
     filter_rows = numpy.ascontiguousarray(weight).reshape(filters, rows)        # W: (F, K)
     transposed = filter_rows.T                                                   # W^T: (K, F), a view
-    grad_flat = grad.reshape(-1)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else None
     grad_x_flat = grad_x.reshape(-1) if needs_x else None
     weight_parts = numpy.empty((chunks, rows, filters), dtype) if needs_weight else None   # dW_c^T
@@ -151,11 +162,12 @@ def conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation, needs_x,
     def work(first, last):
         g_block = buffers.empty((filters * per_chunk * size,), dtype)
         cols_block = buffers.empty((rows * per_chunk * size,), dtype)
+        images_block = buffers.empty((filters * per_chunk * size,), dtype)
         for chunk in range(first, last):
             start = chunk * per_chunk
             count = min(per_chunk, batch - start)
             g = g_block[:filters * count * size].reshape(filters, count * size)
-            images = grad_flat[start * filters * size:(start + count) * filters * size]
+            images = chunk_gradient(start, count, images_block[:filters * count * size])
             if needs_bias:                                                       # g_c, and its sums
                 _images_to_rows_and_sums_loops(images, *ints(count, filters, size), g.reshape(-1),
                                                bias_parts[chunk].reshape(-1), 0, filters)
@@ -226,3 +238,85 @@ def input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     return grad_x
+
+
+# ----- a convolution followed by max pooling, in one pass --------------------------------------
+
+def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, out, pool):
+    """max_pool2d(conv2d(x)) a chunk of images at a time: the convolution's output of a chunk
+    is pooled while it is in the cache, and the whole (N, F, OH, OW) output is never stored.
+
+    pool: (kernel, stride, padding, dilation, pooled), (h, w) pairs, pooled = (PH, PW).
+    Returns (pooled (N, F, PH, PW), switches (N, F, PH, PW) int64), exactly
+    maxpool_forward's numbers for conv2d_forward_numba's output.
+    """
+    from .pooling import (_maxpool_forward_loops, _maxpool_inside_loops, _taps_inside,
+                          all_taps_inside)
+    x = numpy.ascontiguousarray(x)
+    (batch, channels, height, width, filters, kernel_height, kernel_width, rows, size,
+     per_chunk, chunks) = _geometry(x, weight, out)
+    pool_kernel, pool_stride, pool_padding, pool_dilation, pooled_size = pool
+    windows = pooled_size[0] * pooled_size[1]
+    filter_rows = numpy.ascontiguousarray(weight).reshape(filters, rows)        # W: (F, K)
+    add_bias = bias is not None
+    bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=x.dtype)
+    pooled = buffers.empty((batch, filters) + tuple(pooled_size), x.dtype)
+    switches = buffers.empty((batch, filters) + tuple(pooled_size), numpy.int64)
+    pooled_flat, switches_flat = pooled.reshape(-1), switches.reshape(-1)
+    inside = all(all_taps_inside(out[axis], pool_kernel[axis], pool_stride[axis], pool_padding[axis],
+                                 pool_dilation[axis], pooled_size[axis]) for axis in (0, 1))
+    row_taps = _taps_inside(pooled_size[0], pool_kernel[0], pool_stride[0], pool_padding[0],
+                            pool_dilation[0], out[0])
+    column_taps = _taps_inside(pooled_size[1], pool_kernel[1], pool_stride[1], pool_padding[1],
+                               pool_dilation[1], out[1])
+
+    def work(first, last):
+        cols_block = buffers.empty((rows * per_chunk * size,), x.dtype)
+        product_block = buffers.empty((filters * per_chunk * size,), x.dtype)
+        images_block = buffers.empty((filters * per_chunk * size,), x.dtype)
+        for chunk in range(first, last):
+            start = chunk * per_chunk
+            count = min(per_chunk, batch - start)
+            cols = cols_block[:rows * count * size].reshape(rows, count * size)
+            _im2col_chunk(x, start, count, stride, padding, dilation, out,
+                          (kernel_height, kernel_width), cols)
+            product = product_block[:filters * count * size].reshape(filters, count * size)
+            numpy.matmul(filter_rows, cols, out=product)                         # W @ cols_c
+            images = images_block[:filters * count * size]                       # + b, as images
+            _rows_to_images_loops(product.reshape(-1), *ints(count, filters, size), bias, add_bias,
+                                  images, 0, count * filters)
+            planes = slice(start * filters * windows, (start + count) * filters * windows)
+            if inside:                                                           # then pooled
+                _maxpool_inside_loops(images, *ints(*out, *pool_stride, *pool_dilation, *pool_kernel,
+                                                    *pooled_size),
+                                      pooled_flat[planes], switches_flat[planes], 0, count * filters)
+            else:
+                _maxpool_forward_loops(images, *ints(count * filters, *out, *pool_stride,
+                                                     *pool_padding, *pool_dilation),
+                                       row_taps, column_taps, x.dtype.type(-numpy.inf),
+                                       pooled_flat[planes], switches_flat[planes], 0, count * filters)
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
+    return pooled, switches
+
+
+def conv2d_max_pool_backward_numba(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+                                   needs_x, needs_weight, needs_bias):
+    """(dL/dx, dL/dW, dL/db) of max_pool2d(conv2d(x)): each chunk's dL/dy is made by
+    maxpool_scatter from the pooled gradient and the switches, in the cache, and used there."""
+    from .pooling import _maxpool_scatter_loops
+    filters, windows = grad_pooled.shape[1], grad_pooled.shape[2] * grad_pooled.shape[3]
+    size = out[0] * out[1]
+    values = numpy.ascontiguousarray(grad_pooled).reshape(-1, windows)        # (N*F, PH*PW)
+    indices = numpy.ascontiguousarray(switches).reshape(-1, windows)
+
+    def chunk_gradient(start, count, scratch):
+        planes = slice(start * filters, (start + count) * filters)
+        out_of_range = numpy.zeros(count * filters, dtype=numpy.int64)
+        _maxpool_scatter_loops(values[planes], indices[planes], scratch.reshape(count * filters, size),
+                               out_of_range, 0, count * filters)
+        return scratch
+
+    return _backward(chunk_gradient, x, weight, stride, padding, dilation, tuple(out), needs_x,
+                     needs_weight, needs_bias)

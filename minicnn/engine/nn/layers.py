@@ -24,6 +24,7 @@ from .. import rng
 from ..backend import default_device, to_device
 from ..errors import ArgumentError
 from ..functional.activation import check_drop_probability
+from ..functional.conv_pool import conv2d_max_pool2d
 from ..functional.normalization import lrn_settings
 from ..functional.pooling import window_settings
 from ..shapes import ShapeError, conv_output_size, pair, whole_number
@@ -96,6 +97,14 @@ class Conv2d(Module):
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
                         caller=self.describe())
+
+    def forward_then_max_pool(self, x, pool):
+        """pool(self(x)) for a MaxPool2d layer ``pool``, as one op where that is faster
+        (functional/conv_pool.py); the same numbers."""
+        return conv2d_max_pool2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                 self.groups, pool.kernel_size, pool.stride, pool.padding,
+                                 pool.ceil_mode, pool.dilation, caller=self.describe(),
+                                 pool_caller=pool.describe())
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={_compact(self.kernel_size)}"

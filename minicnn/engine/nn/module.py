@@ -140,6 +140,10 @@ class Module:
         return summary(self, input_shape, print_table)
 
 
+def _relu_then_max_pool(layer, following):
+    return getattr(layer, "commutes_with_max_pool", False) and getattr(following, "is_max_pool", False)
+
+
 class Sequential(Module):
     """Layers applied one after another; named "0", "1", ... like PyTorch's."""
 
@@ -171,15 +175,21 @@ class Sequential(Module):
         positive, both orders send it zero), on a quarter of the values
         for a 2x2 pool. On a training step of keras_mnist_cnn that is about
         an eighth of the time (benchmarks/README.md, "Speed in a learner's
-        own script"). Iterating over the layers yourself (for layer in model:
-        x = layer(x)) gives the same numbers in the written order.
+        own script"). A Conv2d just before them runs with the pool as one op,
+        conv2d_max_pool2d (functional/conv_pool.py), again the same numbers.
+        Iterating over the layers yourself (for layer in model: x = layer(x))
+        gives the same numbers in the written order.
         """
-        layers = list(self)
+        layers = list(self) + [None, None]
         index = 0
-        while index < len(layers):
-            layer = layers[index]
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if getattr(layer, "commutes_with_max_pool", False) and getattr(following, "is_max_pool", False):
+        while layers[index] is not None:
+            layer, following, after = layers[index:index + 3]
+            if (hasattr(layer, "forward_then_max_pool") and _relu_then_max_pool(following, after)):
+                # Conv2d, ReLU, MaxPool2d: relu(pool(conv(x))), conv and pool as one op
+                # (functional/conv_pool.py: the same numbers, less memory traffic)
+                x = following(layer.forward_then_max_pool(x, after))
+                index += 3
+            elif _relu_then_max_pool(layer, following):
                 x = layer(following(x))                  # relu(max_pool(x)) = max_pool(relu(x))
                 index += 2
             else:
