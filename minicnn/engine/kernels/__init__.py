@@ -61,16 +61,15 @@ class Kernel:
 # benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
 # re-measures them); compiled.py and the family files say why loops win.
 #
-# Except ReLU on small arrays. Sharing a loop out wakes minicnn's threads,
-# which takes a fixed time. The windowed kernels do enough work per element
-# to pay for that from small sizes on; ReLU does one comparison per element,
-# and on a small array NumPy's two single-threaded passes are over before the
-# threads are awake. The threshold, 2**19 elements, was set by timing both
-# versions at a few sizes on a 2-core machine (no committed table holds those
-# runs; time kernels.relu_forward on both backends to move it). In
-# keras_mnist_cnn at batch 128 the ReLUs after the first two convolutions are
-# above it, the last two below.
-RELU_NUMBA_FROM_SIZE = 2**19
+# Except ReLU. Its twins do one comparison per element, and NumPy's two
+# passes (vectorised by NumPy itself) are faster: on a 2-core machine, for
+# 0.15-2.8 million float32 elements, 34-1,070 us for NumPy's backward against
+# 189-1,583 us for the twin (two threads from 4 MB on), and 67-1,339 against
+# 235-2,887 us forward (timed 2026-11-30, after the loops moved from Numba's
+# OpenMP pool to minicnn's threads). So ReLU runs its reference on the numba
+# backend too; its twins stay, tested, for a machine where they win (set
+# RELU_NUMBA_FROM_SIZE to the size from which they should run).
+RELU_NUMBA_FROM_SIZE = None
 
 # For CuPy arrays a CUDA twin runs only where the reference is slow on CuPy
 # too. Each numba.cuda launch first spends a fixed time in Python (typing the
