@@ -61,15 +61,16 @@ class Kernel:
 # benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
 # re-measures them); compiled.py and the family files say why loops win.
 #
-# Except ReLU. Its twins do one comparison per element, and NumPy's two
-# passes (vectorised by NumPy itself) are faster: on a 2-core machine, for
-# 0.15-2.8 million float32 elements, 34-1,070 us for NumPy's backward against
-# 189-1,583 us for the twin (two threads from 4 MB on), and 67-1,339 against
-# 235-2,887 us forward (timed 2026-11-30, after the loops moved from Numba's
-# OpenMP pool to minicnn's threads). So ReLU runs its reference on the numba
-# backend too; its twins stay, tested, for a machine where they win (set
-# RELU_NUMBA_FROM_SIZE to the size from which they should run).
-RELU_NUMBA_FROM_SIZE = None
+# Except ReLU on small arrays. Its twins do one comparison per element, and
+# timed alone NumPy's two passes (vectorised by NumPy) are faster at every
+# size. Inside a training step it is the other way round from about 65,000
+# elements on: the reference allocates its outputs afresh, and fresh memory
+# costs page faults, while the twins write into recycled arrays (buffers.py).
+# Training steps timed back to back on a 2-core machine (2026-11-30), ReLU by
+# reference / twins from 2**19 / twins from 2**16 elements: keras_mnist_cnn,
+# batch 128, 33.6 / 29.8 / 30.4 ms; zfnet_small, batch 32, 33.7 / 34.4 /
+# 32.5 ms.
+RELU_NUMBA_FROM_SIZE = 2**16
 
 # For CuPy arrays a CUDA twin runs only where the reference is slow on CuPy
 # too. Each numba.cuda launch first spends a fixed time in Python (typing the
