@@ -61,16 +61,15 @@ class Kernel:
 # benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
 # re-measures them); compiled.py and the family files say why loops win.
 #
-# Except ReLU on small arrays. Its twins do one comparison per element, and
-# timed alone NumPy's two passes (vectorised by NumPy) are faster at every
-# size. Inside a training step it is the other way round from about 65,000
-# elements on: the reference allocates its outputs afresh, and fresh memory
-# costs page faults, while the twins write into recycled arrays (buffers.py).
-# Training steps timed back to back on a 2-core machine (2026-11-30), ReLU by
-# reference / twins from 2**19 / twins from 2**16 elements: keras_mnist_cnn,
-# batch 128, 33.6 / 29.8 / 30.4 ms; zfnet_small, batch 32, 33.7 / 34.4 /
-# 32.5 ms.
-RELU_NUMBA_FROM_SIZE = 2**16
+# Except ReLU on small arrays: one comparison per element, and for a few
+# thousand elements calling a compiled loop costs more than NumPy's two
+# passes. Timed alone on a 2-core machine (2026-11-30), reference / twin,
+# forward and backward: 2,048 elements 2.9 / 3.3 and 1.3 / 3.3 us; 8,192:
+# 5.5 / 3.9 and 2.4 / 3.8 us; 65,536: 30 / 10 and 16 / 10 us; 700,000:
+# 298 / 129 and 154 / 125 us. (Before the loops counted in unsigned
+# integers, see compiled.py, they were not vectorised and lost at every
+# size.)
+RELU_NUMBA_FROM_SIZE = 2**15
 
 # For CuPy arrays a CUDA twin runs only where the reference is slow on CuPy
 # too. Each numba.cuda launch first spends a fixed time in Python (typing the

@@ -40,8 +40,12 @@ Three habits make these loops fast; they are marked where they occur:
   negative and drops its Python-style wrap-around test (``a[-1]`` is the
   last element), a branch on every access that also stops LLVM from
   vectorising the loop. (A loop variable of ``range(n)`` needs no wrapping:
-  LLVM sees it start at 0.) The loops only ever form non-negative indices:
-  their ranges are clipped to the image first, and switches are checked.
+  LLVM sees it start at 0; a loop over a thread's share, ``range(first,
+  last)``, does not start at 0, so a loop that indexes with its variable
+  counts in unsigned integers: ``range(unsigned(first), unsigned(last))``.
+  Without that, relu's loops ran 9 times slower.) The loops only ever form
+  non-negative indices: their ranges are clipped to the image first, and
+  switches are checked.
 * Selects, not branches. Comparisons choose with ``value if take else best``
   rather than an ``if`` block: a select instead of a branch, which random
   data would mispredict about every other window.

@@ -16,7 +16,7 @@ import numpy
 
 from ..backend import get_array_module
 from .. import buffers
-from .compiled import flat, numba_loop, share_out
+from .compiled import flat, numba_loop, share_out, unsigned
 
 
 # ==========================================================================
@@ -52,7 +52,7 @@ def _relu_forward_loops(x, y, positive, first, last):
 
     NaN stays NaN (``value != value``), as numpy.maximum keeps it.
     """
-    for k in range(first, last):   # of x.size: this thread's share
+    for k in range(unsigned(first), unsigned(last)):   # of x.size: this thread's share (unsigned: see compiled.py)
         value = x[k]
         keep = value > 0
         positive[k] = keep
@@ -77,7 +77,7 @@ def _relu_backward_loops(grad_y, positive, zero, grad_x, first, last):
     Where the mask is False the product is grad_y * 0, not a plain 0, so
     an infinite or NaN gradient gives NaN exactly as the reference's product.
     """
-    for k in range(first, last):   # of grad_y.size: this thread's share
+    for k in range(unsigned(first), unsigned(last)):   # of grad_y.size: this thread's share (unsigned: see compiled.py)
         value = grad_y[k]
         grad_x[k] = value if positive[k] else value * zero
 
