@@ -20,8 +20,8 @@ for every other library in it. So minicnn does not touch them.
 
 Instead every piece of CPU work that minicnn shares out runs on minicnn's
 own threads: the calling thread and ``get_num_threads() - 1`` workers,
-started at the first parallel call (never on import). An idle worker sleeps
-on a lock (it uses no CPU while it waits). The compiled loops release
+started at the first parallel call (never on import). An idle worker blocks
+on a queue (it uses no CPU while it waits). The compiled loops release
 Python's global lock (Numba's ``nogil``), so the threads run them at the
 same time. A matrix product is split into blocks of its output, one per
 thread, each computed by the BLAS library on that thread alone: while minicnn
@@ -87,9 +87,6 @@ def set_num_threads(count):
     previous = get_num_threads()
     _settings["threads"] = count
     return previous
-
-
-_lock = threading.Lock()
 
 
 # ----- the pool -------------------------------------------------------------------------------

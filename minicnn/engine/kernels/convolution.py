@@ -80,6 +80,22 @@ def _im2col_chunk(x, first_image, count, stride, padding, dilation, out, kernel,
                   0.0, cols.reshape(-1), 0, count * channels)
 
 
+def _forward_chunk(x, start, count, stride, padding, dilation, out, kernel, filter_rows, bias,
+                   add_bias, cols_block, product_block, images):
+    """images (count, F, OH*OW), flat = W @ im2col(x[start : start + count]) + b, on this thread.
+
+    cols_block, product_block: flat scratch of at least K*count*S and F*count*S values.
+    """
+    filters, rows = filter_rows.shape
+    size = out[0] * out[1]
+    cols = cols_block[:rows * count * size].reshape(rows, count * size)
+    _im2col_chunk(x, start, count, stride, padding, dilation, out, kernel, cols)
+    product = product_block[:filters * count * size].reshape(filters, count * size)
+    numpy.matmul(filter_rows, cols, out=product)                                 # W @ cols_c
+    _rows_to_images_loops(product.reshape(-1), *ints(count, filters, size), bias, add_bias,
+                          images, 0, count * filters)                            # + b, as images
+
+
 # Below this many rows K = C*KH*KW (a first layer: 9 for one channel and a 3x3
 # filter) a convolution runs in chunks, forward and backward: its products
 # are thin (K or F small), so the time goes into moving the (K, N*S) and
@@ -111,14 +127,9 @@ def conv2d_forward_numba(x, weight, bias, stride, padding, dilation, out):
         for chunk in range(first, last):
             start = chunk * per_chunk
             count = min(per_chunk, batch - start)
-            cols = cols_block[:rows * count * size].reshape(rows, count * size)
-            _im2col_chunk(x, start, count, stride, padding, dilation, out,
-                          (kernel_height, kernel_width), cols)
-            product = product_block[:filters * count * size].reshape(filters, count * size)
-            numpy.matmul(filter_rows, cols, out=product)                         # W @ cols_c
-            _rows_to_images_loops(product.reshape(-1), *ints(count, filters, size), bias, add_bias,
-                                  y_flat[start * filters * size:(start + count) * filters * size],
-                                  0, count * filters)                            # + b, as images
+            _forward_chunk(x, start, count, stride, padding, dilation, out,
+                           (kernel_height, kernel_width), filter_rows, bias, add_bias, cols_block,
+                           product_block, y_flat[start * filters * size:(start + count) * filters * size])
 
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
@@ -277,14 +288,10 @@ def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, ou
         for chunk in range(first, last):
             start = chunk * per_chunk
             count = min(per_chunk, batch - start)
-            cols = cols_block[:rows * count * size].reshape(rows, count * size)
-            _im2col_chunk(x, start, count, stride, padding, dilation, out,
-                          (kernel_height, kernel_width), cols)
-            product = product_block[:filters * count * size].reshape(filters, count * size)
-            numpy.matmul(filter_rows, cols, out=product)                         # W @ cols_c
-            images = images_block[:filters * count * size]                       # + b, as images
-            _rows_to_images_loops(product.reshape(-1), *ints(count, filters, size), bias, add_bias,
-                                  images, 0, count * filters)
+            images = images_block[:filters * count * size]                       # the chunk's y, in the cache
+            _forward_chunk(x, start, count, stride, padding, dilation, out,
+                           (kernel_height, kernel_width), filter_rows, bias, add_bias, cols_block,
+                           product_block, images)
             planes = slice(start * filters * windows, (start + count) * filters * windows)
             if inside:                                                           # then pooled
                 _maxpool_inside_loops(images, *ints(*out, *pool_stride, *pool_dilation, *pool_kernel,

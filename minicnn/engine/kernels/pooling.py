@@ -112,6 +112,16 @@ def _has_nan(array, start, size):
     return found
 
 
+@numba_helper
+def _replaces(value, best_value, nan_in_plane):
+    """Whether a window's next tap replaces the best so far: it is strictly larger, or, in a
+    plane that holds a NaN, it is the window's first NaN (numpy.argmax's rule). The test of
+    nan_in_plane is the same in every window, so the compiler hoists it out of the loops."""
+    if nan_in_plane:
+        return value > best_value or (value != value and best_value == best_value)
+    return value > best_value
+
+
 @numba_loop
 def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_x,
                            padding_y, padding_x, dilation_y, dilation_x, row_taps, column_taps,
@@ -158,10 +168,7 @@ def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_
                     for j in range(first_column, end_column):
                         index = row * width + left + j * dilation_x
                         value = images[unsigned(image + index)]
-                        if nan_in_plane:            # the same in every window: the compiler hoists it
-                            take = value > best_value or (value != value and best_value == best_value)
-                        else:
-                            take = value > best_value
+                        take = _replaces(value, best_value, nan_in_plane)
                         best_value = value if take else best_value      # selects, not branches
                         best_index = index if take else best_index
                 maxima[unsigned(out + ox)] = best_value
@@ -195,10 +202,7 @@ def _maxpool_inside_loops(images, height, width, stride_y, stride_x, dilation_y,
                     for j in range(kernel_width):
                         index = row + j * dilation_x
                         value = images[unsigned(image + index)]
-                        if nan_in_plane:
-                            take = value > best_value or (value != value and best_value == best_value)
-                        else:
-                            take = value > best_value
+                        take = _replaces(value, best_value, nan_in_plane)
                         best_value = value if take else best_value      # selects, not branches
                         best_index = index if take else best_index
                 maxima[unsigned(out + ox)] = best_value
