@@ -77,7 +77,11 @@ class Conv2dFunction(Function):
         groups = self.groups
         self.input_shape = x.shape
         self.weight = weight
-        self.x = None
+        self.x = self.winograd = None
+        if kernels.convolution_by_winograd(x, weight, self.stride, self.padding, self.dilation, groups):
+            # numba, 3x3 stride 1: the same convolution with fewer multiply-adds (kernels/winograd.py)
+            y, self.winograd = kernels.conv2d_winograd_forward(x, weight, bias, self.padding, self.out)
+            return y
         if kernels.convolution_in_chunks(x, weight, groups):
             # numba: these same formulas, a few images at a time on each thread (kernels/convolution.py)
             self.x = x
@@ -93,13 +97,17 @@ class Conv2dFunction(Function):
 
     def backward(self, grad_output):
         grad_x = grad_weight = grad_bias = None
+        needs_bias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
+        if self.winograd is not None:               # forward ran by Winograd: so does backward
+            return kernels.conv2d_winograd_backward(grad_output, self.winograd, self.input_shape,
+                                                    self.padding, self.needs_input_grad[0],
+                                                    self.needs_input_grad[1], needs_bias)
         if self.x is not None:                      # forward ran in chunks: so does backward
-            needs_bias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
             return kernels.conv2d_backward_chunks(grad_output, self.x, self.weight, self.stride,
                                                   self.padding, self.dilation,
                                                   self.needs_input_grad[0],
                                                   self.needs_input_grad[1], needs_bias)
-        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+        if needs_bias:
             g, grad_bias = kernels.images_to_rows_and_sums(grad_output)     # g: (F, P); dL/db = sum of g
         else:
             g = kernels.images_to_rows(grad_output)                          # g: (F, P)

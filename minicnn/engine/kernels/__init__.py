@@ -10,6 +10,8 @@
                        the convolution's matrix layout and its images
     convolution.py     the numba backend's conv2d, forward and backward, a few images
                        at a time (its reference: functional/conv.py's whole-batch formulas)
+    winograd.py        the numba backend's 3x3, stride-1 conv2d with 2.25 times fewer
+                       multiply-adds: Winograd's F(2x2, 3x3), forward and backward
     compiled.py        what the fast twins share: Numba and numba.cuda, set up once;
                        share_out, which splits a loop's items among minicnn's threads
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import conv_layout, convolution, im2col_col2im, lrn, pooling, relu
+from . import conv_layout, convolution, im2col_col2im, lrn, pooling, relu, winograd
 from .compiled import cuda_reason
 
 
@@ -147,6 +149,30 @@ def convolution_in_chunks(x, weight, groups):
     rows = weight.shape[1] * weight.shape[2] * weight.shape[3]
     return (_numba_numpy(x) and groups == 1 and rows < convolution.CHUNKS_BELOW_ROWS
             and threads.blas_control())
+
+
+def convolution_by_winograd(x, weight, stride, padding, dilation, groups):
+    """Whether conv2d computes this layer by Winograd's F(2x2, 3x3) (``conv2d_winograd_forward``
+    and ``conv2d_winograd_backward``): on the "numba" backend, for float NumPy arrays, a 3x3
+    filter with stride 1, dilation 1 and one group, any padding; at least CHUNKS_BELOW_ROWS
+    rows C*KH*KW (a first layer runs in chunks instead); and where minicnn can give each of
+    its threads a BLAS thread of its own; and where it pays (``winograd.pays``). Why:
+    kernels/winograd.py."""
+    rows = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    return (_numba_numpy(x) and groups == 1 and tuple(weight.shape[2:]) == (3, 3)
+            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+            and x.dtype.kind == "f" and x.dtype.itemsize >= 4
+            and rows >= convolution.CHUNKS_BELOW_ROWS
+            and winograd.pays(x.shape, weight.shape[0], padding) and threads.blas_control())
+
+
+def conv2d_winograd_forward(x, weight, bias, padding, out):
+    return winograd.winograd_forward_numba(x, weight, bias, padding, out)
+
+
+def conv2d_winograd_backward(grad_y, saved, input_shape, padding, needs_x, needs_weight, needs_bias):
+    return winograd.winograd_backward_numba(grad_y, saved, input_shape, padding, needs_x,
+                                            needs_weight, needs_bias)
 
 
 def input_gradient_in_chunks(g, groups):
