@@ -1,0 +1,233 @@
+"""Winograd's F(2x2, 3x3) convolution (kernels/winograd.py) against the im2col formulas.
+
+The numba backend computes some 3x3, stride-1 convolutions this way. These
+tests check the transform matrices, the NumPy reference and the Numba loops
+(forward and backward, float64, hypothesis-drawn sizes: odd, non-square,
+padding 0-2, batch and channels from 1), float32 accuracy, a gradient check
+and PyTorch parity through F.conv2d, that the result does not depend on the
+thread count, and which layers take the path.
+"""
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn as mc
+from minicnn.engine import backend, kernels, threads
+from minicnn.engine import functional as F
+from minicnn.engine.backend import using_backend
+from minicnn.engine.kernels import winograd
+from minicnn.engine.tensor import tensor
+
+from oracles import import_oracle
+
+needs_numba = pytest.mark.skipif(backend.numba is None,
+                                 reason=f"the numba backend needs numba: {backend.numba_reason}")
+EPS = numpy.finfo(numpy.float64).eps
+
+
+def test_the_matrices_give_two_outputs_of_a_three_tap_filter():
+    """y = A^T [(G g) * (B^T d)]: the one-dimensional F(2, 3) of the module's docstring."""
+    rng = numpy.random.default_rng(0)
+    for _ in range(20):
+        d, g = rng.standard_normal(4), rng.standard_normal(3)
+        direct = numpy.array([d[0] * g[0] + d[1] * g[1] + d[2] * g[2],
+                              d[1] * g[0] + d[2] * g[1] + d[3] * g[2]])
+        assert numpy.allclose(winograd.A_T @ ((winograd.G @ g) * (winograd.B_T @ d)), direct,
+                              rtol=0, atol=8 * EPS * (1 + numpy.abs(direct).max()))
+
+
+@st.composite
+def layers(draw):
+    """A 3x3, stride-1 layer: batch, channels and filters from 1, odd and non-square sizes,
+    padding 0-2 on each side (the output at least 1x1)."""
+    batch, channels, filters = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    height = draw(st.integers(max(1, 3 - 2 * padding[0]), 9))
+    width = draw(st.integers(max(1, 3 - 2 * padding[1]), 9))
+    return (batch, channels, height, width), (filters, channels, 3, 3), padding
+
+
+def _expected(x, weight, bias, padding, grad_y):
+    """y and (dL/dx, dL/dw, dL/db) by functional/conv.py's im2col formulas (numpy backend)."""
+    with using_backend("numpy"):
+        xt, wt = tensor(x, requires_grad=True), tensor(weight, requires_grad=True)
+        bt = tensor(bias, requires_grad=True) if bias is not None else None
+        y = F.conv2d(xt, wt, bt, padding=padding)
+        y.backward(grad_y)
+    return y.data, xt.grad, wt.grad, (bt.grad if bt is not None else None)
+
+
+def _close(got, expected, terms):
+    """float64 sums of ``terms`` products in another order: a few roundings of the largest apart."""
+    return numpy.allclose(got, expected, rtol=0, atol=16 * terms * EPS * (1 + numpy.abs(expected).max()))
+
+
+@needs_numba
+@given(layers(), st.integers(0, 2**32 - 1), st.booleans(), st.sampled_from([1, 3]))
+@settings(max_examples=60, deadline=None)
+def test_forward_and_backward_match_the_im2col_formulas(geometry, seed, with_bias, thread_count):
+    input_shape, weight_shape, padding = geometry
+    out = (input_shape[2] + 2 * padding[0] - 2, input_shape[3] + 2 * padding[1] - 2)
+    rng = numpy.random.default_rng(seed)
+    x, weight = rng.standard_normal(input_shape), rng.standard_normal(weight_shape)
+    bias = rng.standard_normal(weight_shape[0]) if with_bias else None
+    grad_y = rng.standard_normal((input_shape[0], weight_shape[0]) + out)
+    y, grad_x, grad_weight, grad_bias = _expected(x, weight, bias, padding, grad_y)
+    previous = threads.set_num_threads(thread_count)
+    try:
+        with using_backend("numba"):
+            reference = winograd.winograd_forward(x, weight, bias, padding, out)
+            twin, saved = winograd.winograd_forward_numba(x, weight, bias, padding, out)
+            got = winograd.winograd_backward_numba(grad_y, saved, input_shape, padding, True, True,
+                                                   with_bias)
+    finally:
+        threads.set_num_threads(previous)
+    channels = input_shape[1]
+    assert reference.shape == twin.shape == y.shape
+    assert _close(reference, y, 9 * channels)
+    assert _close(twin, y, 9 * channels)
+    assert _close(got[0], grad_x, 9 * weight_shape[0])
+    assert _close(got[1], grad_weight, grad_y.size)
+    if with_bias:
+        assert _close(got[2], grad_bias, grad_y.size)
+    else:
+        assert got[2] is None
+
+
+@needs_numba
+def test_only_the_gradients_asked_for_are_computed():
+    rng = numpy.random.default_rng(1)
+    x, weight = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    with using_backend("numba"):
+        y, saved = winograd.winograd_forward_numba(x, weight, None, (1, 1), (6, 5))
+        grad_x, grad_weight, grad_bias = winograd.winograd_backward_numba(
+            numpy.ones_like(y), saved, x.shape, (1, 1), False, True, False)
+    assert grad_x is None and grad_bias is None and grad_weight.shape == weight.shape
+
+
+@needs_numba
+def test_float32_is_as_accurate_as_im2col_in_float32():
+    """Against the float64 result: Winograd's float32 error stays that of im2col's (Lavin and
+    Gray, section 5, measure the same), here at the size of zfnet_small's fourth layer."""
+    rng = numpy.random.default_rng(2)
+    x = rng.standard_normal((4, 96, 7, 7))
+    weight = rng.standard_normal((96, 96, 3, 3)) * 0.05
+    bias = rng.standard_normal(96)
+    grad_y = rng.standard_normal((4, 96, 7, 7))
+    truth = _expected(x, weight, bias, (1, 1), grad_y)
+    single = [a.astype(numpy.float32) for a in (x, weight, bias, grad_y)]
+    direct = _expected(*single[:3], (1, 1), single[3])
+    with using_backend("numba"):
+        y, saved = winograd.winograd_forward_numba(*single[:3], (1, 1), (7, 7))
+        fast = (y,) + winograd.winograd_backward_numba(single[3], saved, x.shape, (1, 1), True, True, True)
+    for name, exact, im2col, ours in zip(("y", "dL/dx", "dL/dw", "dL/db"), truth, direct, fast):
+        assert ours.dtype == numpy.float32
+        scale = numpy.abs(exact).max()
+        im2col_error = numpy.abs(im2col - exact).max() / scale
+        our_error = numpy.abs(ours - exact).max() / scale
+        assert our_error < max(4 * im2col_error, 1e-6), (name, our_error, im2col_error)
+
+
+@needs_numba
+def test_the_result_does_not_depend_on_the_thread_count():
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((5, 8, 9, 7)).astype(numpy.float32)
+    weight = rng.standard_normal((6, 8, 3, 3)).astype(numpy.float32)
+    bias = rng.standard_normal(6).astype(numpy.float32)
+    grad_y = rng.standard_normal((5, 6, 9, 7)).astype(numpy.float32)
+    results = []
+    for count in (1, 2, 3):
+        previous = threads.set_num_threads(count)
+        try:
+            with using_backend("numba"):
+                y, saved = winograd.winograd_forward_numba(x, weight, bias, (1, 1), (9, 7))
+                results.append((y.copy(),) + winograd.winograd_backward_numba(
+                    grad_y, saved, x.shape, (1, 1), True, True, True))
+        finally:
+            threads.set_num_threads(previous)
+    for other in results[1:]:
+        for mine, first in zip(other, results[0]):
+            assert numpy.array_equal(mine, first)
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Make every 3x3, stride-1 layer of the numba backend take the Winograd path, however
+    small (``winograd.pays`` then always says yes)."""
+    monkeypatch.setattr(winograd, "SAVED_PER_MOVED", -10**9)
+
+
+@needs_numba
+def test_conv2d_passes_the_gradient_check_on_the_winograd_path(winograd_everywhere):
+    rng = numpy.random.default_rng(4)
+    x = tensor(rng.standard_normal((2, 8, 5, 4)), requires_grad=True)
+    w = tensor(rng.standard_normal((3, 8, 3, 3)), requires_grad=True)
+    b = tensor(rng.standard_normal(3), requires_grad=True)
+    with using_backend("numba"):
+        assert mc.gradcheck(lambda *t: F.conv2d(*t, padding=(1, 0)), x, w, b)
+
+
+@needs_numba
+@given(layers(), st.integers(0, 999))
+@settings(max_examples=25, deadline=None)
+def test_conv2d_on_the_winograd_path_matches_pytorch(winograd_everywhere, geometry, seed):
+    torch = import_oracle("torch")
+    input_shape, weight_shape, padding = geometry
+    channels = max(8, input_shape[1])              # C*3*3 >= 64: not a first layer, which runs in chunks
+    input_shape, weight_shape = (input_shape[0], channels) + input_shape[2:], (weight_shape[0], channels, 3, 3)
+    rng = numpy.random.default_rng(seed)
+    arrays = [rng.standard_normal(input_shape), rng.standard_normal(weight_shape),
+              rng.standard_normal(weight_shape[0])]
+    ours = [tensor(a.copy(), requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    calls = []
+    original = kernels.conv2d_winograd_forward
+
+    def counted(*arguments):
+        calls.append(1)
+        return original(*arguments)
+
+    kernels.conv2d_winograd_forward = counted
+    try:
+        with using_backend("numba"):
+            y = F.conv2d(*ours, padding=padding)
+            g = numpy.random.default_rng(0).standard_normal(y.shape)
+            y.backward(g)
+    finally:
+        kernels.conv2d_winograd_forward = original
+    assert calls == [1]                              # this layer did take the Winograd path
+    expected = torch.nn.functional.conv2d(*theirs, padding=padding)
+    expected.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(y.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for mine, torchs in zip(ours, theirs):
+        numpy.testing.assert_allclose(mine.grad, torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+def test_which_layers_take_the_winograd_path():
+    def chosen(input_shape, weight_shape, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1,
+               dtype=numpy.float32):
+        x, w = numpy.zeros(input_shape, dtype), numpy.zeros(weight_shape, dtype)
+        return kernels.convolution_by_winograd(x, w, stride, padding, dilation, groups)
+
+    with using_backend("numba"):
+        # zfnet_small's four 3x3 layers at batch 32 (where it was measured faster)
+        assert chosen((32, 32, 14, 14), (64, 32, 3, 3))
+        assert chosen((32, 64, 7, 7), (96, 64, 3, 3))
+        assert chosen((32, 96, 7, 7), (96, 96, 3, 3))
+        assert chosen((32, 96, 7, 7), (64, 96, 3, 3))
+        # keras-MNIST's second and third layers: not enough saved for what is moved
+        assert not chosen((32, 32, 13, 13), (64, 32, 3, 3), padding=(0, 0))
+        assert not chosen((32, 64, 5, 5), (64, 64, 3, 3), padding=(0, 0))
+        # what F(2x2, 3x3) does not compute
+        assert not chosen((32, 96, 7, 7), (96, 96, 3, 3), stride=(2, 2))
+        assert not chosen((32, 96, 7, 7), (96, 96, 3, 3), dilation=(2, 2))
+        assert not chosen((32, 96, 7, 7), (96, 48, 3, 3), groups=2)
+        assert not chosen((32, 96, 7, 7), (96, 96, 5, 5))
+        assert not chosen((32, 96, 7, 7), (96, 96, 3, 3), dtype=numpy.int64)
+        assert not chosen((32, 3, 28, 28), (64, 3, 3, 3))      # a first layer: in chunks instead
+        assert not chosen((0, 96, 7, 7), (96, 96, 3, 3))       # no images
+    with using_backend("numpy"):
+        assert not chosen((32, 96, 7, 7), (96, 96, 3, 3))      # the numpy backend: the formulas
