@@ -182,11 +182,28 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     x[0, 1, 3, 1] = numpy.nan
     x[1, 2] = -numpy.inf
     for geometry in (((3, 2), (2, 2), (1, 1), (3, 3)),      # padding: the general loop
-                     ((3, 2), (2, 1), (0, 0), (2, 4))):     # every tap inside: _maxpool_inside_loops
+                     ((3, 2), (2, 1), (0, 0), (2, 4)),      # every tap inside: _maxpool_inside_loops
+                     ((2, 2), (2, 2), (0, 0), (2, 2)),      # 2x2 windows: _maxpool_2x2_loops
+                     ((2, 2), (1, 2), (0, 0), (4, 2))):     # 2x2, overlapping rows
         y, switches = pooling.maxpool_forward_numba(x, *geometry)
         expected_y, expected_switches = pooling.maxpool_forward(x, *geometry)
         assert_identical(y, expected_y)
         assert_identical(switches, expected_switches)
+
+
+@needs_numba
+@settings(max_examples=30)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9),
+       st.integers(1, 3), st.integers(1, 3), dtypes, st.integers(0, 2**32 - 1))
+def test_maxpool_2x2_windows_give_the_references_numbers(batch, channels, height, width, stride_y,
+                                                          stride_x, dtype, seed):
+    """2x2 windows with every tap inside take their own loop (_maxpool_2x2_loops): ties
+    (few distinct values), odd sizes and strides 1-3 give the reference's maxima and switches."""
+    x = make_data(seed, (batch, channels, height, width), dtype, ties=True)
+    out = ((height - 2) // stride_y + 1, (width - 2) // stride_x + 1)
+    window = ((2, 2), (stride_y, stride_x), (0, 0), out)
+    for actual, expected in zip(pooling.maxpool_forward_numba(x, *window), pooling.maxpool_forward(x, *window)):
+        assert_identical(actual, expected)
 
 
 @needs_numba
