@@ -238,19 +238,23 @@ def _weight_loops(weight, filters, channels, out, first, last):
 
 
 @numba_loop
-def _weight_adjoint_loops(transposed, filters, channels, grad_weight, first, last):
-    """dL/dw = G^T dU G: transposed = dU^T (16, C, F) -> grad_weight (F, C, 3, 3), both flat."""
-    stride = 4 * channels * filters                             # from row i to i + 1 of the 4x4
-    step = channels * filters                                   # from column j to j + 1
-    half = numpy.full(1, 0.5, dtype=transposed.dtype)[0]
+def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
+    """dL/dw = G^T dU G: grad_u dU (16, F, C) -> grad_weight (F, C, 3, 3), both flat; items:
+    filters. A filter's 16 runs of C values are gathered in ``values`` first (see
+    _input_loops for why)."""
+    half = numpy.full(1, 0.5, dtype=grad_u.dtype)[0]
+    values = numpy.empty(16 * channels, dtype=grad_u.dtype)
     for f in range(first, last):
+        for k in range(16):
+            start = (k * filters + f) * channels
+            for c in range(channels):
+                values[unsigned(k * channels + c)] = grad_u[unsigned(start + c)]
         for c in range(channels):
-            u = c * filters + f                                 # value k = 0 of dU[f, c]
-            # G^T dU: columns j, four values to three
-            c0 = _g_t(*_load(transposed, u, stride), half)
-            c1 = _g_t(*_load(transposed, u + step, stride), half)
-            c2 = _g_t(*_load(transposed, u + 2 * step, stride), half)
-            c3 = _g_t(*_load(transposed, u + 3 * step, stride), half)
+            # G^T dU: columns j of dU (values k = j, 4 + j, 8 + j, 12 + j), four values to three
+            c0 = _g_t(*_load(values, c, 4 * channels), half)
+            c1 = _g_t(*_load(values, c + channels, 4 * channels), half)
+            c2 = _g_t(*_load(values, c + 2 * channels, 4 * channels), half)
+            c3 = _g_t(*_load(values, c + 3 * channels, 4 * channels), half)
             w = (f * channels + c) * 9
             for i in range(3):                                  # (G^T dU) G: row i, four to three
                 row = _g_t(c0[i], c1[i], c2[i], c3[i], half)
@@ -483,12 +487,11 @@ def winograd_backward_numba(grad_y, saved, input_shape, padding, needs_x, needs_
     if needs_bias:
         grad_bias = sums.reshape(filters, batch).sum(axis=1).astype(dtype)
     if needs_weight:
-        # dU[k]^T = V[k] @ dM[k]^T, (C, F): BLAS reads the long (C, T) rows in order
-        transposed = _products(v, grad_m, numpy.empty((16, channels, filters), dtype),
-                               transpose_right=True)
+        grad_u = _products(grad_m, v, numpy.empty((16, filters, channels), dtype),
+                           transpose_right=True)                               # dU[k] = dM[k] @ V[k]^T
         grad_weight = numpy.empty((filters, channels, 3, 3), dtype)
-        _weight_adjoint_loops(transposed.reshape(-1), *ints(filters, channels),
-                              grad_weight.reshape(-1), 0, filters)
+        _weight_adjoint_loops(grad_u.reshape(-1), *ints(filters, channels), grad_weight.reshape(-1),
+                              0, filters)
     if needs_x:
         grad_v = _products(u, grad_m, buffers.empty((16, channels, columns), dtype),
                            transpose_left=True)                                # dV[k] = U[k]^T @ dM[k]
