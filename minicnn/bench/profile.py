@@ -34,6 +34,7 @@ import numpy
 
 from ..engine import functional as F
 from ..engine import kernels, optim
+from ..engine.kernels import winograd
 from ..engine.backend import using_backend
 from ..models import get_model, input_shape
 from ..engine.rng import manual_seed
@@ -100,7 +101,13 @@ def recording_products(products):
     def conv(self, x, weight, bias=None):
         filters, k = weight.shape[0], int(numpy.prod(weight.shape[1:]))
         p = x.shape[0] * self.out[0] * self.out[1]
-        products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
+        if kernels.convolution_by_winograd(x, weight, self.stride, self.padding, self.dilation,
+                                           self.groups):
+            tiles = x.shape[0] * winograd.tiles(self.out)[0] * winograd.tiles(self.out)[1]
+            products.append(("conv2d by Winograd, 16 x", (filters, weight.shape[1], tiles),
+                             self.needs_input_grad[0], x.dtype))
+        else:
+            products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
         return conv_forward(self, x, weight, bias)
 
     def linear(self, x, weight, bias=None):
@@ -119,15 +126,27 @@ def time_products(products, put, synchronize, repeat=15):
     """Median ms of each recorded product, computed as the ops compute it.
 
     conv2d (F, K, P): y = W @ cols, dW = G @ cols.T, dcols = W.T @ G (when the
-    input needs a gradient). linear (N, IN, OUT): y = x @ W.T, dW = G.T @ x,
-    dx = G @ W (when the input needs a gradient).
+    input needs a gradient). conv2d by Winograd (F, C, T), kernels/winograd.py,
+    16 products of each: M = U @ V, dU = dM @ V.T, dV = U.T @ dM. linear (N, IN,
+    OUT): y = x @ W.T, dW = G.T @ x, dx = G @ W (when the input needs a gradient).
     """
     rng = numpy.random.default_rng(0)
     rows = []
     for kind, sizes, input_grad, dtype in products:
         def array(*shape):
             return put(rng.standard_normal(shape).astype(dtype))
-        if kind == "conv2d":
+        if kind.startswith("conv2d by Winograd"):
+            filters, channels, tiles = sizes
+            u, v, m = array(16, filters, channels), array(16, channels, tiles), array(16, filters, tiles)
+
+            def sixteen(product):
+                return lambda: [product(k) for k in range(16)]
+
+            calls = [("forward", sixteen(lambda k: u[k] @ v[k])),
+                     ("weight gradient", sixteen(lambda k: m[k] @ v[k].T))]
+            if input_grad:
+                calls.append(("input gradient", sixteen(lambda k: u[k].T @ m[k])))
+        elif kind == "conv2d":
             filters, k, p = sizes
             w, cols, g = array(filters, k), array(k, p), array(filters, p)
             calls = [("forward", lambda: w @ cols), ("weight gradient", lambda: g @ cols.T)]
