@@ -225,3 +225,17 @@ def test_profile_accounts_for_ops_kernels_and_matrix_products():
     assert not any(label.startswith("conv2d (32, 9,") and "input gradient" in label for label in products)
     text = table(profile)
     assert "matrix products, timed apart" in text and "the rest (Python" in text
+
+
+@pytest.mark.skipif(not mc.backends()["numba"][0],
+                    reason="Winograd layers run on the numba backend, which needs numba")
+def test_profile_lists_a_winograd_layers_sixteen_products_of_each_kind():
+    from minicnn.bench.profile import profile_training_step
+
+    # zfnet_small's 3x3 layers take kernels/winograd.py on the numba backend
+    profile = profile_training_step("zfnet_small", "numba", batch=2, steps=1, warmup=1)
+    products = profile["matrix_products_ms"]
+    # conv4: 96 filters, 96 channels, 7x7 outputs in 4x4 tiles of 2x2: T = 2 images * 16 tiles
+    assert "conv2d by Winograd, 16 x (96, 96, 32) forward" in products
+    assert "conv2d by Winograd, 16 x (96, 96, 32) input gradient" in products
+    assert not any(label.startswith("conv2d (96, 864,") for label in products)
