@@ -57,6 +57,8 @@ def gradient_support(layers, size, unit):
     seed[(0, 0) + tuple(unit)] = 1.0
     out.backward(seed)
     rows, cols = np.nonzero(x.grad[0, 0])
+    if rows.size == 0:                   # every tap of the unit's windows fell on padding
+        return None, None, None, None, 0
     return rows.min(), rows.max() + 1, cols.min(), cols.max() + 1, np.count_nonzero(x.grad)
 
 
@@ -75,7 +77,13 @@ def test_receptive_box_matches_the_pixels_with_nonzero_gradient(data):
         reject()
     unit = (data.draw(st.integers(0, out[1] - 1)), data.draw(st.integers(0, out[2] - 1)))
     r0, r1, c0, c1, count = gradient_support(layers, size, unit)
-    assert receptive_box(model, len(model) - 1, unit, size) == (r0, r1, c0, c1)
+    box = receptive_box(model, len(model) - 1, unit, size)
+    if count == 0:
+        # the unit reads only padding (e.g. a dilated window over a 1-row map): its box
+        # is empty along one axis at least, (0, 0) there
+        assert box[0:2] == (0, 0) or box[2:4] == (0, 0), box
+        return
+    assert box == (r0, r1, c0, c1)
     if all(k[0] >= s[0] and k[1] >= s[1] and d == (1, 1) for _, k, s, _, d in layers):
         assert count == (r1 - r0) * (c1 - c0)      # no stride or dilation skips a pixel: the whole box
 
@@ -89,6 +97,17 @@ def test_receptive_box_of_stacked_dilated_windows_skips_what_no_tap_reads():
     model = nn.Sequential(*[window_module(*layer) for layer in layers])
     assert gradient_support(layers, (10, 3), (0, 1))[:4] == (1, 8, 1, 2)
     assert receptive_box(model, 1, (0, 1), (10, 3)) == (1, 8, 1, 2)
+
+
+def test_a_unit_that_reads_only_padding_has_an_empty_box():
+    """Found by hypothesis: two stride-3 windows leave a 1-row map, and a (2 taps, 2 apart,
+    padding 1) convolution over it reads rows -1 and 1, both padding: no pixel reaches the
+    unit (its input gradient is zero everywhere), and its box has no rows."""
+    layers = [("conv", (1, 1), (3, 1), (0, 0), (1, 1)), ("average pool", (1, 1), (3, 1), (0, 0), (1, 1)),
+              ("conv", (2, 1), (1, 1), (1, 0), (2, 1))]
+    model = nn.Sequential(*[window_module(*layer) for layer in layers])
+    assert gradient_support(layers, (8, 8), (0, 0))[4] == 0
+    assert receptive_box(model, 2, (0, 0), (8, 8)) == (0, 0, 0, 1)
 
 
 def test_receptive_box_of_a_position_outside_the_maps_is_an_index_error():
