@@ -212,7 +212,11 @@ limit_threads(1)                                                     # back to t
 # training steps. On NumPy, the convolutions (im2col, the matrix products,
 # col2im) and max pooling dominate; Numba's compiled loops shrink the
 # scatter and gather kernels (col2im, pooling, LRN), leaving the matrix
-# products, which both backends hand to the same BLAS.
+# products, which both backends hand to the same BLAS. On Numba,
+# zfnet_small's 3x3 layers are also computed by Winograd's F(2x2, 3x3)
+# (minicnn/engine/kernels/winograd.py): each 2x2 tile of output from the
+# 4x4 input tile under it, with 2.25 times fewer multiply-adds in those
+# products; the profile lists them as "conv2d by Winograd".
 
 # %%
 profiles = {}
