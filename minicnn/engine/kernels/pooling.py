@@ -122,6 +122,15 @@ def _replaces(value, best_value, nan_in_plane):
     return value > best_value
 
 
+@numba_helper
+def _keep_larger(value, index, best_value, best_index, nan_in_plane):
+    """(best_value, best_index) after a window's next tap (value, index): the tap if it
+    replaces the best so far (_replaces), else the best so far; chosen with selects, not
+    branches, which random data would mispredict about every other tap."""
+    take = _replaces(value, best_value, nan_in_plane)
+    return (value if take else best_value), (index if take else best_index)
+
+
 @numba_loop
 def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_x,
                            padding_y, padding_x, dilation_y, dilation_x, row_taps, column_taps,
@@ -167,10 +176,8 @@ def _maxpool_forward_loops(images, plane_count, height, width, stride_y, stride_
                     row = top + i * dilation_y
                     for j in range(first_column, end_column):
                         index = row * width + left + j * dilation_x
-                        value = images[unsigned(image + index)]
-                        take = _replaces(value, best_value, nan_in_plane)
-                        best_value = value if take else best_value      # selects, not branches
-                        best_index = index if take else best_index
+                        best_value, best_index = _keep_larger(images[unsigned(image + index)], index,
+                                                              best_value, best_index, nan_in_plane)
                 maxima[unsigned(out + ox)] = best_value
                 switches[unsigned(out + ox)] = best_index
 
@@ -205,10 +212,8 @@ def _maxpool_inside_loops(images, height, width, stride_y, stride_x, dilation_y,
                     row = (top + i * dilation_y) * width + left
                     for j in range(kernel_width):
                         index = row + j * dilation_x
-                        value = images[unsigned(image + index)]
-                        take = _replaces(value, best_value, nan_in_plane)
-                        best_value = value if take else best_value      # selects, not branches
-                        best_index = index if take else best_index
+                        best_value, best_index = _keep_larger(images[unsigned(image + index)], index,
+                                                              best_value, best_index, nan_in_plane)
                 maxima[unsigned(out + ox)] = best_value
                 switches[unsigned(out + ox)] = best_index
 
@@ -233,10 +238,8 @@ def _maxpool_2x2_loops(images, height, width, stride_y, stride_x, out_height, ou
                 best_index = top + ox * stride_x                       # tap (0, 0)
                 best_value = images[unsigned(image + best_index)]
                 for index in (best_index + 1, best_index + width, best_index + width + 1):
-                    value = images[unsigned(image + index)]
-                    take = _replaces(value, best_value, nan_in_plane)
-                    best_value = value if take else best_value      # selects, not branches
-                    best_index = index if take else best_index
+                    best_value, best_index = _keep_larger(images[unsigned(image + index)], index,
+                                                          best_value, best_index, nan_in_plane)
                 maxima[unsigned(out + ox)] = best_value
                 switches[unsigned(out + ox)] = best_index
 

@@ -215,6 +215,25 @@ def _load(array, start, step):
             array[unsigned(start + 2 * step)], array[unsigned(start + 3 * step)])
 
 
+@numba_helper
+def _gather(array, first, stride, length, values):
+    """values (16, length), flat = the 16 runs array[first + k*stride ...][:length], k = 0..15:
+    one plane's (or filter's) 16 values, from the 16 rows of V, M or U."""
+    for k in range(16):
+        start = first + k * stride
+        for t in range(length):
+            values[unsigned(k * length + t)] = array[unsigned(start + t)]
+
+
+@numba_helper
+def _scatter(values, array, first, stride, length):
+    """The reverse of _gather: the 16 runs of ``values`` into their rows of ``array``."""
+    for k in range(16):
+        start = first + k * stride
+        for t in range(length):
+            array[unsigned(start + t)] = values[unsigned(k * length + t)]
+
+
 @numba_loop
 def _weight_loops(weight, filters, channels, out, first, last):
     """U = G w G^T: weight (F, C, 3, 3) -> out (16, F, C), both flat; items: filters.
@@ -231,10 +250,7 @@ def _weight_loops(weight, filters, channels, out, first, last):
             c2 = _g(weight[w + 2], weight[w + 5], weight[w + 8], half)
             for i in range(4):                                  # (G w) G^T: row i to four values
                 _store(values, 4 * i * channels + c, channels, _g(c0[i], c1[i], c2[i], half))
-        for k in range(16):
-            start = (k * filters + f) * channels
-            for c in range(channels):
-                out[unsigned(start + c)] = values[unsigned(k * channels + c)]
+        _scatter(values, out, f * channels, filters * channels, channels)
 
 
 @numba_loop
@@ -245,10 +261,7 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
     half = numpy.full(1, 0.5, dtype=grad_u.dtype)[0]
     values = numpy.empty(16 * channels, dtype=grad_u.dtype)
     for f in range(first, last):
-        for k in range(16):
-            start = (k * filters + f) * channels
-            for c in range(channels):
-                values[unsigned(k * channels + c)] = grad_u[unsigned(start + c)]
+        _gather(grad_u, f * channels, filters * channels, channels, values)
         for c in range(channels):
             # G^T dU: columns j of dU (values k = j, 4 + j, 8 + j, 12 + j), four values to three
             c0 = _g_t(*_load(values, c, 4 * channels), half)
@@ -299,10 +312,7 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (B^T d) B: row i
                     _store(values, 4 * i * per_image + t, per_image, _b_t(c0[i], c1[i], c2[i], c3[i]))
-        for k in range(16):
-            start = (k * channels + c) * columns + n * per_image
-            for t in range(per_image):
-                transformed[unsigned(start + t)] = values[unsigned(k * per_image + t)]
+        _scatter(values, transformed, c * columns + n * per_image, channels * columns, per_image)
 
 
 @numba_loop
@@ -320,10 +330,7 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
     values = numpy.empty(16 * per_image, dtype=product.dtype)
     for plane in range(first, last):
         f, n = plane // count, plane % count
-        for k in range(16):
-            start = (k * filters + f) * columns + n * per_image
-            for t in range(per_image):
-                values[unsigned(k * per_image + t)] = product[unsigned(start + t)]
+        _gather(product, f * columns + n * per_image, filters * columns, per_image, values)
         image = (n * filters + f) * out_height * out_width
         b = bias[f]                                             # zeros when the layer has none
         for ty in range(tiles_y):
@@ -377,10 +384,7 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (A dY) A^T: row i, two to four
                     _store(values, 4 * i * per_image + t, per_image, _a(c0[i], c1[i]))
-        for k in range(16):
-            start = (k * filters + f) * columns + n * per_image
-            for t in range(per_image):
-                transformed[unsigned(start + t)] = values[unsigned(k * per_image + t)]
+        _scatter(values, transformed, f * columns + n * per_image, filters * columns, per_image)
 
 
 @numba_loop
@@ -397,10 +401,7 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
     values = numpy.empty(16 * per_image, dtype=grad_images.dtype)
     for plane in range(first, last):
         c, n = plane // count, plane % count
-        for k in range(16):
-            start = (k * channels + c) * columns + n * per_image
-            for t in range(per_image):
-                values[unsigned(k * per_image + t)] = transformed[unsigned(start + t)]
+        _gather(transformed, c * columns + n * per_image, channels * columns, per_image, values)
         padded[:] = 0
         for ty in range(tiles_y):
             for tx in range(tiles_x):
