@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from minicnn.engine import backend, kernels, threads
 from minicnn.engine.backend import using_backend
-from minicnn.engine.kernels import compiled, conv_layout, im2col_col2im, lrn, pooling, relu
+from minicnn.engine.kernels import compiled, conv_layout, im2col_col2im, lrn, pooling, products, relu
 from minicnn.engine.shapes import conv_output_size
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -320,6 +320,24 @@ def test_rows_to_images_and_images_to_rows(batch, filters, height, width, dtype,
     images = grad.reshape(batch, filters, -1)
     assert_identical(conv_layout.rows_to_images_plus_bias_numba(
         conv_layout.images_to_rows_numba(grad), batch), images)
+
+
+@needs_numba
+@given(st.integers(1, 70), st.integers(1, 70), st.integers(1, 300), dtypes, seeds, st.integers(1, 3))
+def test_matmul_twin_splits_the_reference_product(rows, inner, columns, dtype, seed, count):
+    # Each entry is the same K products summed by BLAS, the output cut in blocks per thread:
+    # within a few roundings of a K-term sum of the reference's.
+    a = make_data(seed, (rows, inner), dtype, ties=False)
+    b = make_data(seed + 1, (inner, columns), dtype, ties=False)
+    previous = threads.set_num_threads(count)
+    try:
+        got = products.matmul_numba(a, b)
+    finally:
+        threads.set_num_threads(previous)
+    expected = products.matmul(a, b)
+    assert got.dtype == expected.dtype and got.shape == (rows, columns)
+    bound = 4 * inner * numpy.finfo(dtype).eps * (numpy.abs(a) @ numpy.abs(b))
+    assert numpy.all(numpy.abs(got - expected) <= bound)
 
 
 # --------------------------------------------------------------------------

@@ -39,16 +39,25 @@ Backward, for the gradient g = dL/dy laid out as an (F, P) matrix
     dL/dcols = W^T @ g               (K, P)      groups: (G, K/G, P);
                                      then col2im -> dL/dx   (conv2d_input_gradient)
 
-The hot loops (im2col, col2im and the moves between the (F, P) matrix and
-the (N, F, OH, OW) images) are kernels, named after what they produce
-(minicnn/engine/kernels/); the matrix products are NumPy's (or CuPy's).
+The hot loops (im2col, col2im, the moves between the (F, P) matrix and the
+(N, F, OH, OW) images, and the products) are kernels, named after what they
+produce (minicnn/engine/kernels/).
+
+Conv2dFunction below is the reference: these formulas and nothing else.
+On the numba backend, conv2d may instead take a *route* (Winograd's
+F(2x2, 3x3), or these formulas a few images at a time) that gives the same
+numbers faster; kernels/routes.py's table decides, ``model.summary()``
+shows which, and ``set_routes("reference")`` makes every call run the
+formulas here.
 """
 
 from .. import kernels
 from ..backend import get_array_module
+from ..kernels import routes
 from ..shapes import ShapeError, conv_output_size, pair, whole_number
 from ..tensor import Function, as_tensor
 from .checks import check_input, check_parameters
+from .routed import RoutedFunction
 
 
 def matmul_per_group(a, b):
@@ -63,6 +72,8 @@ def matmul_per_group(a, b):
 
 
 class Conv2dFunction(Function):
+    """conv2d by its formulas: im2col, one product, col2im (the reference of every route)."""
+
     name = "conv2d"
     input_names = ("input", "weight", "bias")
 
@@ -75,18 +86,7 @@ class Conv2dFunction(Function):
         filters, group_channels, kh, kw = weight.shape
         oh, ow = self.out
         groups = self.groups
-        self.input_shape = x.shape
-        self.weight = weight
-        self.x = self.winograd = None
-        if kernels.convolution_by_winograd(x, weight, self.stride, self.padding, self.dilation, groups):
-            # numba, 3x3 stride 1: the same convolution with fewer multiply-adds (kernels/winograd.py)
-            y, self.winograd = kernels.conv2d_winograd_forward(x, weight, bias, self.padding, self.out)
-            return y
-        if kernels.convolution_in_chunks(x, weight, groups):
-            # numba: these same formulas, a few images at a time on each thread (kernels/convolution.py)
-            self.x = x
-            return kernels.conv2d_forward_chunks(x, weight, bias, self.stride, self.padding,
-                                                 self.dilation, self.out)
+        self.input_shape, self.weight = x.shape, weight
         self.cols = kernels.im2col(x, (kh, kw), self.stride, self.padding, (oh, ow),
                                    dilation=self.dilation)
         cols = self.cols.reshape(groups, group_channels * kh * kw, n * oh * ow)  # (G, K/G, P), a view
@@ -98,15 +98,6 @@ class Conv2dFunction(Function):
     def backward(self, grad_output):
         grad_x = grad_weight = grad_bias = None
         needs_bias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
-        if self.winograd is not None:               # forward ran by Winograd: so does backward
-            return kernels.conv2d_winograd_backward(grad_output, self.winograd, self.input_shape,
-                                                    self.padding, self.needs_input_grad[0],
-                                                    self.needs_input_grad[1], needs_bias)
-        if self.x is not None:                      # forward ran in chunks: so does backward
-            return kernels.conv2d_backward_chunks(grad_output, self.x, self.weight, self.stride,
-                                                  self.padding, self.dilation,
-                                                  self.needs_input_grad[0],
-                                                  self.needs_input_grad[1], needs_bias)
         if needs_bias:
             g, grad_bias = kernels.images_to_rows_and_sums(grad_output)     # g: (F, P); dL/db = sum of g
         else:
@@ -122,7 +113,7 @@ class Conv2dFunction(Function):
             if groups == 1:
                 # dL/dW = g @ cols^T, computed as (cols @ g^T)^T: each entry is the same
                 # sum, and BLAS reads cols, the large matrix, in its own row order
-                # (about twice as fast on the numba backend's threads)
+                # (faster when the product is split on the numba backend's threads)
                 grad_weight = kernels.matmul(cols[0], rows[0].T).T
             else:
                 grad_weight = matmul_per_group(rows, cols.transpose(0, 2, 1))  # dL/dW = g @ cols^T
@@ -168,10 +159,11 @@ def conv2d_input_gradient(g, weight, input_shape, stride, padding, dilation=(1, 
             f"weight {tuple(weight.shape)} and input {tuple(input_shape)} "
             f"(OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1), got shape {tuple(g.shape)}"
         )
-    if kernels.input_gradient_in_chunks(g, groups):
-        # numba: the same two steps, a few images at a time on each thread (kernels/convolution.py)
-        return kernels.conv2d_input_gradient_chunks(g, weight, tuple(input_shape), stride, padding,
-                                                    dilation, (oh, ow))
+    call = routes.ConvCall.of(g, weight.shape, stride, padding, dilation, groups, (oh, ow),
+                              input_shape=input_shape)
+    route = routes.choose("conv2d_input_gradient", call)
+    if route is not None:               # the same two steps another way: kernels/routes.py
+        return route.forward(call, g, weight)
     windows = n * oh * ow
     filter_rows = weight.reshape(groups, filters // groups, group_channels * kh * kw)
     grad_cols = matmul_per_group(filter_rows.transpose(0, 2, 1),                    # W^T @ g
@@ -192,7 +184,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, call
     """
     x, weight, bias, stride, padding, dilation, groups, out = checked_convolution(
         x, weight, bias, stride, padding, dilation, groups, caller)
-    function = Conv2dFunction(stride, padding, out, dilation, groups)
+    call = routes.ConvCall.of(x.data, weight.shape, stride, padding, dilation, groups, out)
+    route = routes.choose("conv2d", call)               # None: the formulas above
+    if route is None:
+        function = Conv2dFunction(stride, padding, out, dilation, groups)
+    else:
+        function = RoutedFunction(route, call)          # the same numbers: kernels/routes.py
     return function(x, weight) if bias is None else function(x, weight, bias)
 
 

@@ -8,10 +8,7 @@
     relu.py            relu_forward, relu_backward
     conv_layout.py     rows_to_images_plus_bias, images_to_rows, images_to_rows_and_sums:
                        the convolution's matrix layout and its images
-    convolution.py     the numba backend's conv2d, forward and backward, a few images
-                       at a time (its reference: functional/conv.py's whole-batch formulas)
-    winograd.py        the numba backend's 3x3, stride-1 conv2d with 2.25 times fewer
-                       multiply-adds: Winograd's F(2x2, 3x3), forward and backward
+    products.py        matmul, a @ b (its twin: split on minicnn's threads, threads.py)
     compiled.py        what the fast twins share: Numba and numba.cuda, set up once;
                        share_out, which splits a loop's items among minicnn's threads
 
@@ -27,13 +24,19 @@ Ops call the functions at the bottom of this file (``kernels.im2col(...)``),
 never a twin, and never ask which backend is active. ``KERNELS`` below is
 the one place that records which twins exist and when each one runs;
 ``_pick`` reads it and nothing else decides.
+
+One level up, a whole op can be computed another way (Winograd's
+convolution, a convolution a few images at a time, a convolution fused with
+its max-pool): those are *routes*, in routes.py beside this file, with
+their own table, ``ROUTES``, and their loops in convolution.py and
+winograd.py.
 """
 
 from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import conv_layout, convolution, im2col_col2im, lrn, pooling, relu, winograd
+from . import conv_layout, im2col_col2im, lrn, pooling, products, relu
 from .compiled import cuda_reason
 
 
@@ -59,18 +62,16 @@ class Kernel:
 
 # On the "numba" backend every Numba twin runs: each measured faster than its
 # reference at the sizes of the zoo's networks (batch 128 keras-MNIST, batch
-# 32 ZFNet). The figures, and how much they move from run to run, are in
-# benchmarks/results/kernels-cpu.md (python3 benchmarks/kernels.py
-# re-measures them); compiled.py and the family files say why loops win.
+# 32 ZFNet): benchmarks/results/kernels-cpu.md, re-measured by
+# python3 benchmarks/kernels.py; compiled.py and the family files say why
+# loops win.
 #
 # Except ReLU on small arrays: one comparison per element, and for a few
-# thousand elements calling a compiled loop costs more than NumPy's two
-# passes. Timed alone on a 2-core machine (2026-11-30), reference / twin,
-# forward and backward: 2,048 elements 2.9 / 3.3 and 1.3 / 3.3 us; 8,192:
-# 5.5 / 3.9 and 2.4 / 3.8 us; 65,536: 30 / 10 and 16 / 10 us; 700,000:
-# 298 / 129 and 154 / 125 us. (Before the loops counted in unsigned
-# integers, see compiled.py, they were not vectorised and lost at every
-# size.)
+# thousand elements calling a compiled loop (and waking minicnn's threads)
+# costs more than NumPy's two passes; from RELU_NUMBA_FROM_SIZE elements on,
+# the loop's single pass wins (the sizes timed: benchmarks/README.md,
+# "Figures moved from the engine's comments"; the zoo's size:
+# benchmarks/results/kernels-cpu.md).
 RELU_NUMBA_FROM_SIZE = 2**15
 
 # For CuPy arrays a CUDA twin runs only where the reference is slow on CuPy
@@ -117,6 +118,7 @@ KERNELS = {
     "images_to_rows_and_sums": Kernel(conv_layout.images_to_rows_and_sums,
                                       numba=conv_layout.images_to_rows_and_sums_numba,
                                       numba_from_size=0),
+    "matmul": Kernel(products.matmul, numba=products.matmul_numba, numba_from_size=0),
 }
 
 NAMES = tuple(KERNELS)
@@ -135,89 +137,10 @@ def _pick(name, array):
 
 
 # ----- what the ops call ----------------------------------------------------------------------
-
-def _numba_numpy(x):
-    return get_backend() == "numba" and not is_cupy_array(x) and x.size > 0
-
-
-def convolution_in_chunks(x, weight, groups):
-    """Whether conv2d runs whole in chunks of images (``conv2d_forward_chunks`` and
-    ``conv2d_backward_chunks``) for input x and weight (F, C/G, KH, KW): on the "numba"
-    backend, for NumPy arrays, one group, fewer than CHUNKS_BELOW_ROWS rows C*KH*KW, and
-    where minicnn can give each of its threads a BLAS thread of its own. Why:
-    kernels/convolution.py."""
-    rows = weight.shape[1] * weight.shape[2] * weight.shape[3]
-    return (_numba_numpy(x) and groups == 1 and rows < convolution.CHUNKS_BELOW_ROWS
-            and threads.blas_control())
-
-
-def convolution_by_winograd(x, weight, stride, padding, dilation, groups):
-    """Whether conv2d computes this layer by Winograd's F(2x2, 3x3) (``conv2d_winograd_forward``
-    and ``conv2d_winograd_backward``): on the "numba" backend, for float NumPy arrays, a 3x3
-    filter with stride 1, dilation 1 and one group, any padding; at least CHUNKS_BELOW_ROWS
-    rows C*KH*KW (a first layer runs in chunks instead); and where minicnn can give each of
-    its threads a BLAS thread of its own; and where it pays (``winograd.pays``). Why:
-    kernels/winograd.py."""
-    rows = weight.shape[1] * weight.shape[2] * weight.shape[3]
-    return (_numba_numpy(x) and groups == 1 and tuple(weight.shape[2:]) == (3, 3)
-            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-            and x.dtype.kind == "f" and x.dtype.itemsize >= 4
-            and rows >= convolution.CHUNKS_BELOW_ROWS
-            and winograd.pays(x.shape, weight.shape[0], padding) and threads.blas_control())
-
-
-def conv2d_winograd_forward(x, weight, bias, padding, out):
-    return winograd.winograd_forward_numba(x, weight, bias, padding, out)
-
-
-def conv2d_winograd_backward(grad_y, saved, input_shape, padding, needs_x, needs_weight, needs_bias):
-    return winograd.winograd_backward_numba(grad_y, saved, input_shape, padding, needs_x,
-                                            needs_weight, needs_bias)
-
-
-def input_gradient_in_chunks(g, groups):
-    """Whether conv2d_input_gradient computes col2im(W^T @ g) in chunks of images."""
-    return _numba_numpy(g) and groups == 1 and threads.blas_control()
-
-
-def conv2d_forward_chunks(x, weight, bias, stride, padding, dilation, out):
-    return convolution.conv2d_forward_numba(x, weight, bias, stride, padding, dilation, out)
-
-
-def conv2d_backward_chunks(grad_y, x, weight, stride, padding, dilation, needs_x, needs_weight,
-                           needs_bias):
-    return convolution.conv2d_backward_numba(grad_y, x, weight, stride, padding, dilation,
-                                             needs_x, needs_weight, needs_bias)
-
-
-def conv2d_max_pool_forward_chunks(x, weight, bias, stride, padding, dilation, out, pool):
-    return convolution.conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation,
-                                                     out, pool)
-
-
-def conv2d_max_pool_backward_chunks(grad_pooled, switches, x, weight, stride, padding, dilation, out,
-                                    needs_x, needs_weight, needs_bias):
-    return convolution.conv2d_max_pool_backward_numba(grad_pooled, switches, x, weight, stride,
-                                                      padding, dilation, out, needs_x, needs_weight,
-                                                      needs_bias)
-
-
-def conv2d_input_gradient_chunks(g, weight, input_shape, stride, padding, dilation, out):
-    return convolution.input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
-
+# One line each: the version _pick chooses, called with the op's arguments.
 
 def matmul(a, b):
-    """a @ b for 2-D arrays (M, K) and (K, N) -> (M, N).
-
-    On the "numba" backend NumPy arrays are multiplied on minicnn's own
-    threads (``threads.matmul``: the output in one block per thread, NumPy's
-    BLAS on each), so that the BLAS library's thread pool is never woken and
-    never polls while the loops run (minicnn/engine/threads.py says why).
-    Elsewhere it is plain ``a @ b``.
-    """
-    if get_backend() == "numba" and not is_cupy_array(a):
-        return threads.matmul(a, b)
-    return a @ b
+    return _pick("matmul", a)(a, b)
 
 
 def im2col(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):

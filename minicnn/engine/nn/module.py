@@ -9,6 +9,7 @@ weights both ways between minicnn and PyTorch.
 import numpy
 
 from ..backend import to_device, to_numpy
+from ..kernels.routes import get_routes
 from ..tensor import Tensor
 
 
@@ -134,10 +135,12 @@ class Module:
         lines.append(")")
         return "\n".join(lines)
 
-    def summary(self, input_shape, print_table=True):
-        """Layer table for one input of shape (C, H, W); see minicnn/engine/nn/summary.py."""
+    def summary(self, input_shape, print_table=True, backend=None, batch=32, dtype="float32"):
+        """Layer table for one input of shape (C, H, W), with how each layer runs on
+        ``backend`` (default: the active one) for a batch of ``batch`` images of ``dtype``;
+        see minicnn/engine/nn/summary.py."""
         from .summary import summary
-        return summary(self, input_shape, print_table)
+        return summary(self, input_shape, print_table, backend=backend, batch=batch, dtype=dtype)
 
 
 def _relu_then_max_pool(layer, following):
@@ -145,10 +148,21 @@ def _relu_then_max_pool(layer, following):
 
 
 class Sequential(Module):
-    """Layers applied one after another; named "0", "1", ... like PyTorch's."""
+    """Layers applied one after another; named "0", "1", ... like PyTorch's.
 
-    def __init__(self, *layers):
+    fuse (default True): run a ReLU followed by a max-pool as the pool first,
+    and a Conv2d, ReLU, MaxPool2d in a row as one op (see ``forward``); the
+    same numbers, faster. ``Sequential(..., fuse=False)``, or ``model.fuse =
+    False``, runs every layer in the written order; so does
+    ``minicnn.set_routes("reference")``. ``plan()`` says what runs, and
+    ``summary()`` shows it.
+    """
+
+    def __init__(self, *layers, fuse=True):
         super().__init__()
+        if not isinstance(fuse, bool):
+            raise TypeError(f"Sequential: fuse must be True or False, got {fuse!r}")
+        object.__setattr__(self, "fuse", fuse)
         for index, layer in enumerate(layers):
             setattr(self, str(index), layer)
             if layer.name is None:
@@ -157,7 +171,7 @@ class Sequential(Module):
     def __getitem__(self, index):
         layers = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*layers[index])
+            return Sequential(*layers[index], fuse=self.fuse)
         return layers[index]
 
     def __len__(self):
@@ -166,35 +180,59 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def plan(self):
+        """The steps forward takes, in order: a list of (how, positions), positions being
+        indices into the layers:
+
+            ("layer", (i,))                  layer i alone
+            ("pool first", (i, i+1))         ReLU i and max-pool i+1 as relu(pool(x))
+            ("conv+pool", (i, i+1, i+2))     Conv2d i, ReLU i+1, max-pool i+2 as
+                                             relu(conv2d_max_pool2d(x)): conv and pool one op
+
+        With fuse off (or set_routes("reference")) every step is ("layer", (i,)).
+        """
+        layers = list(self)
+        fusing = self.fuse and get_routes() == "fast"
+        steps, index = [], 0
+        while index < len(layers):
+            rest = layers[index:index + 3] + [None, None]
+            if (fusing and hasattr(rest[0], "forward_then_max_pool")
+                    and _relu_then_max_pool(rest[1], rest[2])):
+                steps.append(("conv+pool", (index, index + 1, index + 2)))
+            elif fusing and _relu_then_max_pool(rest[0], rest[1]):
+                steps.append(("pool first", (index, index + 1)))
+            else:
+                steps.append(("layer", (index,)))
+            index += len(steps[-1][1])
+        return steps
+
     def forward(self, x):
-        """x through every layer in turn; a ReLU followed by a max-pool runs the pool first.
+        """x through every layer in turn; with fuse on, a ReLU followed by a max-pool runs
+        the pool first, and a Conv2d just before them runs with the pool as one op.
 
         max(0, max over a window of x) = max over the window of max(0, x):
         ReLU never reorders two values, so pooling first gives the same
         output, and the same gradient (where the window's maximum is not
         positive, both orders send it zero), on a quarter of the values
-        for a 2x2 pool. On a training step of keras_mnist_cnn that is about
-        an eighth of the time (benchmarks/README.md, "Speed in a learner's
-        own script"). A Conv2d just before them runs with the pool as one op,
-        conv2d_max_pool2d (functional/conv_pool.py), again the same numbers.
-        Iterating over the layers yourself (for layer in model: x = layer(x))
-        gives the same numbers in the written order.
+        for a 2x2 pool. The Conv2d and the pool as one op is
+        conv2d_max_pool2d (functional/conv_pool.py), again the same numbers;
+        on the numba backend a route computes it without writing the
+        convolution's output to memory. What each saves in a training step:
+        benchmarks/README.md, "Speed in a learner's own script".
+        ``Sequential(..., fuse=False)``, or iterating over the layers yourself
+        (for layer in model: x = layer(x)), gives the same numbers in the
+        written order.
         """
-        layers = list(self) + [None, None]
-        index = 0
-        while layers[index] is not None:
-            layer, following, after = layers[index:index + 3]
-            if (hasattr(layer, "forward_then_max_pool") and _relu_then_max_pool(following, after)):
-                # Conv2d, ReLU, MaxPool2d: relu(pool(conv(x))), conv and pool as one op
-                # (functional/conv_pool.py: the same numbers, less memory traffic)
-                x = following(layer.forward_then_max_pool(x, after))
-                index += 3
-            elif _relu_then_max_pool(layer, following):
-                x = layer(following(x))                  # relu(max_pool(x)) = max_pool(relu(x))
-                index += 2
+        layers = list(self)
+        for how, positions in self.plan():
+            if how == "conv+pool":
+                conv, relu, pool = (layers[i] for i in positions)
+                x = relu(conv.forward_then_max_pool(x, pool))     # relu(pool(conv(x)))
+            elif how == "pool first":
+                relu, pool = (layers[i] for i in positions)
+                x = relu(pool(x))                                 # relu(max_pool(x)) = max_pool(relu(x))
             else:
-                x = layer(x)
-                index += 1
+                x = layers[positions[0]](x)
         return x
 
     def output_shape(self, input_shape):

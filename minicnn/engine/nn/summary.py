@@ -8,9 +8,21 @@ minicnn/engine/shapes.py; after Flatten, the whole input). Grouped
 convolutions show groups=G in the layer column and their G times smaller
 parameter count. Shapes are computed from the formulas, not by running the
 model, so even VGG16 at 224x224 summarises instantly.
+
+The last column, "runs as", says how the layer is computed on a backend
+(the active one, or ``backend=``) for a batch of ``batch`` images: a
+convolution's route from kernels/routes.py's table (``im2col``, the
+reference of functional/conv.py; ``winograd F(2x2,3x3)``; ``chunks``) and
+where its dL/dx takes a route of its own; and what nn.Sequential fuses or
+reorders (``fused with 1, 2``; ``after 2 (pool first)``). Nothing there
+is guessed: the same functions decide when the model runs.
 """
 
-from ..shapes import receptive_field_step
+import numpy
+
+from ..backend import NAMES, get_backend
+from ..kernels import routes
+from ..shapes import receptive_field_step, whole_number
 
 
 def leaf_layers(model):
@@ -18,12 +30,19 @@ def leaf_layers(model):
     return [(name, module) for name, module in model.named_modules() if not module._modules]
 
 
-def summary(model, input_shape, print_table=True):
-    """Return one dict per leaf layer: layer, name, output_shape, params, receptive_field."""
+def summary(model, input_shape, print_table=True, backend=None, batch=32, dtype="float32"):
+    """Return one dict per leaf layer: layer, name, output_shape, params, receptive_field,
+    runs_as (how it is computed on ``backend`` for ``batch`` images of ``dtype``)."""
+    backend = get_backend() if backend is None else backend
+    if backend not in NAMES:
+        raise ValueError(f"summary: unknown backend {backend!r}; choose one of {', '.join(NAMES)}")
+    batch = whole_number(batch, "batch", "summary", minimum=1)
     shape = tuple(input_shape)
     field, jump = [1, 1], [1, 1]
     rows = []
+    steps, fused = fusion_notes(model), set()
     for name, layer in leaf_layers(model):
+        layer_input = shape
         shape = layer.output_shape(shape)
         window = getattr(layer, "window", None)
         if len(shape) == 1:
@@ -39,21 +58,72 @@ def summary(model, input_shape, print_table=True):
             "output_shape": shape,
             "params": sum(p.size for p in layer.parameters()),
             "receptive_field": tuple(field),
+            "runs_as": runs_as(name, layer, layer_input, shape, steps, backend, batch, dtype, fused),
         })
     if print_table:
-        print(format_table(type(model).__name__, input_shape, rows))
+        print(format_table(type(model).__name__, input_shape, rows, backend, batch))
     return rows
 
 
-def format_table(title, input_shape, rows):
+def fusion_notes(model):
+    """{qualified layer name: (how, names of its step's layers)} for every layer that an
+    nn.Sequential in ``model`` fuses or reorders (Sequential.plan)."""
+    notes = {}
+    for prefix, module in model.named_modules():
+        if not hasattr(module, "plan"):
+            continue
+        names = [f"{prefix}.{child}" if prefix else child for child in module._modules]
+        for how, positions in module.plan():
+            if how != "layer":
+                for position in positions:
+                    notes[names[position]] = (how, [names[p] for p in positions])
+    return notes
+
+
+def conv_call(layer, input_shape, output_shape, backend, batch, dtype):
+    """The kernels.routes.ConvCall a Conv2d layer makes for ``batch`` inputs (C, H, W)."""
+    return routes.ConvCall((batch,) + tuple(input_shape), tuple(layer.weight.shape),
+                           numpy.dtype(dtype), backend == "cupy", backend, layer.stride,
+                           layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]))
+
+
+def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused):
+    """How one leaf layer is computed, in words (the "runs as" column). ``fused`` collects
+    the first layers of the conv+pool steps whose convolution and pool run as one route."""
+    how, names = steps.get(name, ("layer", [name]))
+    if how in ("pool first", "conv+pool") and name != names[0]:
+        relu, pool = names[-2], names[-1]
+        if name == relu:
+            return f"after {pool} (pool first)"
+        return f"fused into {names[0]}" if names[0] in fused else f"before {relu} (pool first)"
+    if not hasattr(layer, "forward_then_max_pool"):          # not a convolution
+        return ""
+    call = conv_call(layer, input_shape, output_shape, backend, batch, dtype)
+    if how == "conv+pool":
+        route = routes.choose("conv2d+max_pool2d", call)
+        if route is not None:
+            fused.add(name)
+            return f"{route.name}, fused with {', '.join(names[1:])}"
+    text = routes.describe("conv2d", call)
+    if routes.choose("conv2d", call) is None:                 # the formulas: dL/dx may take a route
+        gradient = routes.describe("conv2d_input_gradient", call)
+        if gradient != routes.REFERENCE["conv2d_input_gradient"]:
+            text += f"; dL/dx {gradient}"
+    return text
+
+
+def format_table(title, input_shape, rows, backend=None, batch=None):
     width = max([58] + [len(row["layer"]) for row in rows])   # the layer column: never cut short
-    header = f"{'name':<6} {'layer':<{width}} {'output shape':<16} {'params':>12}  receptive field"
+    header = (f"{'name':<6} {'layer':<{width}} {'output shape':<16} {'params':>12}  "
+              f"{'receptive field':<16} runs as")
     rule = "=" * len(header)
-    lines = [f"{title} on input {tuple(input_shape)} (C, H, W)", rule, header, rule]
+    on = f"; runs as: on the {backend} backend, batch {batch}" if backend else ""
+    lines = [f"{title} on input {tuple(input_shape)} (C, H, W){on}", rule, header, rule]
     for row in rows:
         shape = "x".join(str(s) for s in row["output_shape"])
         field = "x".join(str(f) for f in row["receptive_field"])
-        lines.append(f"{row['name']:<6} {row['layer']:<{width}} {shape:<16} {row['params']:>12,}  {field}")
+        lines.append(f"{row['name']:<6} {row['layer']:<{width}} {shape:<16} {row['params']:>12,}  "
+                     f"{field:<16} {row.get('runs_as', '')}".rstrip())
     total = sum(row["params"] for row in rows)
     lines += [rule, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0"]
     return "\n".join(lines)

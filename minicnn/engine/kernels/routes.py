@@ -1,0 +1,247 @@
+"""Routes: the faster ways of computing a whole op, and the one table that chooses them.
+
+An op's Function in minicnn/engine/functional/ is its reference, the plain
+formula a learner reads (conv2d: im2col, one matrix product, col2im). A
+*route* computes the same op another way, faster on some backend and at
+some sizes, and gives the reference's numbers (the same sums, possibly
+added in another order: tests/test_routes.py checks values and gradients
+against the reference, for every dtype the route takes).
+
+    op                     reference (what you read)            routes (tried in this order)
+    conv2d                 im2col      functional/conv.py       winograd F(2x2,3x3), chunks
+    conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
+    conv2d+max_pool2d      conv2d, then max_pool2d              chunks, pooled in cache
+                           (functional/conv_pool.py)
+
+``ROUTES`` below is the only place that decides: each op asks ``choose``,
+which returns the first route whose ``when`` holds for the call, or None
+for the reference. ``set_routes("reference")`` (or ``with
+using_routes("reference"):``) switches every route off, and nn.Sequential's
+fusion with it: everything then runs as written. ``describe`` says which
+route an op would take, without running it; ``model.summary()`` and
+``minicnn summary`` show it per layer.
+
+Routes are one level above the kernels (KERNELS in kernels/__init__.py,
+which pick a compiled twin of one hot loop); a route calls whole functions
+of kernels/winograd.py or kernels/convolution.py, which call kernels.
+Why each route is faster, and when it is not: the docstrings of those two
+files; the measurements: benchmarks/README.md and benchmarks/results/.
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+from .. import threads
+from ..backend import get_backend, is_cupy_array
+from . import convolution, winograd
+
+MODES = ("fast", "reference")
+_mode = {"name": "fast"}
+
+
+def set_routes(mode):
+    """"fast": ops take their routes where ``ROUTES`` says (the default); "reference":
+    every op runs its reference Function and nn.Sequential runs its layers as written."""
+    if mode not in MODES:
+        raise ValueError(f"set_routes: unknown mode {mode!r}; choose 'fast' (routes where "
+                         f"they pay, the default) or 'reference' (every op as written)")
+    _mode["name"] = mode
+
+
+def get_routes():
+    """The current mode: "fast" or "reference"."""
+    return _mode["name"]
+
+
+@contextlib.contextmanager
+def using_routes(mode):
+    """``with using_routes("reference"): ...`` runs a block with every route off (or on)."""
+    previous = get_routes()
+    set_routes(mode)
+    try:
+        yield
+    finally:
+        _mode["name"] = previous
+
+
+# ----- what a route is asked about ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConvCall:
+    """One convolution call, as the routes see it: shapes, dtype, device and settings.
+
+    input_shape: (N, C, H, W); weight_shape: (F, C/G, KH, KW); stride, padding,
+    dilation: (h, w) pairs; out: (OH, OW); pool: the max-pool after it for
+    conv2d+max_pool2d, (kernel, stride, padding, dilation, pooled size), else None.
+    """
+
+    input_shape: tuple
+    weight_shape: tuple
+    dtype: object
+    on_gpu: bool
+    backend: str
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    out: tuple
+    pool: tuple = None
+
+    @classmethod
+    def of(cls, x, weight_shape, stride, padding, dilation, groups, out, pool=None, backend=None,
+           input_shape=None):
+        """The call for an input array x on ``backend`` (default: the active one).
+        x may be any array of the call's dtype and device, with input_shape then given
+        (conv2d_input_gradient passes its g)."""
+        shape = tuple(x.shape) if input_shape is None else tuple(input_shape)
+        return cls(shape, tuple(weight_shape), x.dtype, is_cupy_array(x),
+                   backend or get_backend(), tuple(stride), tuple(padding), tuple(dilation),
+                   groups, tuple(out), pool)
+
+    @property
+    def rows(self):
+        """K = C/G * KH * KW: the rows of one group's im2col matrix."""
+        return self.weight_shape[1] * self.weight_shape[2] * self.weight_shape[3]
+
+    @property
+    def on_numba(self):
+        """NumPy arrays, with images in them, on the numba backend."""
+        return (self.backend == "numba" and not self.on_gpu and self.input_shape[0] > 0
+                and all(size > 0 for size in self.input_shape[1:]))
+
+
+# ----- when each route runs ------------------------------------------------------------------
+
+def in_chunks(call):
+    """A few images at a time on each thread (kernels/convolution.py): the numba backend,
+    one group, fewer than CHUNKS_BELOW_ROWS rows C*KH*KW (first layers, whose thin
+    products leave the time to moving the matrices), and minicnn able to give each of
+    its threads a BLAS thread of its own."""
+    return (call.on_numba and call.groups == 1 and call.rows < convolution.CHUNKS_BELOW_ROWS
+            and threads.blas_control())
+
+
+def by_winograd(call):
+    """Winograd's F(2x2, 3x3) (kernels/winograd.py): the numba backend; float32 or float64;
+    a 3x3 filter, stride 1, dilation 1, one group, any padding; not a first layer (at least
+    CHUNKS_BELOW_ROWS rows, else chunks); where the multiply-adds saved outweigh the data
+    the transforms move (winograd.pays); and minicnn able to split BLAS on its threads."""
+    return (call.on_numba and call.groups == 1 and call.weight_shape[2:] == (3, 3)
+            and call.stride == (1, 1) and call.dilation == (1, 1)
+            and call.dtype.kind == "f" and call.dtype.itemsize >= 4
+            and call.rows >= convolution.CHUNKS_BELOW_ROWS
+            and winograd.pays(call.input_shape, call.weight_shape[0], call.padding)
+            and threads.blas_control())
+
+
+def input_gradient_in_chunks(call):
+    """dL/dx = col2im(W^T @ g) a few images at a time on each thread: the numba backend,
+    one group, and minicnn able to split BLAS on its threads (every layer size: the
+    (K, N*OH*OW) matrix W^T @ g never has to exist whole)."""
+    return call.on_numba and call.groups == 1 and threads.blas_control()
+
+
+# ----- what each route computes: forward(call, x, weight, bias) -> (y, saved) and
+# ----- backward(call, saved, grad_y, needs) -> (dL/dx, dL/dW, dL/db), needs = 3 booleans
+
+def _winograd_forward(call, x, weight, bias):
+    return winograd.winograd_forward_numba(x, weight, bias, call.padding, call.out)
+
+
+def _winograd_backward(call, saved, grad_y, needs):
+    return winograd.winograd_backward_numba(grad_y, saved, call.input_shape, call.padding, *needs)
+
+
+def _chunks_forward(call, x, weight, bias):
+    y = convolution.conv2d_forward_numba(x, weight, bias, call.stride, call.padding, call.dilation,
+                                         call.out)
+    return y, (x, weight)
+
+
+def _chunks_backward(call, saved, grad_y, needs):
+    x, weight = saved
+    return convolution.conv2d_backward_numba(grad_y, x, weight, call.stride, call.padding,
+                                             call.dilation, *needs)
+
+
+def _input_gradient_chunks(call, g, weight):
+    return convolution.input_gradient_numba(g, weight, call.input_shape, call.stride, call.padding,
+                                            call.dilation, call.out)
+
+
+def _conv_pool_forward(call, x, weight, bias):
+    pooled, switches = convolution.conv2d_max_pool_forward_numba(
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
+    return pooled, (switches, x, weight)
+
+
+def _conv_pool_backward(call, saved, grad_pooled, needs):
+    switches, x, weight = saved
+    return convolution.conv2d_max_pool_backward_numba(
+        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
+
+
+# ----- the table -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Route:
+    """A faster way of computing a whole op, equal to its reference.
+
+    op:       the op it computes ("conv2d", ...), a key of ROUTES
+    name:     how summaries and profiles name it ("winograd F(2x2,3x3)")
+    equals:   the reference it gives the numbers of, and where to read it
+    code:     where its loops are
+    when:     when(call) -> bool: whether it runs for this call (ConvCall)
+    forward:  forward(call, *arrays) -> (output, saved)  (or the output alone, for
+              conv2d_input_gradient, which has no backward of its own)
+    backward: backward(call, saved, grad_output, needs) -> one gradient per input, or None
+    """
+
+    op: str
+    name: str
+    equals: str
+    code: str
+    when: object
+    forward: object
+    backward: object = None
+
+
+REFERENCE = {
+    "conv2d": "im2col",
+    "conv2d_input_gradient": "col2im(W^T @ g)",
+    "conv2d+max_pool2d": "conv2d, then max_pool2d",
+}
+
+ROUTES = {
+    "conv2d": (
+        Route("conv2d", "winograd F(2x2,3x3)", "Conv2dFunction, functional/conv.py",
+              "kernels/winograd.py", by_winograd, _winograd_forward, _winograd_backward),
+        Route("conv2d", "chunks", "Conv2dFunction, functional/conv.py",
+              "kernels/convolution.py", in_chunks, _chunks_forward, _chunks_backward),
+    ),
+    "conv2d_input_gradient": (
+        Route("conv2d_input_gradient", "chunks", "conv2d_input_gradient, functional/conv.py",
+              "kernels/convolution.py", input_gradient_in_chunks, _input_gradient_chunks),
+    ),
+    "conv2d+max_pool2d": (
+        Route("conv2d+max_pool2d", "chunks, pooled in cache",
+              "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
+              in_chunks, _conv_pool_forward, _conv_pool_backward),
+    ),
+}
+
+
+def choose(op, call):
+    """The route op ``op`` takes for ``call`` (a ConvCall), or None: its reference."""
+    if get_routes() == "reference":
+        return None
+    for route in ROUTES[op]:
+        if route.when(call):
+            return route
+    return None
+
+
+def describe(op, call):
+    """How ``op`` runs for ``call``, in words: the route's name, or the reference's."""
+    route = choose(op, call)
+    return REFERENCE[op] if route is None else route.name

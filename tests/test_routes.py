@@ -1,0 +1,374 @@
+"""Routes (minicnn/engine/kernels/routes.py): each equals its reference, the table alone
+decides, summaries name them, fusion is visible and one word away, one default backend.
+
+Each route is forced onto hypothesis-drawn geometries it accepts (its ``when`` replaced
+by "the geometry fits") and compared with its reference, ``using_routes("reference")``,
+output and every gradient, in float64 and float32.
+"""
+
+import ast
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn as mc
+from minicnn import nn
+from minicnn.engine import functional as F
+from minicnn.engine import threads
+from minicnn.engine.backend import numba, using_backend
+from minicnn.engine.functional.conv import Conv2dFunction
+from minicnn.engine.kernels import routes
+from minicnn.engine.tensor import tensor
+from minicnn.models import get_model
+from test_threads import convolutions
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+needs_numba = pytest.mark.skipif(numba is None, reason="numba is not installed")
+needs_split_blas = pytest.mark.skipif(
+    numba is None or not threads.blas_control(),
+    reason="the numba routes need NumPy's OpenBLAS to take a thread count (threads.blas_control)")
+
+
+# ----- the reference and the routes give the same numbers ----------------------------------
+
+@st.composite
+def winograd_geometries(draw):
+    """(input shape, weight shape, stride, padding, dilation) that Winograd computes: 3x3,
+    stride 1, dilation 1; odd and non-square images, padding 0 or 1 on each axis."""
+    batch, channels, filters = draw(st.integers(1, 5)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    height = draw(st.integers(3 - 2 * padding[0], 9))
+    width = draw(st.integers(3 - 2 * padding[1], 9))
+    return (batch, channels, height, width), (filters, channels, 3, 3), (1, 1), padding, (1, 1)
+
+
+def geometries(three_by_three):
+    """Winograd's geometries, or any (non-square kernels, stride, padding, dilation, odd
+    sizes: test_threads.convolutions)."""
+    return winograd_geometries() if three_by_three else convolutions()
+
+
+def forced(route, fits):
+    """``route`` with its ``when`` replaced by ``fits`` (what its loops can compute)."""
+    return dataclasses.replace(route, when=fits)
+
+
+def on_numba(call):
+    return call.on_numba
+
+
+def run_conv(arrays, stride, padding, dilation, pool=None):
+    """Output and gradients (x, w, b) of conv2d, or conv2d_max_pool2d when ``pool`` is given."""
+    x, w, b = (tensor(a.copy(), requires_grad=True) for a in arrays)
+    if pool is None:
+        y = F.conv2d(x, w, b, stride, padding, dilation)
+    else:
+        y = F.conv2d_max_pool2d(x, w, b, stride, padding, dilation, 1, *pool)
+    grad = numpy.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
+    y.backward(grad)
+    return y, [y.data, x.grad, w.grad, b.grad]
+
+
+def sum_terms(input_shape, weight_shape, out):
+    """The most products any one output or gradient entry adds: C*KH*KW (y), F*KH*KW
+    (dL/dx), N*OH*OW (dL/dW, dL/db), bounded by their total."""
+    (batch, channels, _, _), (filters, _, kh, kw) = input_shape, weight_shape
+    return channels * kh * kw + filters * kh * kw + batch * out[0] * out[1]
+
+
+def conv_out(input_shape, weight_shape, stride, padding, dilation):
+    return tuple((input_shape[2 + a] + 2 * padding[a] - dilation[a] * (weight_shape[2 + a] - 1) - 1)
+                 // stride[a] + 1 for a in (0, 1))
+
+
+def assert_close(got, expected, dtype, terms):
+    """A route adds the same products as its reference in another order (Winograd: through
+    exact linear transforms): a few roundings of each sum of ``terms`` products apart, in
+    the dtype's epsilon, relative to the largest entry."""
+    eps = numpy.finfo(dtype).eps
+    for mine, theirs in zip(got, expected):
+        scale = 1 + numpy.abs(theirs).max()
+        assert mine.dtype == theirs.dtype
+        numpy.testing.assert_allclose(mine, theirs, rtol=0, atol=16 * terms * eps * scale)
+
+
+def check_route(monkeypatch, op, route, geometry, seed, dtype, pool=None):
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    rng = numpy.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in (input_shape, weight_shape, weight_shape[:1])]
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            reference, expected = run_conv(arrays, stride, padding, dilation, pool)
+        monkeypatch.setitem(routes.ROUTES, op, (forced(route, on_numba),))
+        routed, got = run_conv(arrays, stride, padding, dilation, pool)
+    assert routed.creator.name == f"{op} by {route.name}"          # the route did run
+    assert reference.creator.name != routed.creator.name
+    out = conv_out(input_shape, weight_shape, stride, padding, dilation)
+    assert_close(got, expected, dtype, sum_terms(input_shape, weight_shape, out))
+
+
+@needs_split_blas
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=geometries(three_by_three=True), seed=st.integers(0, 999))
+@settings(max_examples=15, deadline=None)
+def test_winograd_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, seed):
+    (route,) = [r for r in routes.ROUTES["conv2d"] if r.name.startswith("winograd")]
+    check_route(monkeypatch, "conv2d", route, geometry, seed, dtype)
+
+
+@needs_split_blas
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999))
+@settings(max_examples=15, deadline=None)
+def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, seed):
+    (route,) = [r for r in routes.ROUTES["conv2d"] if r.name == "chunks"]
+    check_route(monkeypatch, "conv2d", route, geometry, seed, dtype)
+
+
+@needs_split_blas
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
+       pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
+                             (3, 2, 0, True, 1), (2, 2, 0, False, 2)]))
+@settings(max_examples=15, deadline=None)
+def test_conv_pool_route_equals_the_two_ops(monkeypatch, dtype, geometry, seed, pool):
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    out = [(input_shape[2 + a] + 2 * padding[a] - dilation[a] * (weight_shape[2 + a] - 1) - 1)
+           // stride[a] + 1 for a in (0, 1)]
+    kernel, _, pool_padding, _, pool_dilation = pool
+    if min(out) < pool_dilation * (kernel - 1) + 1 - 2 * pool_padding:
+        return                                     # the pool does not fit this output: not a case
+    (route,) = routes.ROUTES["conv2d+max_pool2d"]
+    check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
+
+
+@needs_split_blas
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999))
+@settings(max_examples=15, deadline=None)
+def test_input_gradient_route_equals_col2im_of_the_product(monkeypatch, dtype, geometry, seed):
+    from minicnn.engine.functional.conv import conv2d_input_gradient
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    out = tuple((input_shape[2 + a] + 2 * padding[a] - dilation[a] * (weight_shape[2 + a] - 1) - 1)
+                // stride[a] + 1 for a in (0, 1))
+    rng = numpy.random.default_rng(seed)
+    g = rng.standard_normal((weight_shape[0], input_shape[0] * out[0] * out[1])).astype(dtype)
+    w = rng.standard_normal(weight_shape).astype(dtype)
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            expected = conv2d_input_gradient(g, w, input_shape, stride, padding, dilation)
+        (route,) = routes.ROUTES["conv2d_input_gradient"]
+        calls = []
+
+        def counted(call, *arrays):
+            calls.append(call)
+            return route.forward(call, *arrays)
+
+        monkeypatch.setitem(routes.ROUTES, "conv2d_input_gradient",
+                            (dataclasses.replace(route, when=on_numba, forward=counted),))
+        got = conv2d_input_gradient(g, w, input_shape, stride, padding, dilation)
+    assert len(calls) == 1
+    assert_close([got], [expected], dtype, sum_terms(input_shape, weight_shape, out))
+
+
+# ----- the table is the only place that decides ----------------------------------------------
+
+@needs_numba
+def test_an_empty_table_sends_every_op_to_its_reference(monkeypatch):
+    for op in routes.ROUTES:
+        monkeypatch.setitem(routes.ROUTES, op, ())
+    model = get_model("zfnet_small")
+    x = tensor(numpy.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(numpy.float32))
+    names = set()
+    original = Conv2dFunction.forward
+
+    def seen(self, *arrays):
+        names.add(self.name)
+        return original(self, *arrays)
+
+    monkeypatch.setattr(Conv2dFunction, "forward", seen)
+    with using_backend("numba"):
+        model(x)
+        assert all(row["runs_as"].split(",")[0].split(";")[0] in ("im2col", "")
+                   or row["runs_as"].startswith(("after", "before"))
+                   for row in model.summary((1, 28, 28), print_table=False))
+    assert names == {"conv2d"}                       # five convolutions, all by the formulas
+
+
+@needs_split_blas
+def test_a_route_in_the_table_is_taken_wherever_its_when_holds(monkeypatch):
+    (chunks,) = [r for r in routes.ROUTES["conv2d"] if r.name == "chunks"]
+    asked = []
+
+    def always(call):
+        asked.append(call)
+        return True
+
+    monkeypatch.setitem(routes.ROUTES, "conv2d", (dataclasses.replace(chunks, name="everywhere",
+                                                                      when=always),))
+    x = tensor(numpy.ones((2, 8, 6, 6)))
+    w = tensor(numpy.ones((4, 8, 3, 3)))
+    with using_backend("numpy"):                     # even on numpy: the table says so
+        y = F.conv2d(x, w)
+    assert asked and asked[0].input_shape == (2, 8, 6, 6) and asked[0].backend == "numpy"
+    assert y.shape == (2, 4, 4, 4) and float(y.data[0, 0, 0, 0]) == 72.0
+
+
+def _names_used(path):
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_ops_and_layers_never_ask_the_backend_or_the_machine():
+    """Only kernels/ (KERNELS and ROUTES) decides how an op runs: the ops and layers never
+    look at the backend, the BLAS library or a route's own condition."""
+    deciders = {"get_backend", "blas_control", "is_cupy_array", "by_winograd", "in_chunks",
+                "input_gradient_in_chunks", "pays", "CHUNKS_BELOW_ROWS", "_pick"}
+    offenders = {}
+    for folder in ("functional", "nn"):
+        for path in sorted((ROOT / "minicnn" / "engine" / folder).glob("*.py")):
+            if path.name == "summary.py":            # describes a backend it is given
+                continue
+            found = _names_used(path) & deciders
+            if found:
+                offenders[f"{folder}/{path.name}"] = sorted(found)
+    assert offenders == {}
+
+
+def test_every_route_names_its_reference_and_its_code():
+    for op, table in routes.ROUTES.items():
+        assert op in routes.REFERENCE
+        for route in table:
+            assert route.op == op and route.name and route.name != routes.REFERENCE[op]
+            assert "functional/" in route.equals
+            assert (ROOT / "minicnn" / "engine" / route.code).is_file()
+            assert callable(route.when) and callable(route.forward)
+            assert (route.backward is None) == (op == "conv2d_input_gradient")
+
+
+def test_set_routes_refuses_an_unknown_mode_and_using_routes_restores():
+    with pytest.raises(ValueError, match=r"unknown mode 'slow'.*'fast'.*'reference'"):
+        routes.set_routes("slow")
+    assert mc.get_routes() == "fast"
+    with mc.using_routes("reference"):
+        assert mc.get_routes() == "reference"
+    assert mc.get_routes() == "fast"
+
+
+# ----- what runs is visible ------------------------------------------------------------------
+
+def _runs_as(model_name, backend, **kwargs):
+    model = get_model(model_name)
+    return {row["name"]: row["runs_as"]
+            for row in model.summary(model.input_shape, print_table=False, backend=backend, **kwargs)}
+
+
+def test_summary_on_numpy_names_the_reference_and_the_reordering():
+    rows = _runs_as("zfnet_small", "numpy")
+    assert [rows[name] for name in ("0", "4", "8", "10", "12")] == ["im2col"] * 5
+    assert rows["1"] == "after 2 (pool first)" and rows["2"] == "before 1 (pool first)"
+    assert rows["3"] == "" and rows["16"] == ""                # LRN, Linear: no route
+
+
+@needs_split_blas
+def test_summary_on_numba_shows_winograd_chunks_and_fusion():
+    rows = _runs_as("zfnet_small", "numba", batch=32)
+    assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
+    assert rows["0"] == "chunks, pooled in cache, fused with 1, 2"
+    assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
+    keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
+    assert keras["3"] == "im2col; dL/dx chunks"               # no Winograd: it does not pay there
+    with mc.using_routes("reference"):
+        plain = _runs_as("zfnet_small", "numba")
+    assert plain["0"] == plain["4"] == "im2col" and plain["1"] == plain["2"] == ""
+
+
+@needs_split_blas
+def test_summary_command_names_the_routes():
+    out = subprocess.run([sys.executable, "-m", "minicnn", "summary", "zfnet_small", "--backend", "numba"],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert "runs as: on the numba backend, batch 32" in out
+    assert out.count("winograd F(2x2,3x3)") == 4 and "fused with 1, 2" in out
+
+
+def test_summary_refuses_an_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        get_model("lenet5").summary((1, 28, 28), print_table=False, backend="tpu")
+
+
+# ----- fusion: visible, one word away, the same numbers ---------------------------------------
+
+def test_fuse_false_and_reference_routes_plan_every_layer_as_written():
+    model = get_model("keras_mnist_cnn")
+    assert model.plan()[:2] == [("conv+pool", (0, 1, 2)), ("conv+pool", (3, 4, 5))]
+    model.fuse = False
+    assert all(how == "layer" for how, _ in model.plan())
+    model.fuse = True
+    with mc.using_routes("reference"):
+        assert all(how == "layer" for how, _ in model.plan())
+    assert nn.Sequential(nn.ReLU(), nn.MaxPool2d(2), fuse=False).plan() == [("layer", (0,)), ("layer", (1,))]
+    with pytest.raises(TypeError, match="fuse must be True or False"):
+        nn.Sequential(nn.ReLU(), fuse="no")
+
+
+def _step(model, x, labels):
+    model.zero_grad()
+    loss = F.cross_entropy(model(x), labels)
+    loss.backward()
+    return [loss.data] + [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("model_name", ["keras_mnist_cnn", "zfnet_small"])
+def test_fused_and_written_order_give_the_same_numbers(backend_name, model_name):
+    mc.manual_seed(3)
+    model = get_model(model_name).to("float64").eval()       # eval: dropout is the identity
+    if backend_name == "cupy":
+        model.to("gpu")
+    rng = numpy.random.default_rng(0)
+    x = mc.tensor(rng.standard_normal((5, 1, 28, 28)))
+    labels = mc.tensor(rng.integers(0, 10, 5)).data
+    fused = _step(model, x, labels)
+    model.fuse = False
+    written = _step(model, x, labels)
+    for a, b in zip(fused, written):
+        a, b = mc.to_numpy(a), mc.to_numpy(b)
+        if backend_name == "numpy":
+            numpy.testing.assert_array_equal(a, b)           # reordering alone: exactly equal
+        else:                                                 # a route adds in chunks
+            numpy.testing.assert_allclose(a, b, rtol=0, atol=1e-11 * (1 + numpy.abs(b).max()))
+
+
+# ----- one backend choice ----------------------------------------------------------------------
+
+def _in_subprocess(code, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "MINICNN_BACKEND"}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, cwd=ROOT)
+
+
+def test_a_script_and_the_command_choose_the_same_default_backend():
+    expected = "numba" if numba is not None else "numpy"
+    script = _in_subprocess("import minicnn; print(minicnn.get_backend())")
+    assert script.returncode == 0 and script.stdout.strip() == expected
+    command = _in_subprocess("from minicnn.cli.main import choose_backend; print(choose_backend(None))")
+    assert command.stdout.strip() == expected
+    chosen = _in_subprocess("import minicnn; print(minicnn.get_backend())", MINICNN_BACKEND="numpy")
+    assert chosen.stdout.strip() == "numpy"
+    refused = _in_subprocess("import minicnn; minicnn.get_backend()", MINICNN_BACKEND="tpu")
+    assert refused.returncode == 1 and "$MINICNN_BACKEND: unknown backend 'tpu'" in refused.stderr
