@@ -8,8 +8,9 @@
     minicnn data fashion-mnist [--fetch]
 
 Every command takes ``--backend {numpy,numba,cupy}``; without it minicnn
-uses $MINICNN_BACKEND, else the fastest one this machine has (cupy with a
-GPU, then numba, then numpy).
+uses the engine's ``default_backend()``, as a script does: $MINICNN_BACKEND,
+else numba where Numba imports, else numpy (the GPU only when asked for).
+``summary`` shows, per layer, how it runs on that backend (its route).
 
 Two kinds of failure, told apart. A mistake the user can fix without
 reading minicnn's code (a flag value out of range, an unknown name, a
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from .. import models
 from ..engine.backend import NAMES as BACKENDS
-from ..engine.backend import backends, set_backend
+from ..engine.backend import backends, default_backend, get_backend, set_backend
 from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
 from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model, weights_dtype
 from ..training.loop import TrainingDiverged
@@ -79,6 +80,7 @@ RUN_FILES = ("checkpoint.npz", "metrics.json", "curves.png", "snapshots.npz")
 FLAG_RULES = (
     ("--epochs", "a whole number of epochs, at least 1", lambda value: value >= 1),
     ("--batch-size", "at least 1 image", lambda value: value >= 1),
+    ("--batch", "at least 1 image", lambda value: value >= 1),
     ("--lr", "a positive, finite learning rate", lambda value: value > 0),
     ("--momentum", "in [0, 1)", lambda value: 0 <= value < 1),
     ("--weight-decay", "a finite number, 0 or more", lambda value: value >= 0),
@@ -211,12 +213,12 @@ def checkpoint_dataset(checkpoint, dataset):
 
 # ----- backend ----------------------------------------------------------------------
 def choose_backend(name):
-    """Activate ``name``, or the environment's, or the fastest available backend."""
+    """Activate ``name`` (--backend), else the engine's default_backend(): $MINICNN_BACKEND,
+    else numba where Numba imports, else numpy (the same choice as a script's)."""
     if name is None and os.environ.get("MINICNN_BACKEND"):
         name = check_name("$MINICNN_BACKEND", "backend", os.environ["MINICNN_BACKEND"], BACKENDS)
     if name is None:
-        available = backends()
-        name = next(n for n in ("cupy", "numba", "numpy") if available[n][0])
+        name = default_backend()
     available, reason = backends()[name]
     if not available:
         raise UsageError(f"backend {name!r} is not available on this machine: {reason}")
@@ -321,10 +323,10 @@ def command_summary(args):
     shape = parse_input(args.input) if args.input else models.input_shape(model_name)
     model = models.get_model(model_name, **kwargs)
     try:
-        rows = model.summary(shape, print_table=False)
+        rows = model.summary(shape, print_table=False, batch=args.batch)
     except ShapeError as error:
         raise UsageError(f"{model_name} does not fit an input of shape {shape} (C, H, W):\n{error}") from error
-    print(format_table(model_name, shape, rows))
+    print(format_table(model_name, shape, rows, get_backend(), args.batch))
     return 0
 
 
@@ -507,6 +509,8 @@ def build_parser():
     summary.add_argument("--input", default=None, metavar="C,H,W",
                          help="input shape (default: the model's own)")
     summary.add_argument("--num-classes", type=int, default=None)
+    summary.add_argument("--batch", type=int, default=32, metavar="N",
+                         help="the batch size the 'runs as' column is for (routes depend on it; default 32)")
     summary.set_defaults(run=command_summary)
 
     data = commands.add_parser("data", parents=[common],

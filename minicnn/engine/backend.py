@@ -15,7 +15,13 @@ version for the active backend.
 
 Choose a backend with ``set_backend("numba")``, the ``MINICNN_BACKEND``
 environment variable, the ``--backend`` flag of the ``minicnn`` command, or
-for a block of code ``with using_backend("numba"): ...``.
+for a block of code ``with using_backend("numba"): ...``. When nothing
+chose one, ``default_backend()`` decides, for a script and for the
+``minicnn`` command alike: $MINICNN_BACKEND, else "numba" where Numba
+imports (the fastest CPU backend; what runs is still shown by
+``model.summary()``), else "numpy". Never "cupy" unasked: the GPU holds
+its own arrays, and a script moves its model there itself
+(``model.to("gpu")``).
 
 This is the bottom of the engine: it imports nothing from minicnn, and
 everything else (the kernels included) imports it. So the two optional
@@ -105,14 +111,24 @@ def _check_name(name):
     return name
 
 
-def get_backend():
-    """Name of the active backend ("numpy", "numba" or "cupy")."""
-    if _active["name"] is None:
-        chosen = os.environ.get("MINICNN_BACKEND") or "numpy"   # set but empty: as if unset
+def default_backend():
+    """The backend used when none was set: $MINICNN_BACKEND if set (and not empty), else
+    "numba" if Numba imports, else "numpy". Raises ValueError or RuntimeError, naming
+    $MINICNN_BACKEND, for an unknown or unavailable name there."""
+    chosen = os.environ.get("MINICNN_BACKEND")
+    if chosen:
         try:
-            _active["name"] = _check_name(chosen)
+            return _check_name(chosen)
         except (ValueError, RuntimeError) as error:   # name where the name came from
             raise type(error)(f"$MINICNN_BACKEND: {error}") from None
+    return "numba" if numba is not None else "numpy"
+
+
+def get_backend():
+    """Name of the active backend ("numpy", "numba" or "cupy"): the one set, else
+    ``default_backend()``."""
+    if _active["name"] is None:
+        _active["name"] = default_backend()
     return _active["name"]
 
 
