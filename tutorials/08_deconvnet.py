@@ -29,8 +29,9 @@
 # Fig. 2, we look at the nine strongest activations of a map over many
 # images, each projected separately, next to the image patches they saw.
 #
-# Where it lives in minicnn: `minicnn/visualize/deconvnet.py` (Deconvnet,
-# conv_transpose2d), `minicnn/visualize/topk.py` (the top-9 search),
+# Where it lives in minicnn: `minicnn/visualize/deconvnet.py` (Deconvnet),
+# `minicnn/engine/functional/transposed.py` (`F.conv_transpose2d`, the
+# transposed filter, an engine op), `minicnn/visualize/topk.py` (the top-9 search),
 # `minicnn/visualize/projection_grids.py` (Fig. 2's grid).
 
 # %%

@@ -11,8 +11,9 @@ send it down a "deconvnet" attached to the convnet, layer by layer in reverse:
     ReLU             max(0, x)                 rectify the signal: max(0, signal)
     Conv2d           filters w                 the same filters transposed (each one
                                                flipped vertically and horizontally):
-                                               col2im(w^T @ signal), exactly the
-                                               convolution's input-gradient; no bias.
+                                               F.conv_transpose2d, col2im(w^T @ signal),
+                                               exactly the convolution's input-gradient;
+                                               no bias.
                                                Grouped: each group's filters send their
                                                signal to their own group's channels;
                                                dilated: to the pixels their taps read
@@ -51,9 +52,6 @@ from dataclasses import dataclass
 import numpy
 
 from ..engine import functional as F
-from ..engine import kernels
-from ..engine.functional.conv import conv2d_input_gradient
-from ..engine.functional.pooling import avg_pool2d_input_gradient
 from ..engine.backend import get_array_module, to_numpy
 from ..engine.nn import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LocalResponseNorm, MaxPool2d, ReLU,
                          Sequential, Sigmoid, Subsampling, Tanh)
@@ -65,27 +63,27 @@ SUPPORTED = (Conv2d, MaxPool2d, AvgPool2d, Subsampling, ReLU, Sigmoid, Tanh, Loc
 
 
 def conv_transpose2d(signal, weight, input_shape, stride, padding, dilation=(1, 1), groups=1):
-    """The transposed convolution: what the deconvnet applies for a Conv2d layer.
+    """The way down a Conv2d layer: ``F.conv_transpose2d`` back to the shape it came from.
 
     signal: (N, F, OH, OW), shaped like the layer's output; weight: (F, C/G, KH, KW),
     the convnet's own filters; input_shape: (N, C, H, W), the shape the
-    convolution was applied to; stride, padding, dilation, groups G: the
-    layer's. Returns (N, C, H, W):
+    convolution was applied to; stride, padding, dilation: (h, w) pairs, and
+    groups G, the layer's. Returns (N, C, H, W).
 
-        g   = signal laid out as rows         (F, N*OH*OW)   kernels.images_to_rows
-        out = col2im(W^T @ g)                 W = w.reshape(F, C*KH*KW)
-                                              (G groups: W_g^T @ g_g for each group)
-
-    That is the convolution's input gradient with the signal in the place of
-    dL/dy: ``conv2d_input_gradient`` of minicnn/engine/functional/conv.py, the
-    very function the backward pass calls. Written as a sum over pixels it
-    correlates the signal with each filter flipped vertically and
-    horizontally: ZFNet's "transposed versions of the same filters". Rows or
-    columns that the forward convolution never reached (floor in the
-    output-size formula) receive zero.
+    F.conv_transpose2d (minicnn/engine/functional/transposed.py) is the
+    convolution's input gradient with the signal in the place of dL/dy:
+    it correlates the signal with each filter flipped vertically and
+    horizontally, ZFNet's "transposed versions of the same filters". The
+    convolution's output size is floored, so several input sizes give the
+    same OH; output_padding gives back the rows and columns the floor
+    dropped, H - ((OH - 1)*SH - 2*PH + DH*(KH - 1) + 1), and they receive
+    zero: the forward convolution never reached them.
     """
-    return conv2d_input_gradient(kernels.images_to_rows(signal), weight, input_shape, stride, padding,
-                                 dilation, groups)
+    kernel = weight.shape[2:]
+    dropped = tuple(size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
+                    for size, out, k, s, p, d in zip(input_shape[2:], signal.shape[2:], kernel, stride, padding,
+                                                     dilation))
+    return F.conv_transpose2d(signal, weight, None, stride, padding, dropped, groups, dilation).data
 
 
 @dataclass
@@ -155,13 +153,13 @@ def _step_down(step, signal):
         # y = weight[c] * mean + bias[c]: the bias is dropped, as for a Conv2d,
         # the scale goes down with the signal, then the mean as for AvgPool2d
         signal = signal * module.weight.data.reshape(1, -1, 1, 1)
-        return avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
-                                         module.padding)
+        return F.avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
+                                           module.padding)
     if isinstance(module, AvgPool2d):
         # average pooling is linear: down through its own backward, each value
         # divided by its window's divisor and spread over the window
-        return avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
-                                         module.padding, module.count_include_pad)
+        return F.avg_pool2d_input_gradient(signal, step.input_shape, module.kernel_size, module.stride,
+                                           module.padding, module.count_include_pad)
     if isinstance(module, (LocalResponseNorm, Dropout)):
         return signal                                      # not inverted
     if isinstance(module, (Sigmoid, Tanh)):
