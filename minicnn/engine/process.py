@@ -27,12 +27,12 @@ value you set yourself is always kept.
    python ...``); ``tune()`` then leaves it alone and says so.
 
 2. Idle OpenMP threads spin briefly, then sleep (OMP_WAIT_POLICY=PASSIVE
-   with GOMP_SPINCOUNT=5000, about 50 microseconds). libgomp's default is to
-   spin for about 3 ms. libgomp reads these when it loads (at Numba's first
-   parallel loop, or when PyTorch is imported); ``settings()`` says if it
-   had loaded already. They change PyTorch's threads as much as Numba's:
-   a PyTorch op is a parallel region, and threads that sleep between
-   regions must be woken for the next one.
+   with GOMP_SPINCOUNT=5000: 5,000 turns of the busy-wait loop). libgomp's
+   default is 300,000 turns, sixty times as many. libgomp reads these when
+   it loads (at Numba's first parallel loop, or when PyTorch is imported);
+   ``settings()`` says if it had loaded already. They change PyTorch's
+   threads as much as Numba's: a PyTorch op is a parallel region, and
+   threads that sleep between regions must be woken for the next one.
 
 3. Freed memory is kept for reuse (glibc's ``mallopt``). A training step
    allocates tens of MB of new arrays (im2col columns, activations,

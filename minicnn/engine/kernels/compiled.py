@@ -43,9 +43,10 @@ Three habits make these loops fast; they are marked where they occur:
   LLVM sees it start at 0; a loop over a thread's share, ``range(first,
   last)``, does not start at 0, so a loop that indexes with its variable
   counts in unsigned integers: ``range(unsigned(first), unsigned(last))``.
-  Without that, relu's loops ran 9 times slower.) The loops only ever form
-  non-negative indices: their ranges are clipped to the image first, and
-  switches are checked.
+  Without that, relu's loops were not vectorised: benchmarks/README.md,
+  "What each change bought", ReLU loops counting in unsigned integers.)
+  The loops only ever form non-negative indices: their ranges are clipped
+  to the image first, and switches are checked.
 * Selects, not branches. Comparisons choose with ``value if take else best``
   rather than an ``if`` block: a select instead of a branch, which random
   data would mispredict about every other window.
@@ -138,16 +139,18 @@ else:
 # Below this many bytes in a loop's arrays, one thread does the whole loop:
 # handing out the work costs tens of microseconds (waking a thread, Python's
 # lock passing between two threads), as long as a pass over a few MB held in
-# the cache takes. Timed on a 2-core machine at keras-MNIST's batch-32 sizes:
-# the layout moves over 1-2 MB ran 2-3 times slower on two threads than on
-# one; pooling over 5 MB ran twice as fast on two.
+# the cache takes. Timed on a 2-core machine at keras-MNIST's batch-32 sizes,
+# the layout moves over 1-2 MB ran slower on two threads than on one, and
+# pooling over 5 MB faster (benchmarks/README.md, "Figures moved from the
+# engine's comments").
 SHARE_FROM_BYTES = 1 << 22
 
 
 # Loops that do many operations per byte (a pooling window's comparisons, LRN's
 # channel sums and divisions) pay for the second thread from smaller sizes:
-# at keras-MNIST's and zfnet_small's batch-32 sizes, 0.5-3 MB, they ran 1.6-1.9
-# times as fast on two threads.
+# at keras-MNIST's and zfnet_small's batch-32 sizes, 0.5-3 MB, they ran faster
+# on two threads than on one (benchmarks/README.md, "Figures moved from the
+# engine's comments").
 SHARE_FROM_BYTES_COMPUTING = 1 << 19
 
 

@@ -12,12 +12,13 @@ the whole batch, and a change of layout (its docstring has the formulas):
 
 Those matrices are large: for keras-MNIST's second convolution at batch
 128, cols and W^T @ g are 17.8 MB each. Each is written to memory and read
-back, and on a machine whose memory moves about 9 GB/s that costs more than
-the arithmetic. Every column of them, though, belongs to one image. So the
-functions here compute the same formulas for a chunk of a few images at a
-time (``images_per_chunk``: their columns take about CHUNK_BYTES), each
-chunk on one of minicnn's threads, start to finish, while its matrices are
-still in the processor's cache:
+back, and on the 2-core machine these kernels were tuned on that costs
+more than the arithmetic (its memory's speed: benchmarks/README.md,
+"Figures moved from the engine's comments"). Every column of them, though,
+belongs to one image. So the functions here compute the same formulas for
+a chunk of a few images at a time (``images_per_chunk``: their columns
+take about CHUNK_BYTES), each chunk on one of minicnn's threads, start to
+finish, while its matrices are still in the processor's cache:
 
     forward    for each chunk of images n0 .. n1-1:
                    cols_c = im2col(x[n0:n1])             (K, m*S), m = n1 - n0

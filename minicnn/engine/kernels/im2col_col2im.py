@@ -188,8 +188,9 @@ def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)
     (kernel_height, kernel_width), (out_height, out_width) = kernel, out
     n, c, height, width = x.shape
     cols = buffers.empty((c, kernel_height, kernel_width, n, out_height, out_width), x.dtype)
-    # shared out from half a megabyte: short rows make this loop slow per byte
-    # (keras-MNIST's third layer, 0.8 MB: 0.27 ms on one thread, 0.19 on two)
+    # shared out from half a megabyte: short rows make this loop slow per byte, so
+    # a second thread pays at smaller sizes than for a plain copy (keras-MNIST's third
+    # layer, 0.8 MB: benchmarks/README.md, "Figures moved from the engine's comments")
     share_out(_im2col_loops, n * c, flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                                  *padding, *dilation, out_height, out_width),
                   float(pad_value), cols.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
@@ -289,7 +290,7 @@ def col2im_numba(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
     share_out(loops, n * c, flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                             *padding, *dilation, out_height, out_width), x.reshape(-1),
-              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)           # as im2col: 0.23 -> 0.17 ms
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)           # from half a megabyte, as im2col
     return x
 
 

@@ -67,7 +67,7 @@ save more multiplications but lose accuracy in float32: Lavin and Gray,
 section 5; minicnn stays with 2x2.)
 
 Only stride 1, dilation 1, one group and a 3x3 filter; any padding. Which
-layers take this path: kernels/__init__.py (``convolution_by_winograd``).
+layers take this path: kernels/routes.py (``by_winograd``, in the table ROUTES).
 In this file: the NumPy reference (read it to learn), then the Numba loops
 and the numba backend's forward and backward, whose 16 products run on
 minicnn's threads, each with NumPy's BLAS on one thread.
@@ -98,11 +98,12 @@ def tiles(out):
 #     saved = C * F * (9 * N*OH*OW - 16 * T)     (direct minus Winograd multiply-adds)
 #     moved = 16 * T * (C + F)                   (the values of V and M)
 #
-# Timed in training steps on a 2-core machine (benchmarks/README.md,
-# "Winograd"): zfnet_small's four 3x3 layers (saved/moved 27 to 35) ran
-# 10% faster at batch 32 and 128; keras-MNIST's second layer (19: 32
-# channels, 11x11 outputs) no faster at batch 32 and 2% slower at 128; its
-# third (8: 3x3 outputs, so 2x2 tiles compute 16 outputs for 9) slower.
+# Timed in training steps on a 2-core machine (benchmarks/README.md, "What
+# each change bought", the Winograd rows): zfnet_small's four 3x3 layers
+# (saved/moved 27 to 35) were faster by Winograd at batch 32 and 128;
+# keras-MNIST's second layer (19: 32 channels, 11x11 outputs) was not; its
+# third (8: 3x3 outputs, so 2x2 tiles compute 16 outputs for 9) was slower.
+# The threshold lies between 19 and 27.
 SAVED_PER_MOVED = 24
 
 
