@@ -181,3 +181,81 @@ def test_history_columns_and_round_trip():
     assert history["train_loss"] == [1.0] and History.from_dict(history.to_dict()).records == [record]
     with pytest.raises(KeyError, match="choose one of"):
         history["loss"]
+
+
+# ----- train_step: the step fit takes, in a few lines ----------------------------------------
+def _weights(model):
+    return [np.array(mc.to_numpy(p.data)) for p in model.parameters()]
+
+
+def test_train_step_is_forward_loss_backward_update(fashion):
+    """Two steps (the second uses momentum's velocity) give the weights of the same lines written out."""
+    from minicnn.engine.optim import SGD
+    from minicnn.training import train_step
+    (x, y), _ = fashion
+    mc.manual_seed(0)
+    stepped, by_hand = tiny_net(), tiny_net()
+    by_hand.load_state_dict(stepped.state_dict())
+    stepped_sgd = SGD(stepped.parameters(), 0.05, 0.9, 1e-4, None)
+    by_hand_sgd = SGD(by_hand.parameters(), 0.05, 0.9, 1e-4, None)
+
+    def halve_gradients(model):                       # a hook that must run between backward and step
+        def hook():
+            for parameter in model.parameters():
+                parameter.grad = parameter.grad * 0.5
+        return hook
+
+    for batch in range(2):
+        images, labels = x[32 * batch:32 * (batch + 1)], y[32 * batch:32 * (batch + 1)]
+        mc.manual_seed(10 + batch)                    # the same dropout masks for both
+        loss, correct = train_step(stepped, stepped_sgd, images, labels, halve_gradients(stepped))
+        mc.manual_seed(10 + batch)
+        logits = by_hand(mc.tensor(images))
+        expected = mc.functional.cross_entropy(logits, labels)
+        by_hand_sgd.zero_grad()
+        expected.backward()
+        halve_gradients(by_hand)()
+        by_hand_sgd.step()
+        assert isinstance(loss, float) and loss == float(expected.item())
+        assert isinstance(correct, int) and correct == int((logits.data.argmax(axis=1) == labels).sum())
+        for got, want in zip(_weights(stepped), _weights(by_hand)):
+            assert np.array_equal(got, want)
+
+
+def test_fit_is_a_loop_over_train_step(fashion):
+    """fit's weights and losses, bit for bit, from a plain loop: the same batches, the same dropout."""
+    from minicnn.data.loader import DataLoader
+    from minicnn.engine.optim import SGD
+    from minicnn.training import train_step
+    (x, y), _ = fashion
+    x, y = x[:80], y[:80]                             # batches of 32, 32 and 16
+    mc.manual_seed(0)
+    fitted, looped = tiny_net(), tiny_net()
+    looped.load_state_dict(fitted.state_dict())
+    history = fit(fitted, (x, y), epochs=2, batch_size=32, lr=0.05, seed=4, progress=False)
+    optimizer = SGD(looped.parameters(), 0.05, 0.9, 0.0, None)         # fit's momentum 0.9, no decay
+    loader = DataLoader(x, y, 32, shuffle=True, seed=4)                  # fit's order and batches
+    looped.train()
+    for epoch in range(2):
+        mc.manual_seed(epoch_seed(4, epoch))                             # fit reseeds dropout per epoch
+        loader.set_epoch(epoch)
+        total_loss = 0.0
+        for images, labels in loader:
+            loss, _ = train_step(looped, optimizer, images, labels)
+            total_loss += loss * len(labels)
+        assert history["train_loss"][epoch] == total_loss / len(y)
+    for got, want in zip(_weights(fitted), _weights(looped)):
+        assert np.array_equal(got, want)
+
+
+def test_the_loop_docstring_shows_train_step_as_it_is():
+    """loop.py's docstring copies train_step's lines for the reader; every code line must match step.py."""
+    import inspect
+    from minicnn.training import loop, step
+    source = inspect.getsource(step.train_step).split('"""')[-1]          # the body after the docstring
+    code = [line.split("#")[0].strip() for line in source.splitlines() if line.split("#")[0].strip()]
+    shown = [line.strip() for line in loop.__doc__.splitlines()]
+    assert len(code) >= 8
+    for line in code:
+        assert any(text == line or text.startswith(line + " ") for text in shown), (
+            f"loop.py's docstring no longer shows train_step's line {line!r} (step.py)")

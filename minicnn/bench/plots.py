@@ -30,7 +30,8 @@ def _ok(case):
     return {r["backend"]: r for r in case["results"] if r.get("status") == "ok"}
 
 
-def _backends(cases):
+def _timed_backends(cases):
+    """The backends timed ("ok") in at least one of the cases, in first-seen order."""
     names = []
     for case in cases:
         names += [name for name in _ok(case) if name not in names]
@@ -60,7 +61,7 @@ def plot_ops(document, out_dir):
     written = []
     for name in dict.fromkeys(case["name"] for case in cases):
         group = [case for case in cases if case["name"] == name]
-        backends = _backends(group)
+        backends = _timed_backends(group)
         if not backends:
             continue
         labels = [case["workload"].split(":")[0] + "\n" + case["workload"].split(":", 1)[-1].strip()
@@ -91,7 +92,7 @@ def plot_ops(document, out_dir):
 def plot_models(document, out_dir):
     plt = _pyplot()
     cases = [case for case in document["cases"] if case["suite"] == "models"]
-    backends = _backends(cases)
+    backends = _timed_backends(cases)
     if not backends:
         return []
     labels = [f"{case['params']['model']}\n{case['name']}, batch {case['params']['batch']}" for case in cases]
@@ -115,7 +116,7 @@ def plot_models(document, out_dir):
 def plot_scaling(document, out_dir):
     plt = _pyplot()
     cases = [case for case in document["cases"] if case["suite"] == "scaling"]
-    backends = _backends(cases)
+    backends = _timed_backends(cases)
     if not backends:
         return []
     figure, panels = plt.subplots(1, 3, figsize=(15, 4.5))

@@ -30,7 +30,8 @@ def _table(header, rows, right_from=2):
     return lines
 
 
-def _backends(cases):
+def _backends_in_results(cases):
+    """Every backend named in the cases' results, timed, skipped or failed, in first-seen order."""
     names = []
     for case in cases:
         for result in case["results"]:
@@ -64,7 +65,7 @@ def _baseline(by_backend):
 
 def summary_table(cases):
     """op | workload | one column per backend: median (speed-up over the baseline)."""
-    backends = _backends(cases)
+    backends = _backends_in_results(cases)
     models = bool(cases) and cases[0]["suite"] == "models"
     rows = []
     for case in cases:

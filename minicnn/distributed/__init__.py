@@ -9,6 +9,8 @@ this package holds the pieces, each small enough to read in one sitting:
     communicator.py   rank, size and the collectives: SingleProcess (one
                       process, nothing moves) and MPICommunicator (mpi4py)
     nccl.py           NCCLCommunicator: CuPy arrays summed GPU to GPU
+    choose.py         world(): the communicator that fits how the process
+                      was started (mpiexec or not) and the GPUs it has
     sharding.py       which rows of each batch a rank takes
     gradients.py      the gradients' one flat buffer and its all-reduce; rank
                       0's weights broadcast at the start
@@ -30,9 +32,8 @@ This package imports only the engine; mpi4py is imported when an
 MPICommunicator is made, and CuPy's NCCL when an NCCLCommunicator is.
 """
 
-from .communicator import (
-    Communicator, MPICommunicator, SingleProcess, import_mpi, launched_ranks, started_by_mpiexec, world,
-)
+from .communicator import Communicator, MPICommunicator, SingleProcess, import_mpi
+from .choose import launched_ranks, started_by_mpiexec, world
 from .faults import abort_on_error, abort_on_uncaught_exception, describe_failure
 from .launch import find_mpiexec, mpiexec_command
 from .gradients import GradientAllReduce, broadcast_parameters, check_ranks_agree, parameters_digest

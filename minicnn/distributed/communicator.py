@@ -21,8 +21,8 @@ Three implementations:
 
 This is ChainerMN's design (Akiba et al. 2017, docs/sources.md): a
 communicator, gradients all-reduced between backward and update, and each
-rank its share of the data. ``world()`` picks the communicator for the
-process it runs in.
+rank its share of the data. ``world()`` (choose.py) picks the communicator
+for the process it runs in.
 
 mpi4py is imported only when an MPICommunicator is made: ``from mpi4py
 import MPI`` starts MPI, which a single-process run has no use for.
@@ -182,48 +182,3 @@ class MPICommunicator(Communicator):
 def _synchronize_gpu():
     from ..engine.backend import cupy
     cupy.cuda.get_current_stream().synchronize()
-
-
-# ----- which communicator -----------------------------------------------------------------
-# Variables that the process managers of MPICH (hydra: PMI_*), Open MPI (OMPI_*) and
-# Slurm (PMIX_*) set in every process they start: their presence means "started by mpiexec".
-LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
-
-
-def started_by_mpiexec():
-    """True when this process was started by mpiexec/mpirun/srun (read from the environment)."""
-    return any(name in os.environ for name in LAUNCHER_VARIABLES)
-
-
-def launched_ranks():
-    """How many processes mpiexec started (from the environment, without starting MPI); 1 if none."""
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 1
-
-
-def world(distributed=None, nccl=None):
-    """The communicator for this process.
-
-    distributed=None: MPI when started by mpiexec, else SingleProcess.
-    distributed=True: MPI (an ImportError says how to install it); a
-    single ``python ...`` run is then an MPI job of one rank.
-    distributed=False: SingleProcess.
-    nccl=True: with MPI, sum CuPy arrays with NCCL (nccl.py), one GPU per rank;
-    None: NCCL when the backend is cupy and every rank has a GPU of its own
-    (NCCL refuses two ranks on one GPU; MPI then sums through the host).
-    """
-    if distributed is None:
-        distributed = started_by_mpiexec()
-    if not distributed:
-        return SingleProcess()
-    mpi = MPICommunicator()
-    if nccl is None:
-        from ..engine import backend
-        nccl = (backend.get_backend() == "cupy" and backend.cupy is not None
-                and backend.cupy.cuda.runtime.getDeviceCount() >= mpi.on_this_machine()[1])
-    if nccl:
-        from .nccl import NCCLCommunicator
-        return NCCLCommunicator(mpi)
-    return mpi

@@ -140,47 +140,37 @@ class Tensor:
 
     # ----- arithmetic (the Functions live in minicnn/engine/arithmetic.py) ---------
     def __add__(self, other):
-        from . import arithmetic
         return arithmetic.Add()(self, other)
 
     __radd__ = __add__
 
     def __sub__(self, other):
-        from . import arithmetic
         return arithmetic.Add()(self, -as_tensor(other, like=self))
 
     def __rsub__(self, other):
-        from . import arithmetic
         return arithmetic.Add()(-self, other)
 
     def __neg__(self):
-        from . import arithmetic
         return arithmetic.Mul()(self, -1.0)
 
     def __mul__(self, other):
-        from . import arithmetic
         return arithmetic.Mul()(self, other)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        from . import arithmetic
         return arithmetic.Mul()(self, arithmetic.Pow(-1.0)(as_tensor(other, like=self)))
 
     def __rtruediv__(self, other):
-        from . import arithmetic
         return arithmetic.Mul()(arithmetic.Pow(-1.0)(self), other)
 
     def __pow__(self, exponent):
-        from . import arithmetic
         return arithmetic.Pow(exponent)(self)
 
     def __matmul__(self, other):
-        from . import arithmetic
         return arithmetic.MatMul()(self, other)
 
     def sum(self, axis=None, keepdims=False):
-        from . import arithmetic
         return arithmetic.Sum(axis, keepdims)(self)
 
     def mean(self, axis=None, keepdims=False):
@@ -188,22 +178,18 @@ class Tensor:
         return self.sum(axis, keepdims) * (1.0 / float(count))
 
     def reshape(self, *shape):
-        from . import arithmetic
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return arithmetic.Reshape(shape)(self)
 
     def exp(self):
-        from . import arithmetic
         return arithmetic.Exp()(self)
 
     def log(self):
-        from . import arithmetic
         return arithmetic.Log()(self)
 
     @property
     def T(self):
-        from . import arithmetic
         return arithmetic.Transpose()(self)
 
 
@@ -313,3 +299,9 @@ class Function:
 
     def backward(self, grad_output):
         raise NotImplementedError
+
+
+# arithmetic's Functions subclass Function and build on Tensor, so it imports this module at its
+# top; imported here, last and once, every name it needs is already defined, and the methods
+# above find ``arithmetic`` as a module-level name when they run.
+from . import arithmetic  # noqa: E402  (arithmetic builds on Tensor: imported last, once)

@@ -4,6 +4,7 @@
 
 One idea per module:
 
+    step.py         train_step(): forward, loss, backward, update: one batch
     loop.py         fit() and evaluate(): epochs, batches, the progress bar
     checkpoint.py   atomic, pickle-free checkpoints and exact resume
     files.py        writing any file atomically, with the usual permissions
@@ -19,9 +20,10 @@ from .checkpoint import Checkpoint, CheckpointError, OutputError, load_checkpoin
 from .history import History
 from .loop import TrainingDiverged, confusion_matrix, evaluate, fit
 from .schedules import ReduceLROnPlateau, StepLR
+from .step import train_step
 
 __all__ = [
-    "fit", "evaluate", "confusion_matrix", "TrainingDiverged", "Checkpoint", "CheckpointError",
+    "train_step", "fit", "evaluate", "confusion_matrix", "TrainingDiverged", "Checkpoint", "CheckpointError",
     "OutputError", "load_checkpoint",
     "load_model", "save_checkpoint", "History", "Callback", "AtEpochs", "EarlyStopping",
     "StepLR", "ReduceLROnPlateau",

@@ -4,15 +4,24 @@
     loss, accuracy, predictions = evaluate(model, x_test, y_test)
 
 x_*: float32 (N, C, H, W) NumPy (or CuPy) arrays, y_*: (N,) integer labels.
-One epoch of ``fit``, for every mini-batch (x, y) the DataLoader gives:
+One epoch of ``fit`` is one ``train_step`` (step.py) for every mini-batch
+(x, y) the DataLoader gives:
 
-    logits = model(x)                         (B, K) class scores, dropout active
-    loss   = cross_entropy(logits, y)         mean over the batch of -log softmax(logits)[y]
-    loss.backward()                           dloss/dp for every parameter p
-    optimizer.step()                          v = momentum v + g + wd p;  p -= lr v  (optim.py)
+    def train_step(model, optimizer, images, labels, reduce_gradients=None):
+        logits = model(tensor(images))            (B, K) class scores, dropout active
+        loss = F.cross_entropy(logits, labels)    mean over the batch of -log softmax(logits)[y]
+        optimizer.zero_grad()
+        loss.backward()                           dloss/dp for every parameter p
+        if reduce_gradients is not None:
+            reduce_gradients()                    data parallelism: the ranks' gradients summed
+        optimizer.step()                          v = momentum v + g + wd p;  p -= lr v  (optim.py)
+        correct = int((logits.data.argmax(axis=1) == labels).sum())
+        return float(loss.item()), correct
 
-then: validation (dropout off), the History record, the learning-rate
-schedule, the checkpoint, and the callbacks' on_epoch_end.
+Around each step: this rank's rows of the batch, the progress bar, the
+divergence check and the callbacks' on_batch_end. After the last batch:
+validation (dropout off), the History record, the learning-rate schedule,
+the checkpoint, and the callbacks' on_epoch_end.
 
 Reproducibility. Everything random in epoch e comes from (seed, e) alone:
 the DataLoader draws the order and the augmentation from
@@ -50,6 +59,7 @@ from .callbacks import Callback
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..data.loader import DataLoader
 from .history import History
+from .step import train_step
 from ..engine.optim import SGD
 from ..engine.tensor import no_grad, tensor
 from ..distributed import GradientAllReduce, SingleProcess, broadcast_parameters, empty_share_problem, share
@@ -273,18 +283,15 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
             rows = share(batch_rows, communicator.rank, communicator.size)   # this rank's rows: all in one process
             x, y = x[rows], y[rows]
             with rng.drawing_for_batch(rows, batch_rows):    # dropout: the batch's numbers, these rows
-                logits = model(tensor(x))
-            loss = F.cross_entropy(logits, y)                # mean over this rank's b_r rows
-            optimizer.zero_grad()
-            loss.backward()
-            state.gradients.allreduce(weight=len(y) / batch_rows)   # g = sum_r (b_r / B) g_r, on every rank
-            optimizer.step()
-            loss_value = float(loss.item())
+                # loss: the mean over this rank's b_r rows; between backward and step the
+                # gradients are summed over the ranks, g = sum_r (b_r / B) g_r, on every rank
+                loss_value, batch_correct = train_step(
+                    model, optimizer, x, y,
+                    reduce_gradients=lambda: state.gradients.allreduce(weight=len(y) / batch_rows))
             if not math.isfinite(loss_value):
                 broken = _non_finite(state)
                 what = f"the loss became {loss_value}" if broken is None else f"{broken} holds NaN or infinite values"
                 raise TrainingDiverged(_diverged(state, batch + 1, what))
-            batch_correct = int((logits.data.argmax(axis=1) == y).sum())
             total_loss += loss_value * len(y)
             correct, seen = correct + batch_correct, seen + len(y)
             rate = seen / max(time.perf_counter() - started, 1e-9)
