@@ -3,8 +3,11 @@ backward, every hot-loop kernel and the optimizer.
 
     python -m minicnn.bench.profile --model keras_mnist_cnn --backend numba [--batch 128] [--steps 20]
 
-For the duration of the run, the ``forward`` and ``backward`` of every
-Function subclass (conv2d, max_pool2d, relu, linear, ...), each kernel of
+The table starts with how each layer runs on that backend (its route, from
+minicnn/engine/kernels/routes.py, as ``model.summary()`` shows it). For the
+duration of the run, the ``forward`` and ``backward`` of every Function
+subclass (conv2d, max_pool2d, relu, linear, ...; an op that took a route is
+labelled by it, "conv2d by winograd F(2x2,3x3) forward"), each kernel of
 minicnn.engine.kernels (im2col, col2im, maxpool_*, lrn_*, relu_*, the
 convolution's layout kernels) and ``SGD.step`` are wrapped in timers (on
 the GPU the timer synchronises first, which slows the step a little but
@@ -34,12 +37,13 @@ import numpy
 
 from ..engine import functional as F
 from ..engine import kernels, optim
-from ..engine.kernels import winograd
+from ..engine.kernels import routes, winograd
 from ..engine.backend import using_backend
 from ..models import get_model, input_shape
 from ..engine.rng import manual_seed
 from ..engine.functional.conv import Conv2dFunction
 from ..engine.functional.fully_connected import LinearFunction
+from ..engine.functional.routed import RoutedFunction
 from ..engine.tensor import Function, tensor
 from .machine import limit_threads
 from .targets import MinicnnTarget
@@ -65,6 +69,13 @@ class Timers:
                 self.calls[label] += 1
         return timed
 
+    def wrap_method(self, method, function):
+        """``function``, a Function's forward or backward, timed under "<its name> <method>"
+        (the name of the instance: a RoutedFunction names its route)."""
+        def timed(function_self, *args, **kwargs):
+            return self.wrap(f"{function_self.name} {method}", function)(function_self, *args, **kwargs)
+        return timed
+
 
 def _subclasses(cls):
     for subclass in cls.__subclasses__():
@@ -80,7 +91,7 @@ def instrumented(timers):
         for method in ("forward", "backward"):
             if method in vars(cls):
                 saved.append((cls, method, vars(cls)[method]))
-                setattr(cls, method, timers.wrap(f"{cls.name} {method}", vars(cls)[method]))
+                setattr(cls, method, timers.wrap_method(method, vars(cls)[method]))
     for name in kernels.NAMES:
         saved.append((kernels, name, getattr(kernels, name)))
         setattr(kernels, name, timers.wrap(f"kernel {name}", getattr(kernels, name)))
@@ -95,31 +106,41 @@ def instrumented(timers):
 
 @contextlib.contextmanager
 def recording_products(products):
-    """Append the shapes of every conv2d and linear matrix product to ``products``."""
-    conv_forward, linear_forward = Conv2dFunction.forward, LinearFunction.forward
+    """Append the shapes of every conv2d and linear matrix product to ``products``: conv2d
+    by its formulas or in chunks as (F, K, P) (the chunks split P), by Winograd as 16
+    products (F, C, T) of each kind."""
+    conv_forward, routed_forward = Conv2dFunction.forward, RoutedFunction.forward
+    linear_forward = LinearFunction.forward
 
     def conv(self, x, weight, bias=None):
         filters, k = weight.shape[0], int(numpy.prod(weight.shape[1:]))
         p = x.shape[0] * self.out[0] * self.out[1]
-        if kernels.convolution_by_winograd(x, weight, self.stride, self.padding, self.dilation,
-                                           self.groups):
-            tiles = x.shape[0] * winograd.tiles(self.out)[0] * winograd.tiles(self.out)[1]
-            products.append(("conv2d by Winograd, 16 x", (filters, weight.shape[1], tiles),
-                             self.needs_input_grad[0], x.dtype))
-        else:
-            products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
+        products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
         return conv_forward(self, x, weight, bias)
+
+    def routed(self, x, weight, bias=None):
+        call = self.call
+        if self.route.name.startswith("winograd"):
+            tiles = x.shape[0] * winograd.tiles(call.out)[0] * winograd.tiles(call.out)[1]
+            products.append(("conv2d by Winograd, 16 x", (weight.shape[0], weight.shape[1], tiles),
+                             self.needs_input_grad[0], x.dtype))
+        else:                                                              # chunks of the formulas
+            p = x.shape[0] * call.out[0] * call.out[1]
+            products.append(("conv2d", (weight.shape[0], int(numpy.prod(weight.shape[1:])), p),
+                             self.needs_input_grad[0], x.dtype))
+        return routed_forward(self, x, weight, bias)
 
     def linear(self, x, weight, bias=None):
         products.append(("linear", (x.shape[0], x.shape[1], weight.shape[0]),
                          self.needs_input_grad[0], x.dtype))
         return linear_forward(self, x, weight, bias)
 
-    Conv2dFunction.forward, LinearFunction.forward = conv, linear
+    Conv2dFunction.forward, RoutedFunction.forward, LinearFunction.forward = conv, routed, linear
     try:
         yield products
     finally:
-        Conv2dFunction.forward, LinearFunction.forward = conv_forward, linear_forward
+        Conv2dFunction.forward, RoutedFunction.forward = conv_forward, routed_forward
+        LinearFunction.forward = linear_forward
 
 
 def time_products(products, put, synchronize, repeat=15):
@@ -211,7 +232,10 @@ def profile_training_step(model_name, backend_name, batch=128, steps=20, warmup=
         with recording_products(products):
             step()
         gemms = time_products(products, target.put, target.synchronize)
+        layers = [(row["name"], row["layer"], row["runs_as"])
+                  for row in model.summary(shape, print_table=False, batch=batch) if row["runs_as"]]
     return {"model": model_name, "backend": backend_name, "batch": batch, "steps": steps,
+            "runs_as": layers,
             "step_ms_median": statistics.median(plain) * 1e3,
             "step_ms_instrumented": instrumented_total / steps * 1e3,
             "ms_per_step": {label: seconds / steps * 1e3 for label, seconds in timers.seconds.items()},
@@ -235,8 +259,13 @@ def table(profile):
               "local_response_norm backward": ["kernel lrn_backward"]}
     lines = [f"{profile['model']} training step on {profile['backend']}, batch {profile['batch']}: "
              f"{profile['step_ms_median']:.1f} ms per step (median of {profile['steps']}); "
-             f"{total:.1f} ms with the timers", "",
-             "| part | ms per step | share of the step |", "|---|---:|---:|"]
+             f"{total:.1f} ms with the timers", ""]
+    if profile.get("runs_as"):
+        lines += ["How the layers run (minicnn/engine/kernels/routes.py; the same as "
+                  "`minicnn summary`):", "", "| layer | | runs as |", "|---|---|---|"]
+        lines += [f"| {name} | {layer} | {how} |" for name, layer, how in profile["runs_as"]]
+        lines.append("")
+    lines += ["| part | ms per step | share of the step |", "|---|---:|---:|"]
     covered = 0.0
     for label in ops:
         covered += per_step[label]
