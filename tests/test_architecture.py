@@ -29,7 +29,8 @@ ALLOWED = {
     "visualize": {"engine", "data", "models", "distributed", "training"},
     "bench": {"engine", "data", "models", "distributed", "training"},
     "explore": {"engine", "data", "models", "distributed", "training", "visualize"},
-    "cli": {"engine", "data", "models", "distributed", "training", "visualize", "bench", "explore"},
+    "reproduce": {"engine", "data", "models", "distributed", "training", "visualize"},
+    "cli": {"engine", "data", "models", "distributed", "training", "visualize", "bench", "explore", "reproduce"},
 }
 # Libraries the engine must never import: the lab's tools, not the engine's.
 NOT_IN_ENGINE = {"matplotlib", "tqdm", "torch", "threadpoolctl", "pytest", "hypothesis", "PIL"}
