@@ -247,9 +247,23 @@ def test_float64_training_writes_float64_weights_and_resumes_bit_exactly(capsys,
 
 
 def test_train_refuses_a_model_that_does_not_fit_the_images(capsys, tmp_path, monkeypatch):
+    """Said from the model's designed input, before the data is read or its 62M weights are drawn."""
+    monkeypatch.setattr(mc.rng, "normal_array", lambda *a, **k: pytest.fail("alexnet's weights were drawn"))
+    status, _, err = run_main(["train", "--model", "alexnet", "--out", str(tmp_path / "run")] + TINY, capsys)
+    assert status == 2 and err.count("\n") == 1 and not (tmp_path / "run").exists()
+    assert ("minicnn train: alexnet takes (3, 224, 224) images (C, H, W) and fashion-mnist's are (1, 28, 28): "
+            "nothing to train; the models for them are keras_mnist_cnn, fc_baseline, lenet5, zfnet_small") in err
+
+
+def test_run_still_names_the_layer_of_a_model_that_does_not_fit(tmp_path, monkeypatch):
+    """The designed input passes, the built model does not fit: check_fits names the layer."""
+    from minicnn.training import experiment
+
+    monkeypatch.setattr(experiment, "check_designed_for", lambda *a, **k: None)
     monkeypatch.setattr(mc.rng, "normal_array", lambda shape, scale, dtype: np.zeros(shape, dtype))  # 62M weights
-    status, _, err = run_main(["train", "--model", "alexnet", "--out", str(tmp_path)] + TINY, capsys)
-    assert status == 2 and "alexnet does not fit" in err and "Conv2d layer '0'" in err
+    config = experiment.RunConfig(model="alexnet", out=str(tmp_path), epochs=1, train_limit=64, test_limit=32)
+    with pytest.raises(experiment.RunConfigError, match="(?s)alexnet does not fit .*Conv2d layer '0'"):
+        experiment.run(config, progress=False, verbose=False)
 
 
 def test_tour_fast_writes_the_report(capsys, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The ``minicnn`` command: train, eval, summary, data, tour.
+"""The ``minicnn`` command: train, eval, summary, data, tour, visualize, explore, bench, reproduce.
 
     minicnn tour --out tour                          # start here: open tour/index.html
     minicnn train --model keras_mnist_cnn --epochs 5 --out runs/keras
@@ -6,6 +6,7 @@
     minicnn eval runs/keras/checkpoint.npz
     minicnn summary zfnet --input 3,224,224
     minicnn data fashion-mnist [--fetch]
+    minicnn reproduce zfnet --out zfnet-claims [--budget quick|full] [--claims 1,3,7]
 
 Every command takes ``--backend {numpy,numba,cupy}``; without it minicnn
 uses the engine's ``default_backend()``, as a script does: $MINICNN_BACKEND,
@@ -25,32 +26,55 @@ bug: Python prints its traceback and exits with status 1.
 Nothing is replaced without being asked: ``train`` and ``tour`` refuse an
 --out that already holds a run (its checkpoint.npz or metrics.json) unless
 --overwrite is given, which deletes that run's files first (RUN_FILES);
-``train --resume CKPT`` continues in CKPT's own folder (or --out).
+``train --resume CKPT`` continues in CKPT's own folder (or --out). One run
+at a time in a folder: ``train`` and ``tour`` hold a lock on --out for the
+whole run (training/files.py, hold_folder: the OS releases it when the
+process ends, however it ends), and a second run into it is refused, naming
+the process that holds it (status 2).
+
+Signals. Ctrl-C (SIGINT), SIGTERM (``kill``, a job scheduler) and SIGHUP (a
+closed terminal) all stop a command the same way: the file being written is
+abandoned whole (files.atomic_write), ``train`` names the last complete
+checkpoint and the command that resumes it, and the exit status is the
+shell's 128 + the signal's number: 130, 143, 129. (A SIGHUP that nohup set
+to be ignored stays ignored.) Under mpiexec, rank 0 says it for the job.
+
+Paths. A folder name may hold bytes that are not UTF-8 (b"run\\xff"): every
+path is printed with those bytes as \\xff, and shown to be pasted into a
+shell as $'run\\xff' (``shown``, ``shell_quoted``: cli/terminal.py, with the
+signal handling).
 """
 
 import argparse
+import contextlib
 import math
 import os
-import shlex
 import sys
 from pathlib import Path
+
+import numpy
 
 from .. import models
 from ..engine.backend import NAMES as BACKENDS
 from ..engine.backend import backends, default_backend, get_backend, set_backend
-from ..distributed import SingleProcess, abort_on_error, launched_ranks, world
+from ..distributed import SingleProcess, abort_on_error, disagreement, launched_ranks, started_by_mpiexec, world
+from ..engine.errors import NonFiniteError
 from ..training.checkpoint import CheckpointError, OutputError, load_checkpoint, load_model, weights_dtype
-from ..training.loop import TrainingDiverged
+from ..training.files import FolderInUse, hold_folder
+from ..training.loop import QUIET_OVERFLOW, TrainingDiverged
 from ..data import DataError, FetchError, describe_sources, fetch, load_dataset, sources
 from ..data import mean_std, normalize, to_float
 from ..data.sources import NAMES as DATASETS
 from ..training.experiment import (
-    AUGMENTATIONS, DTYPES, SCHEDULES, RunConfig, RunConfigError, print_result, resume_config, run,
-    saved_standardisation, trained_dataset,
+    AUGMENTATIONS, DTYPES, SCHEDULES, RunConfig, RunConfigError, check_designed_for, dataset_input_shape,
+    print_result, resume_config, run, saved_standardisation, trained_dataset,
 )
 from ..engine.nn.summary import format_table
 from ..engine.shapes import ShapeError
 from ..training.loop import evaluate
+from ..reproduce.cli import add_parser as add_reproduce_parser
+from .terminal import printable_output, shell_quoted, shown, signals_as_interrupts
+
 
 
 class UsageError(Exception):
@@ -166,21 +190,28 @@ def check_new_run(command, out, overwrite, resume=None):
     found = earlier_run(out, resume)
     if found and not overwrite:
         checkpoint = Path(out) / "checkpoint.npz"
-        continue_it = (f"continue it with `minicnn train --resume {shlex.quote(str(checkpoint))}`, "
+        continue_it = (f"continue it with `minicnn train --resume {shell_quoted(checkpoint)}`, "
                        if checkpoint.is_file() and command == "train" else "")
         raise UsageError(f"--out {out} already holds a run ({', '.join(found)}); nothing was changed. "
                          f"To keep it, {continue_it}or choose another --out; to replace it, add --overwrite")
     return found
 
 
-def prepare_out(out, delete):
-    """Create the folder ``out`` (a UsageError naming why it cannot be), and delete ``delete``'s run files."""
+def hold_out(held, out, command):
+    """Create the folder ``out`` and hold it (files.hold_folder) until ``held`` (an ExitStack) closes;
+    a UsageError naming the other run when one holds it, or why the folder cannot be made."""
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
+        held.enter_context(hold_folder(out, command))
+    except FolderInUse as error:
+        raise UsageError(error.sentence(f"--out {out}", "choose another --out")) from None
+    except OutputError as error:
         raise UsageError(f"--out: cannot create the folder {out} ({error.strerror or error})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise UsageError(f"--out: cannot write in the folder {out} (permission denied); choose another --out")
+
+
+def prepare_out(out, delete):
+    """Delete ``delete``'s run files from the folder ``out`` (made and held by hold_out)."""
     for name in RUN_FILES if delete else ():
         path = Path(out) / name
         if path.is_file() or path.is_symlink():  # a folder of that name is left, and named when written to
@@ -228,6 +259,44 @@ def choose_backend(name):
 
 # ----- the commands ---------------------------------------------------------------------
 def command_train(args):
+    communicator = make_communicator(args)
+    with contextlib.ExitStack() as held:   # rank 0's hold on --out, released however the run ends
+        try:
+            config, replaced = prepare_train(args, communicator.rank == 0, held)
+            problem = None
+        except USAGE_ERRORS as error:
+            if communicator.size == 1:
+                raise
+            config, replaced, problem = None, [], str(error)
+        if communicator.size > 1:   # before any weight moves: every rank ready, with the same settings
+            verdict = disagreement(communicator, None if problem else rank_settings(config, args), problem)
+            if verdict is not None:
+                if communicator.rank == 0:
+                    raise UsageError(verdict)
+                return 2             # rank 0 says why; every rank ends with status 2
+        callbacks = []
+        if args.snapshots and communicator.rank == 0:  # ZFNet Fig. 4, for `minicnn explore`; late import
+            from ..explore import SaveSnapshots
+            callbacks.append(SaveSnapshots(Path(config.out) / "snapshots.npz"))
+        # with several ranks, a rank that fails ends them all; a usage error is one line from rank 0, and
+        # Ctrl-C makes rank 0 name the checkpoint to resume from, as one process does: distributed/faults.py
+        with abort_on_error(communicator, prefix="minicnn train", quiet=USAGE_ERRORS, cleanup=held.close,
+                            interrupted=lambda error: interrupted_message(args, error, communicator.size)):
+            if communicator.rank == 0:
+                prepare_out(config.out, delete=replaced)
+            result = run(config, resume=args.resume, progress=not args.quiet, callbacks=callbacks,
+                         communicator=communicator)
+        if communicator.rank == 0:
+            print_result(result.metrics)
+            print(f"wrote {shown(config.out)}/metrics.json, curves.png, checkpoint.npz"
+                  + (", snapshots.npz" if args.snapshots else ""))
+    return 0
+
+
+def prepare_train(args, writer, held):
+    """The RunConfig of ``minicnn train`` and the earlier run's files to replace, every check done:
+    the flags, the checkpoint to resume, --out, the model against the data, the data itself; on the
+    rank that writes (``writer``), --out made and held (hold_out) until ``held`` closes."""
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "momentum": args.momentum, "weight_decay": args.weight_decay,
              "filter_radius": args.filter_radius, "schedule": args.schedule,
@@ -250,7 +319,7 @@ def command_train(args):
         if args.out is None:
             config.out = os.path.join("runs", f"{config.model}-{config.dataset}")
     check_out(config.out)
-    replaced = check_new_run("train", config.out, args.overwrite, args.resume)
+    check_designed_for(config.model, config.dataset)   # before reading data or drawing 60M weights
     args.checkpoint_path = Path(config.out) / "checkpoint.npz"   # for the Ctrl-C message
     try:
         check_data(config.dataset, config.data_path)
@@ -260,29 +329,46 @@ def command_train(args):
         raise UsageError(f"--resume: {args.resume} was trained on the files in {config.data_path}, which "
                          f"this machine lacks ({sources.why_not(config.data_path) or error}); a resumed run "
                          "must read the same images, so put them there (a link to them will do)") from None
-    communicator = make_communicator(args)
-    if communicator.rank == 0:
-        prepare_out(config.out, delete=replaced)
-    callbacks = []
-    if args.snapshots and communicator.rank == 0:  # ZFNet Fig. 4, for `minicnn explore`; late import
-        from ..explore import SaveSnapshots
-        callbacks.append(SaveSnapshots(Path(config.out) / "snapshots.npz"))
-    # with several ranks, a rank that fails ends them all (a usage error as one line): distributed/faults.py
-    with abort_on_error(communicator, prefix="minicnn train", quiet=USAGE_ERRORS):
-        result = run(config, resume=args.resume, progress=not args.quiet, callbacks=callbacks,
-                     communicator=communicator)
-    if communicator.rank == 0:
-        print_result(result.metrics)
-        print(f"wrote {config.out}/metrics.json, curves.png, checkpoint.npz" + (", snapshots.npz" if args.snapshots else ""))
-    return 0
+    replaced = []
+    if writer:  # held first: a run writing there now is named as such, and cannot start meanwhile
+        hold_out(held, config.out, args.command_line)
+        replaced = check_new_run("train", config.out, args.overwrite, args.resume)
+    return config, replaced
+
+
+def rank_settings(config, args):
+    """What every rank of ``train --distributed`` must agree on (agreement.py), by the flag that sets it.
+
+    Every setting of the run but --out (only rank 0 writes) and --data-path (each
+    machine may keep the images elsewhere); the backend; the checkpoint resumed
+    from, by its epoch and its bytes' SHA-256 (its velocities are not broadcast).
+    """
+    import dataclasses
+    import hashlib
+
+    settings = {f"--{key.replace('_', '-')}": value for key, value in dataclasses.asdict(config).items()
+                if key not in ("out", "data_path")}
+    settings["--backend"] = get_backend()
+    if args.resume:
+        digest = hashlib.sha256(Path(args.resume).read_bytes()).hexdigest()[:12]
+        settings["--resume"] = f"a checkpoint of epoch {load_checkpoint(args.resume).epoch} (sha256 {digest}...)"
+    return settings
 
 
 def make_communicator(args):
-    """The ranks ``minicnn train`` runs on: MPI's with --distributed, else this process alone."""
+    """The ranks ``minicnn train`` runs on: MPI's with --distributed under mpiexec, else this process alone.
+
+    --distributed without mpiexec trains as one process, and says so on stderr (one line): it is
+    the same run, and a first try of the flag should not need MPI.
+    """
     if not args.distributed:
         if launched_ranks() > 1:
             raise UsageError(f"started by mpiexec as one of {launched_ranks()} processes but without "
                              "--distributed: each would train alone and write the same files; add --distributed")
+        return SingleProcess()
+    if not started_by_mpiexec():
+        print("minicnn train: --distributed, but not started by mpiexec: training as one process "
+              "(for K ranks: mpiexec -n K python -m minicnn train --distributed ...)", file=sys.stderr)
         return SingleProcess()
     try:  # with the cupy backend and a GPU per rank, gradients are summed GPU to GPU by NCCL
         return world(distributed=True)
@@ -290,21 +376,77 @@ def make_communicator(args):
         raise UsageError(str(error)) from None
 
 
+def interrupted_message(args, error, ranks=1):
+    """What Ctrl-C (or SIGTERM) during ``train`` prints: what stopped it, and the checkpoint to resume."""
+    return (str(error) or "interrupted") + resume_advice(getattr(args, "checkpoint_path", None), args.resume, ranks)
+
+
 def command_eval(args):
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
+    dataset = checkpoint_dataset(checkpoint, args.dataset)
+    check_designed_for_data(checkpoint, dataset, "evaluate")
     dtype = weights_dtype(checkpoint)      # a float64 run is tested in float64, as run() tested it
     model = load_model(checkpoint, dtype=dtype)
-    dataset = checkpoint_dataset(checkpoint, args.dataset)
     check_data(dataset, args.data_path)
     test = load_dataset(dataset, "test", path=args.data_path)
+    images, labels = test.images[:args.limit], test.labels[:args.limit]
+    check_classes(checkpoint, model, dataset, labels, "evaluate")
     # the training images' statistics, as in training (measured again if the checkpoint lacks them)
     mean, std = saved_standardisation(checkpoint) or mean_std(
         load_dataset(dataset, "train", path=args.data_path, verbose=False).images)
-    images, labels = test.images[:args.limit], test.labels[:args.limit]
-    result = evaluate(model, normalize(to_float(images), mean, std).astype(dtype), labels, args.batch_size)
+    with overflow_is_a_usage_error(checkpoint, model):
+        result = evaluate(model, normalize(to_float(images), mean, std).astype(dtype), labels, args.batch_size)
+    if not math.isfinite(result.loss):
+        raise UsageError(overflowed(checkpoint, model, f"its loss on {dataset} is {result.loss}"))
     print(f"{checkpoint.model_name} (epoch {checkpoint.epoch}) on {dataset} test ({len(labels)} images, "
-          f"{test.source}): accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
+          f"{shown(test.source)}): accuracy {result.accuracy:.4f}, loss {result.loss:.4f}")
     return 0
+
+
+# ----- a checkpoint against the data it is given (eval, visualize) ------------------------------
+def check_designed_for_data(checkpoint, dataset, what):
+    """Before building the model: a UsageError when the checkpoint's model takes images of another
+    shape than ``dataset``'s (an alexnet checkpoint on Fashion-MNIST), without drawing its weights."""
+    if checkpoint.model_name in models.NAMES:
+        try:
+            check_designed_for(checkpoint.model_name, dataset, what)
+        except RunConfigError as error:
+            raise UsageError(f"{checkpoint.path}: {error}") from None
+
+
+def check_classes(checkpoint, model, dataset, labels, what):
+    """A UsageError when ``model`` does not take ``dataset``'s images, or scores fewer classes than
+    its labels name (a 3-class checkpoint on 10-class data): cross-entropy would fail inside."""
+    shape = dataset_input_shape(dataset)
+    try:
+        classes = model.output_shape(shape)[-1]
+    except ShapeError as error:
+        raise UsageError(f"{checkpoint.path}: its {checkpoint.model_name} does not take {dataset}'s {shape} "
+                         f"images (C, H, W): {str(error).splitlines()[0]}; nothing to {what}") from None
+    needed = int(numpy.max(labels)) + 1 if len(labels) else 0
+    if needed > classes:
+        raise UsageError(f"{checkpoint.path}: its {checkpoint.model_name} scores {classes} classes, but "
+                         f"{dataset}'s labels go up to {needed - 1} ({needed} classes): nothing to {what}; "
+                         f"give the --dataset it was trained on (it says {checkpoint.extra.get('dataset')!r})")
+
+
+def overflowed(checkpoint, model, what):
+    largest = max(float(numpy.abs(parameter.data).max(initial=0.0)) for parameter in model.parameters())
+    return (f"{checkpoint.path}: {what}: the class scores of its {checkpoint.model_name} overflow (its weights "
+            f"are as large as {largest:.3g}); the run that saved it had diverged: train it again with a "
+            "smaller --lr")
+
+
+@contextlib.contextmanager
+def overflow_is_a_usage_error(checkpoint, model):
+    """For the block: NumPy's overflow warnings silenced, and an op's NonFiniteError (finite weights,
+    finite images, class scores beyond float) a UsageError naming the checkpoint."""
+    try:
+        with numpy.errstate(**QUIET_OVERFLOW):
+            yield
+    except NonFiniteError as error:
+        raise UsageError(overflowed(checkpoint, model, str(error).split(":")[0] + " met NaN or infinite "
+                                    "values")) from None
 
 
 def parse_input(text):
@@ -361,16 +503,26 @@ def command_bench(args):
 
 def command_visualize(args):
     from .checkpoint_page import visualize_checkpoint  # late import: matplotlib-heavy
+    from ..visualize.probe import conv_outputs
     check_out(args.out)
     if earlier_run(args.out):  # its index.html would replace a tour's, its figures mix with the run's
         raise UsageError(f"--out {args.out} holds a training run ({', '.join(earlier_run(args.out))}); "
                          f"write the report in a folder of its own, such as --out {Path(args.out) / 'report'}")
     checkpoint = load_checkpoint(check_file("CKPT", args.checkpoint))
     dataset = checkpoint_dataset(checkpoint, args.dataset)
+    check_designed_for_data(checkpoint, dataset, "visualize")
+    model = load_model(checkpoint)
     check_data(dataset, args.data_path)
-    page = visualize_checkpoint(checkpoint, args.out, dataset=dataset,
-                                data_path=args.data_path, count=args.count, seed=args.seed)
-    print(f"report: {page}")
+    check_classes(checkpoint, model, dataset, load_dataset(dataset, "test", path=args.data_path,
+                                                           verbose=False).labels, "visualize")
+    if not conv_outputs(model):
+        raise UsageError(f"{checkpoint.path}: {checkpoint.model_name} has no convolutional layer: nothing to "
+                         "visualize (the deconvnet, occlusion, filters and Grad-CAM all read conv layers); "
+                         f"`minicnn eval {shell_quoted(checkpoint.path)}` tests it")
+    with overflow_is_a_usage_error(checkpoint, model):
+        page = visualize_checkpoint(checkpoint, args.out, dataset=dataset,
+                                    data_path=args.data_path, count=args.count, seed=args.seed)
+    print(f"report: {shown(page)}")
     return 0
 
 
@@ -403,12 +555,13 @@ def command_explore(args):
 def command_tour(args):
     from .tour import tour
     check_out(args.out)
-    replaced = check_new_run("tour", args.out, args.overwrite)
     if args.data_path is not None:
         check_data("fashion-mnist", args.data_path)
-    prepare_out(args.out, delete=replaced)
-    tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
-         progress=not args.quiet)
+    with contextlib.ExitStack() as held:   # the tour's --out is held for the whole tour (hold_out)
+        hold_out(held, args.out, args.command_line)
+        prepare_out(args.out, delete=check_new_run("tour", args.out, args.overwrite))
+        tour(args.out, epochs=args.epochs, fast=args.fast, seed=args.seed, data_path=args.data_path,
+             progress=not args.quiet)
     return 0
 
 
@@ -549,35 +702,44 @@ def build_parser():
                                               "(benchmarks/README.md)")
     add_bench_arguments(bench)
     bench.set_defaults(run=command_bench, backend=None)
+    add_reproduce_parser(commands, [common])                 # minicnn reproduce zfnet ...
     return parser
 
 
-def resume_advice(checkpoint, resumed_from=None):
+def resume_advice(checkpoint, resumed_from=None, ranks=1):
     """What Ctrl-C during ``train`` says about the checkpoint: its real path, or that there is none yet."""
     latest = next((Path(path) for path in (checkpoint, resumed_from) if path and Path(path).is_file()), None)
     if latest is None:
         return "; no epoch was complete, so there is no checkpoint yet: start the run again"
-    return (f"; the checkpoint of the last complete epoch is intact: continue with "
-            f"`minicnn train --resume {shlex.quote(str(latest))}`")
+    command = f"minicnn train --resume {shell_quoted(latest)}"
+    if ranks > 1:
+        command = f"mpiexec -n {ranks} python -m minicnn train --distributed --resume {shell_quoted(latest)}"
+    return f"; the checkpoint of the last complete epoch is intact: continue with `{command}`"
 
 
 def main(argv=None):
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status.
 
     A USAGE_ERRORS error prints one line and returns 2; any other exception
-    propagates, so that Python prints its traceback (exit status 1).
+    propagates, so that Python prints its traceback (exit status 1). Ctrl-C,
+    SIGTERM and SIGHUP print what was interrupted (and, for ``train``, the
+    checkpoint to resume from) and return 128 + the signal's number.
     """
     args = build_parser().parse_args(argv)
-    try:
-        check_flags(args)
-        choose_backend(args.backend)
-        return args.run(args)
-    except USAGE_ERRORS as error:
-        print(f"minicnn {args.command}: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as interrupt:  # Ctrl-C; a FetchInterrupted names its download
-        message = str(interrupt) or "interrupted"
-        if args.command == "train":
-            message += resume_advice(getattr(args, "checkpoint_path", None), args.resume)
-        print(f"\nminicnn {args.command}: {message}", file=sys.stderr)
-        return 130
+    words = sys.argv[1:] if argv is None else list(argv)
+    args.command_line = " ".join(["minicnn"] + [shell_quoted(word) for word in words])
+    with printable_output(), signals_as_interrupts():
+        try:
+            check_flags(args)
+            choose_backend(args.backend)
+            return args.run(args)
+        except USAGE_ERRORS as error:
+            print(f"minicnn {args.command}: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP; a FetchInterrupted names its download
+            message = str(interrupt) or "interrupted"
+            if args.command == "train":
+                message = interrupted_message(args, interrupt)
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                print(f"\nminicnn {args.command}: {message}", file=sys.stderr, flush=True)
+            return getattr(interrupt, "exit_status", 130)

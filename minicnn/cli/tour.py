@@ -21,6 +21,7 @@ in ``tour(experiments=[f])``.
 
 import html
 import json
+import os
 from pathlib import Path
 
 import numpy
@@ -28,6 +29,7 @@ import numpy
 from ..engine import nn
 from ..engine.backend import to_numpy
 from ..training.callbacks import Callback
+from ..training.files import hold_folder
 from ..data import sources
 from ..training.experiment import RunConfig, print_result, run
 from ..engine.nn.summary import format_table
@@ -57,16 +59,17 @@ def tour(out="tour", epochs=None, fast=False, seed=0, data_path=None, progress=T
         train_limit=FAST["train_limit"] if fast else None,
         test_limit=FAST["test_limit"] if fast else None)
     initial = InitialFilters()
-    result = run(config, progress=progress, callbacks=[initial])
-    print_result(result.metrics)
-    sections = built_in_sections(result, out, initial.weight)
-    triples = experiment_sections(result.model, result.data, out)
-    for experiment in experiments or ():
-        triples += experiment(result.model, result.data, out)
-    sections += [Section.from_triple(triple) for triple in triples]
-    page = write_report(out / "index.html", "minicnn tour: a small ZFNet on Fashion-MNIST",
-                        introduction(result), sections)
-    print(f"report: {page}")
+    with hold_folder(out):   # one run per folder, the figures and the page included (training/files.py)
+        result = run(config, progress=progress, callbacks=[initial])
+        print_result(result.metrics)
+        sections = built_in_sections(result, out, initial.weight)
+        triples = experiment_sections(result.model, result.data, out)
+        for experiment in experiments or ():
+            triples += experiment(result.model, result.data, out)
+        sections += [Section.from_triple(triple) for triple in triples]
+        page = write_report(out / "index.html", "minicnn tour: a small ZFNet on Fashion-MNIST",
+                            introduction(result), sections)
+    print(f"report: {os.fsencode(page).decode('utf-8', 'backslashreplace')}")
     return result.metrics
 
 

@@ -15,6 +15,7 @@ this package holds the pieces, each small enough to read in one sitting:
     gradients.py      the gradients' one flat buffer and its all-reduce; rank
                       0's weights broadcast at the start
     faults.py         a failing rank ends the whole job, saying why
+    agreement.py      before training: the ranks' settings compared, one verdict
     launch.py         finding mpiexec; the command that starts K ranks
 
 Start it with ``mpiexec -n 2 python -m minicnn train --distributed ...``, or
@@ -35,6 +36,7 @@ MPICommunicator is made, and CuPy's NCCL when an NCCLCommunicator is.
 from .communicator import Communicator, MPICommunicator, SingleProcess, import_mpi
 from .choose import launched_ranks, started_by_mpiexec, world
 from .faults import abort_on_error, abort_on_uncaught_exception, describe_failure
+from .agreement import disagreement
 from .launch import find_mpiexec, mpiexec_command
 from .gradients import GradientAllReduce, broadcast_parameters, check_ranks_agree, parameters_digest
 from .nccl import NCCLCommunicator
@@ -45,6 +47,6 @@ __all__ = [
     "import_mpi", "launched_ranks", "started_by_mpiexec",
     "GradientAllReduce", "broadcast_parameters", "check_ranks_agree", "parameters_digest",
     "share", "batch_sizes", "empty_share_problem",
-    "abort_on_error", "abort_on_uncaught_exception", "describe_failure",
+    "abort_on_error", "abort_on_uncaught_exception", "describe_failure", "disagreement",
     "find_mpiexec", "mpiexec_command",
 ]

@@ -120,6 +120,12 @@ class MPICommunicator(Communicator):
     CuPy arrays are copied to the host, summed there, and copied back, which
     works with any MPI; pass ``cuda_aware=True`` when your MPI reads GPU
     memory itself (a CUDA-aware Open MPI or MVAPICH), or use NCCLCommunicator.
+
+    The sum, the broadcast and the barrier are MPI's non-blocking ones
+    (Iallreduce, Ibcast, Ibarrier), waited for in Python (``wait``): a rank
+    waiting inside MPI's own blocking call runs no Python signal handler, so
+    Ctrl-C or SIGTERM would not reach it until the others arrive, and they
+    may never arrive. Waiting in Python, every rank sees the signal at once.
     """
 
     name = "MPI"
@@ -133,33 +139,40 @@ class MPICommunicator(Communicator):
     def _through_host(self, buffer):
         return is_cupy_array(buffer) and not self.cuda_aware
 
+    @staticmethod
+    def wait(request):
+        """Wait for a non-blocking operation, testing it from Python so that signals are handled."""
+        while not request.Test():
+            pass
+
     def allreduce_sum(self, buffer):
         if self._through_host(buffer):
             host = to_numpy(buffer)                    # GPU -> host copy
-            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+            self.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM))
             buffer.set(host)                           # host -> GPU, into the same memory
             return buffer
         if is_cupy_array(buffer):
             _synchronize_gpu()  # MPI reads the memory directly: the GPU must have finished writing it
-        self.comm.Allreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM)
+        self.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM))
         return buffer
 
     def broadcast(self, buffer, root=0):
         if self._through_host(buffer):
             host = to_numpy(buffer)
-            self.comm.Bcast(host, root=root)
+            self.wait(self.comm.Ibcast(host, root=root))
             buffer.set(host)
             return buffer
         if is_cupy_array(buffer):
             _synchronize_gpu()
-        self.comm.Bcast(buffer, root=root)
+        self.wait(self.comm.Ibcast(buffer, root=root))
         return buffer
 
     def allgather(self, value):
+        self.barrier()   # the long wait for the slowest rank, in Python; then the small exchange
         return self.comm.allgather(value)
 
     def barrier(self):
-        self.comm.Barrier()
+        self.wait(self.comm.Ibarrier())
 
     def on_this_machine(self):
         """(this rank's place among the ranks on its machine, how many ranks that machine runs).

@@ -51,6 +51,8 @@ from ..engine import rng
 from ..engine import backend, threads
 from ..engine.backend import get_backend
 from .checkpoint import CheckpointError, load_checkpoint, write_json
+from .files import hold_folder
+from ..engine.errors import NonFiniteError
 from ..data import load_dataset, mean_std, normalize, sources, to_float
 from ..data.transforms import RandomCrop, RandomShift, keras_example
 from ..engine.shapes import ShapeError
@@ -58,7 +60,7 @@ from ..distributed import empty_share_problem
 from .plots import plot_curves
 from .schedules import ReduceLROnPlateau, StepLR
 from .callbacks import Callback
-from .loop import TrainingDiverged, evaluate, fit
+from .loop import TrainingDiverged, class_count, evaluate, far_above_chance, fit
 
 AUGMENTATIONS = ("none", "shift", "crop", "keras")
 SCHEDULES = ("none", "step", "plateau")
@@ -278,6 +280,21 @@ def machine_info():
     }
 
 
+def dataset_input_shape(dataset):
+    """The (C, H, W) a model gets from ``dataset``: every dataset minicnn reads is of grey 28x28 images."""
+    return (1, *sources.IMAGE_SHAPE)
+
+
+def check_designed_for(model_name, dataset, what="train"):
+    """A RunConfigError, before any data is read or weights drawn, when ``model_name`` was designed
+    for images of another shape than ``dataset``'s (alexnet, zfnet, vgg16 take 3x224x224 images)."""
+    designed, given = models.input_shape(model_name), dataset_input_shape(dataset)
+    if designed != given:
+        fitting = [name for name in models.NAMES if models.input_shape(name) == given]
+        raise RunConfigError(f"{model_name} takes {designed} images (C, H, W) and {dataset}'s are {given}: "
+                             f"nothing to {what}; the models for them are {', '.join(fitting)}")
+
+
 def check_fits(model, model_name, data):
     """Raise a RunConfigError naming the failing layer if the images do not fit the model."""
     shape = tuple(data.train_x.shape[1:])
@@ -307,11 +324,22 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
     resume: a checkpoint path; training continues after its last epoch up
     to ``config.epochs`` (use ``resume_config`` to get a consistent config).
     communicator: train data-parallel on its ranks (minicnn.distributed); None: one process.
+    Rank 0 holds ``config.out`` for the whole run (files.hold_folder): a second run into
+    it, from another process, is refused with FolderInUse.
     """
+    check_config(config)
+    if communicator is not None and communicator.rank != 0:  # only rank 0 writes, so only rank 0 holds the folder (files.hold_folder)
+        return _run(config, resume, progress, callbacks, verbose, communicator)
+    with hold_folder(config.out):
+        return _run(config, resume, progress, callbacks, verbose, communicator)
+
+
+def _run(config, resume, progress, callbacks, verbose, communicator):
     started = time.perf_counter()
     ranks, rank = (1, 0) if communicator is None else (communicator.size, communicator.rank)
     verbose, progress = verbose and rank == 0, progress and rank == 0
-    out = Path(check_config(config).out)
+    out = Path(config.out)
+    check_designed_for(models.canonical_name(config.model), config.dataset)
     schedule, transform = make_schedule(config), make_augmentation(config.augment)  # unknown names fail now
     saved = None if resume is None else load_checkpoint(resume)
     if saved is not None and saved.epoch >= config.epochs:
@@ -338,12 +366,22 @@ def run(config, resume=None, progress=True, callbacks=(), verbose=True, communic
         filter_radius=config.filter_radius, transform=transform,
         callbacks=callbacks, seed=config.seed, checkpoint=out / "checkpoint.npz", resume=saved,
         extra=extra, progress=progress, communicator=communicator)
-    evaluation = evaluate(model, data.test_x, data.test_y, communicator=communicator)
-    if not math.isfinite(evaluation.loss):  # metrics.json cannot hold it, and the weights are no use
+    try:
+        evaluation = evaluate(model, data.test_x, data.test_y, communicator=communicator)
+    except NonFiniteError:  # an activation overflowed: the weights are finite but far too large
+        evaluation = None
+    loss = float("inf") if evaluation is None else evaluation.loss
+    if not math.isfinite(loss):  # metrics.json cannot hold it, and the weights are no use
         raise TrainingDiverged(
-            f"training diverged: after epoch {len(history)} the test loss is {evaluation.loss} (the weights are "
+            f"training diverged: after epoch {len(history)} the test loss is {loss} (the weights are "
             f"finite, but so large that the class scores overflow); {out / 'checkpoint.npz'} holds them; "
             f"train again with a smaller learning rate than {config.lr:g}")
+    classes = class_count(model, data.test_x, data.test_y)
+    if far_above_chance(loss, classes):  # a loss far above chance (loop.py, "Divergence")
+        raise TrainingDiverged(
+            f"training diverged: after epoch {len(history)} the test loss {far_above_chance(loss, classes)}; "
+            f"{out / 'checkpoint.npz'} holds those weights; train again with a smaller learning rate "
+            f"than {config.lr:g}")
     if rank == 0:
         plot_curves(history, out / "curves.png", title=f"{config.model} on {data.name}")
     # seconds of training only (no validation), from each epoch's images/s

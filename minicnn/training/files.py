@@ -2,6 +2,8 @@
 
     atomic_write(path, lambda file: numpy.savez(file, **arrays))   # a checkpoint
     write_json(path, metrics)                                      # metrics.json
+    with hold_folder(out, "minicnn train"):                        # one run writes into a folder at a time
+        ...
 
 Every file minicnn writes (checkpoints, metrics.json, PNG figures, HTML
 pages, the explorer's caches) goes through ``atomic_write``: a temporary
@@ -14,17 +16,41 @@ umask: what a user's other files get, not mkstemp's 0600), with O_EXCL, so
 never over a file or a link someone placed there. A failed write raises an
 OutputError naming the file, the reason and what to do. Temporaries left
 by a process that was killed are removed by the next write of the same file.
+Text is written as UTF-8 (what the HTML pages declare), a path's byte that
+is not UTF-8 as a backslash escape: a folder named b"run\\xff" is a folder a
+user can make, and a page that names it must still be written.
+
+One run per folder (``hold_folder``): a run holds an exclusive lock on the
+file .minicnn.lock in its output folder for as long as it writes there, so
+that a second run into the same folder is refused (FolderInUse, naming the
+process that holds it) instead of mixing or replacing its files. The lock is
+fcntl.flock's (msvcrt.locking's on Windows): the operating system releases
+it when the process ends, however it ends (kill -9 included), so a lock is
+never stale; the file itself is deleted when the run ends, and one left by a
+killed run is simply taken by the next. It holds the holder's pid, host,
+start time and command line, for the message. A file system without locks
+(some network mounts) gets no lock, and the run goes on unprotected.
 """
 
 import contextlib
+import datetime
 import errno
 import json
 import os
 import re
 import secrets
+import shlex
+import socket
 import stat
+import sys
 import time
 from pathlib import Path
+
+try:  # the lock of hold_folder: flock on POSIX, msvcrt.locking on Windows
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
 
 
 class OutputError(OSError):
@@ -101,7 +127,8 @@ def atomic_write(path, write, mode="wb"):
         if existing is not None:
             with contextlib.suppress(OSError, AttributeError):  # keep the replaced file's permissions
                 os.fchmod(handle, stat.S_IMODE(existing.st_mode))
-        with os.fdopen(handle, mode) as file:
+        text = {} if "b" in mode else {"encoding": "utf-8", "errors": "backslashreplace"}
+        with os.fdopen(handle, mode, **text) as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -159,3 +186,136 @@ def write_json(path, data):
     """Write ``data`` as indented JSON to ``path``, atomically."""
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     return atomic_write(path, lambda file: file.write(text), mode="w")
+
+
+# ----- one run per folder ---------------------------------------------------------
+LOCK_NAME = ".minicnn.lock"
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds the lock of an output folder: a run is writing there now.
+
+    ``folder`` is the folder; ``holder`` what the other process wrote in the lock
+    file ({"pid", "host", "started", "command"}; {} if it had not written it yet).
+    """
+
+    def __init__(self, folder, holder):
+        self.folder, self.holder = Path(folder), holder
+        super().__init__(self.sentence())
+
+    def sentence(self, name=None, elsewhere="choose another folder"):
+        """The message: ``name`` (default: the folder) is in use by whom; what to do."""
+        pid, host = self.holder.get("pid"), self.holder.get("host")
+        who = f"pid {pid}" if pid is not None else "a process that has not yet written its pid"
+        if host and host != socket.gethostname():
+            who += f" on {host}"
+        if self.holder.get("started"):
+            who += f", started {self.holder['started']}"
+        if self.holder.get("command"):
+            who += f": `{self.holder['command']}`"
+        stop = f"stop it (`kill {pid}`)" if pid is not None else "stop it"
+        return (f"{name or self.folder} is in use by another run ({who}); nothing was changed. "
+                f"Wait for it to end, {stop}, or {elsewhere}")
+
+
+_held = {}   # os.path.realpath(folder) -> [lock file descriptor, times taken], in this process
+
+
+def _try_lock(descriptor):
+    """Take the lock of the open lock file without waiting: True, or False if another process has it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover - Windows
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            return False
+        if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return True  # a file system without locks: go on unprotected (module docstring)
+        raise
+    return True
+
+
+def _holder(lock):
+    """What the process holding ``lock`` wrote in it ({} if nothing readable yet)."""
+    try:
+        data = json.loads(Path(lock).read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _acquire(folder, command):
+    """Open and lock ``folder``/.minicnn.lock, write who holds it; returns the descriptor."""
+    lock = Path(folder) / LOCK_NAME
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            descriptor = os.open(lock, flags, 0o666)
+        except FileNotFoundError as error:  # the last holder removed the folder it had made: again
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                raise _output_error(lock, error, None) from error
+            continue
+        except OSError as error:
+            raise _output_error(lock, error, None) from error
+        if not _try_lock(descriptor):
+            holder = _holder(lock)
+            os.close(descriptor)
+            raise FolderInUse(folder, holder)
+        # The previous holder deletes the file as it ends: if it did so between our open and our
+        # lock, we hold the lock of a deleted file, which protects nothing; open the new one.
+        try:
+            current = os.stat(lock, follow_symlinks=False)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(current, os.fstat(descriptor)):
+            break
+        os.close(descriptor)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": command or shlex.join(sys.argv),
+              "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    with contextlib.suppress(OSError):
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps(holder).encode("utf-8"))
+    return descriptor
+
+
+@contextlib.contextmanager
+def hold_folder(folder, command=None):
+    """Hold the output folder ``folder`` for the block: no other process can hold it meanwhile.
+
+    Creates the folder if needed (an OutputError if it cannot be), takes its
+    lock (FolderInUse if another process holds it), and on leaving the block,
+    however it is left, deletes the lock file and releases the lock; a folder
+    this call created and nothing was written to is removed again. Within one
+    process the same folder may be held again (``run`` inside ``minicnn train``).
+    command: the command line shown to a second run (default: this process's).
+    """
+    folder = Path(folder)
+    key = os.path.realpath(folder)
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield folder
+        finally:
+            _held[key][1] -= 1
+        return
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _output_error(folder / LOCK_NAME, error, None) from error
+    descriptor = _acquire(folder, command)
+    _held[key] = [descriptor, 1]
+    try:
+        yield folder
+    finally:
+        del _held[key]
+        with contextlib.suppress(OSError):  # deleted while the lock is held: the next run opens a new file
+            os.unlink(folder / LOCK_NAME)
+        os.close(descriptor)                # releases the lock
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()              # only if empty: nothing was written

@@ -23,6 +23,23 @@ divergence check and the callbacks' on_batch_end. After the last batch:
 validation (dropout off), the History record, the learning-rate schedule,
 the checkpoint, and the callbacks' on_epoch_end.
 
+Divergence. An epoch has diverged, and is never saved, when
+  - a batch's loss, a weight, a velocity or the validation loss is NaN or
+    infinite, or the validation pass overflows (weights finite but so large
+    that the class scores do not fit in a float), or
+  - the epoch's mean training loss or its validation loss is above
+    DIVERGED_LOSS_FACTOR * ln K (K classes; at least 2).
+Why ln K: a model that guesses every class with probability 1/K has a
+cross-entropy of exactly ln K (2.30 for 10 classes), and training starts
+near it. Ten times that is a mean probability of e^-23 on the true class
+(K = 10): a model confidently wrong on nearly every image, which no run that
+is learning passes through, and what a learning rate far too large gives
+(LeNet-5 at lr 1000: a loss of 45,000). fit then raises TrainingDiverged,
+naming the epoch and the value, with the last good checkpoint untouched.
+NumPy's overflow warnings are silenced inside the epoch and in evaluate
+(numpy.errstate, for that block only), because these checks report the
+overflow themselves, once, in words.
+
 Reproducibility. Everything random in epoch e comes from (seed, e) alone:
 the DataLoader draws the order and the augmentation from
 SeedSequence([seed, e]) (children 0 and 1), and fit reseeds minicnn's own
@@ -54,6 +71,7 @@ from tqdm import tqdm
 
 from ..engine import functional as F
 from ..engine import rng
+from ..engine.errors import NonFiniteError
 from ..engine.backend import default_device, get_array_module, to_device, to_numpy
 from .callbacks import Callback
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -65,8 +83,18 @@ from ..engine.tensor import no_grad, tensor
 from ..distributed import GradientAllReduce, SingleProcess, broadcast_parameters, empty_share_problem, share
 
 
+# An epoch whose mean training or validation loss is above this many times ln K (the loss of
+# guessing among K classes) has diverged (module docstring, "Divergence").
+DIVERGED_LOSS_FACTOR = 10
+
+# NumPy's floating-point warnings inside an epoch and an evaluation: the divergence checks
+# report overflow themselves (numpy.errstate: for the block only, nothing process-wide).
+QUIET_OVERFLOW = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
 class TrainingDiverged(FloatingPointError):
-    """The loss, a weight or a velocity became NaN or infinite: the run diverged.
+    """The run diverged: a NaN or infinite loss, weight or velocity, a validation pass that
+    overflowed, or a mean loss far above chance (module docstring, "Divergence").
 
     Raised by ``fit`` before anything is saved, so the checkpoint of the last
     good epoch stays as it was. The usual cause is a learning rate too large
@@ -89,6 +117,7 @@ class TrainingState:
     communicator:  the ranks training together (minicnn/distributed/); callbacks run
                    on every rank, and one that writes files should do so on rank 0
     gradients:     the GradientAllReduce that sums the gradients over the ranks
+    classes:       K, the number of class scores the model gives (for the divergence rule)
     """
 
     model: object
@@ -107,6 +136,7 @@ class TrainingState:
     stop: bool = False
     communicator: object = None
     gradients: object = None
+    classes: int = 2
 
 
 def epoch_seed(seed, epoch):
@@ -126,6 +156,10 @@ def _on_device(pair, what):
         raise ValueError(
             f"fit: {what} images must be float (N, C, H, W), got {images.dtype} {tuple(images.shape)}; "
             "convert uint8 (N, H, W) images with minicnn.data.to_float")
+    xp = get_array_module(images)
+    if not bool(xp.isfinite(images).all()):  # so that a NaN met while training means the weights
+        bad = int(images.size - int(xp.isfinite(images).sum()))
+        raise ValueError(f"fit: {what} images hold {bad} NaN or infinite values; give finite pixels")
     device = default_device()
     return to_device(images, device), to_device(labels, device)
 
@@ -194,13 +228,15 @@ def fit(model, train, val=None, *, epochs, batch_size=64, lr=0.01, momentum=0.9,
                         transform=transform)                 # the global batches, the same on every rank
     state = TrainingState(model, optimizer, schedule, history, loader, train_images, train_labels,
                           val_images, val_labels, epochs, seed, checkpoint, communicator=communicator,
-                          gradients=GradientAllReduce(model.parameters(), communicator))
+                          gradients=GradientAllReduce(model.parameters(), communicator),
+                          classes=class_count(model, train_images, train_labels))
     for callback in callbacks:
         callback.on_train_begin(state)
     for epoch in range(start, epochs):
         state.epoch = epoch
-        logs = _train_one_epoch(state, callbacks, progress and communicator.rank == 0, eval_batch_size)
-        _check_finite(state, logs)   # before anything is saved: the last good checkpoint stays
+        with numpy.errstate(**QUIET_OVERFLOW):
+            logs = _train_one_epoch(state, callbacks, progress and communicator.rank == 0, eval_batch_size)
+        _check_diverged(state, logs)   # before anything is saved: the last good checkpoint stays
         history.append(logs)
         if schedule is not None:
             optimizer.lr = schedule.next_lr(epoch, logs, optimizer.lr)
@@ -253,13 +289,47 @@ def _non_finite(state):
     return None
 
 
-def _check_finite(state, logs):
-    """TrainingDiverged unless every weight, velocity and loss of the epoch just trained is finite."""
+def class_count(model, images, labels):
+    """K, the number of class scores ``model`` gives for ``images`` (at least 2; from the labels if
+    the model cannot say its output shape without running)."""
+    try:
+        classes = int(model.output_shape(tuple(images.shape[1:]))[-1])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        classes = int(to_numpy(labels).max()) + 1 if len(labels) else 2
+    return max(classes, 2)
+
+
+def diverged_loss(classes):
+    """The mean loss above which an epoch has diverged: DIVERGED_LOSS_FACTOR * ln K."""
+    return DIVERGED_LOSS_FACTOR * math.log(max(classes, 2))
+
+
+def far_above_chance(loss, classes):
+    """The reason ``loss`` means divergence ("is 4.5e+04, above 10 ln 10 = 23.0, ..."), or None."""
+    if loss is None or not math.isfinite(loss) or loss <= diverged_loss(classes):
+        return None
+    return (f"is {loss:.4g}, above {DIVERGED_LOSS_FACTOR} ln {classes} = {diverged_loss(classes):.1f} "
+            f"(guessing among the {classes} classes scores ln {classes} = {math.log(classes):.2f})")
+
+
+def _check_diverged(state, logs):
+    """TrainingDiverged unless every weight, velocity and loss of the epoch just trained is finite
+    and its mean training and validation losses are not far above chance (module docstring)."""
     broken = _non_finite(state)
+    batches = len(state.loader)
     if broken is not None:
-        raise TrainingDiverged(_diverged(state, len(state.loader), f"{broken} holds NaN or infinite values"))
+        raise TrainingDiverged(_diverged(state, batches, f"{broken} holds NaN or infinite values"))
     if logs["val_loss"] is not None and not math.isfinite(logs["val_loss"]):
-        raise TrainingDiverged(_diverged(state, len(state.loader), f"the validation loss is {logs['val_loss']}"))
+        raise TrainingDiverged(_diverged(state, batches, f"the validation loss is {logs['val_loss']}"))
+    for name, key in (("the epoch's mean training loss", "train_loss"), ("the validation loss", "val_loss")):
+        reason = far_above_chance(logs[key], state.classes)
+        if reason is not None:
+            raise TrainingDiverged(_diverged(state, batches, f"{name} {reason}"))
+
+
+def largest_weight(state):
+    """max |w| over every weight of the model (a float)."""
+    return max(float(abs(to_numpy(parameter.data)).max(initial=0.0)) for parameter in state.optimizer.params)
 
 
 def _train_one_epoch(state, callbacks, progress, eval_batch_size):
@@ -276,7 +346,7 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
     started = time.perf_counter()
     bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{state.epochs}", unit="batch",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    batch = 0
+    batch, validating = 0, False
     try:
         for batch, (x, y) in enumerate(loader):            # x: (B, C, H, W), the global batch
             batch_rows = len(y)                              # B (fewer in the last batch)
@@ -309,15 +379,20 @@ def _train_one_epoch(state, callbacks, progress, eval_batch_size):
                 "val_loss": None, "val_accuracy": None, "lr": lr, "seconds": None,
                 "images_per_second": seen / train_seconds}
         if state.val_images is not None:
+            validating = True
             result = evaluate(model, state.val_images, state.val_labels, eval_batch_size, communicator)
             logs["val_loss"], logs["val_accuracy"] = result.loss, result.accuracy
         logs["seconds"] = time.perf_counter() - started
         bar.set_postfix_str(describe_epoch(logs), refresh=True)
     except ValueError as error:  # an op refusing a NaN weight is the run diverging, not a bug
         broken = _non_finite(state)
-        if broken is None:
-            raise
-        raise TrainingDiverged(_diverged(state, batch + 1, f"{broken} holds NaN or infinite values")) from error
+        if broken is not None:
+            raise TrainingDiverged(_diverged(state, batch + 1, f"{broken} holds NaN or infinite values")) from error
+        if validating and isinstance(error, NonFiniteError):  # the images are finite (fit checked them)
+            raise TrainingDiverged(_diverged(
+                state, len(loader), f"the validation pass overflowed (the weights are finite, but as large as "
+                f"{largest_weight(state):.3g}, and the class scores do not fit in a float)")) from error
+        raise
     finally:
         bar.close()
     return logs
@@ -356,7 +431,7 @@ def evaluate(model, images, labels, batch_size=500, communicator=None):
     model.eval()
     total_loss, predictions = 0.0, []
     try:
-        with no_grad():
+        with no_grad(), numpy.errstate(**QUIET_OVERFLOW):   # an overflow is a NonFiniteError, or an inf loss
             for start in range(0, len(images), batch_size):
                 x = tensor(images[start:start + batch_size])
                 y = labels[start:start + batch_size]

@@ -18,6 +18,7 @@ Average pooling (further down) replaces the max by the mean of the window,
 the "subsampling" of LeNet-5 (LeCun et al. 1998, section II.B).
 """
 
+import numbers
 from dataclasses import dataclass
 
 from .. import kernels
@@ -139,6 +140,7 @@ def max_unpool2d(y, switches, caller="max_unpool2d"):
         )
     y = as_tensor(y)
     check_float(caller, y)
+    check_switches(caller, switches)
     if y.shape != tuple(switches.indices.shape):
         raise ShapeError(
             f"{caller}: input has shape {y.shape} but the switches were recorded for a pooled "
@@ -146,6 +148,37 @@ def max_unpool2d(y, switches, caller="max_unpool2d"):
             "same forward pass"
         )
     return MaxUnpool2dFunction(switches)(y)
+
+
+def check_switches(caller, switches):
+    """Switches that can be unpooled: integer indices (N, C, OH, OW) of an input (N, C, H, W), each
+    one a pixel of that H*W plane. Checked on every backend before any array is touched, so a
+    crafted or stale Switches is named here, not met inside a scatter (a NumPy "cannot reshape",
+    or a silent write into another image's plane)."""
+    indices, shape = switches.indices, switches.input_shape
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 4
+            and all(isinstance(size, numbers.Integral) and not isinstance(size, bool) and size >= 0
+                    for size in shape)):
+        raise ArgumentError(f"{caller}: switches.input_shape must be the (N, C, H, W) of the pooled input, "
+                            f"four whole numbers; got {shape!r}")
+    dtype = getattr(indices, "dtype", None)
+    if getattr(indices, "ndim", None) != 4 or dtype is None or dtype.kind not in "iu":
+        raise ArgumentError(f"{caller}: switches.indices must be a 4-D integer array (N, C, OH, OW); got "
+                            f"{'a ' + type(indices).__name__ if dtype is None else f'{dtype} of shape {tuple(indices.shape)}'}")
+    shape = tuple(int(size) for size in shape)
+    if tuple(indices.shape[:2]) != shape[:2]:
+        raise ShapeError(f"{caller}: switches.indices of shape {tuple(indices.shape)} do not match "
+                         f"switches.input_shape {shape}: their N and C must be the same")
+    plane = shape[2] * shape[3]
+    if indices.size:
+        xp = get_array_module(indices)
+        low, high = int(xp.min(indices)), int(xp.max(indices))
+        if low < 0 or high >= plane:
+            bad = low if low < 0 else high
+            raise ArgumentError(
+                f"{caller}: switches.indices hold {bad}, outside the {shape[2]}x{shape[3]} plane of the "
+                f"pooled input (each must be row * W + col in 0..{plane - 1}); unpool with the switches "
+                "that max_pool2d(..., return_switches=True) returned")
 
 
 # ----- average pooling ---------------------------------------------------------------------
