@@ -57,15 +57,22 @@ def train_checkpoint(out, model, dataset="fashion-mnist", data_path=FASHION, ima
 
 
 @contextlib.contextmanager
-def running_server(explorer):
-    """The explorer served on 127.0.0.1 at a free port, in a thread; yields its URL."""
+def serving(explorer):
+    """The explorer served on 127.0.0.1 at a free port, in a thread; yields the server (its app: server.app)."""
     from minicnn.explore.server import make_explore_server
     server = make_explore_server(explorer, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(explorer):
+    """The explorer served on 127.0.0.1 at a free port, in a thread; yields its URL."""
+    with serving(explorer) as server:
+        yield f"http://127.0.0.1:{server.server_port}/"

@@ -32,6 +32,7 @@ from werkzeug.test import Client
 from explore_helpers import FASHION, running_server, train_checkpoint, write_digits
 from minicnn.data import load_dataset, normalize, to_float
 from minicnn.explore import SaveSnapshots, load_snapshots, pictures, topcache
+from minicnn.explore.npzfile import BadFile
 from minicnn.explore.server import MAX_UPLOAD, ExploreApp
 from minicnn.explore.session import Explorer
 from minicnn.training import evaluate, load_model
@@ -458,18 +459,24 @@ def test_a_cache_without_predictions_gets_them_and_keeps_its_top9(explorer, tmp_
     assert first.top9_pass.state == "ready" and first.top9_pass.predictions is None      # top-9 at once
     wait_ready(first)
     assert numpy.array_equal(first.top9_pass.predictions, explorer.top9_pass.predictions)
-    assert topcache.load(first.top9_pass.path, first.top9_pass.fingerprint)[1] is not None   # saved again
+    top = first.top9_pass
+    assert topcache.load(top.path, top.fingerprint, top.shapes, top.total, top.classes)[1] is not None   # saved again
 
 
 def test_a_stale_or_broken_cache_is_searched_again(explorer, checkpoint, tmp_path):
-    fingerprint = dict(explorer.top9_pass.fingerprint, checkpoint="0" * 64)        # the checkpoint changed
-    assert topcache.load(explorer.top9_pass.path, fingerprint) is None
+    """A stale cache is absent (None); a broken one is refused (BadFile, naming it), which the pass treats
+    as absent too (tests/test_hostile_explore.py has every kind of broken file)."""
+    top = explorer.top9_pass
+    fingerprint = dict(top.fingerprint, checkpoint="0" * 64)        # the checkpoint changed
+    assert topcache.load(top.path, fingerprint, top.shapes, top.total, top.classes) is None
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
-    assert topcache.load(broken, explorer.top9_pass.fingerprint) is None
+    with pytest.raises(BadFile, match="broken.npz: not a readable .npz file"):
+        topcache.load(broken, top.fingerprint, top.shapes, top.total, top.classes)
     pickled = tmp_path / "pickled.npz"
     numpy.savez(pickled, **{"metadata.json": numpy.array([{"a": 1}], dtype=object)})
-    assert topcache.load(pickled, explorer.top9_pass.fingerprint) is None
+    with pytest.raises(BadFile, match="pickled.npz: .*'metadata.json'"):
+        topcache.load(pickled, top.fingerprint, top.shapes, top.total, top.classes)
 
 
 def test_the_streaming_pass_is_the_same_whatever_the_chunk(explorer, test_images):
@@ -557,9 +564,10 @@ def test_minicnn_explore_stops_at_ctrl_c_and_says_when_its_port_is_taken(checkpo
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = subprocess.run(command + ["--port", str(taken.getsockname()[1])], cwd=ROOT, capture_output=True,
-                                text=True, timeout=120)
-    assert result.returncode == 1 and "is in use" in result.stderr and "Traceback" not in result.stderr
+        port = taken.getsockname()[1]
+        result = subprocess.run(command + ["--port", str(port)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "is in use" in result.stderr and "Traceback" not in result.stderr
+    assert f"minicnn explore: --port {port}: 127.0.0.1:{port} is in use" in result.stderr
 
 
 @pytest.mark.parametrize("arguments, words", [

@@ -4,7 +4,9 @@ The test starts the explorer on 127.0.0.1 at a free port, loads the page,
 clicks a feature map and waits for its deconvnet projection and its
 top-9, draws on the canvas and waits for the prediction to change, uploads
 a picture, runs occlusion, and saves a screenshot after each step under
-tmp_path.
+tmp_path. Two more are hostile: a page on another site (another port of
+127.0.0.1) sends uploads, an occlusion job and clicks to the explorer, all
+refused; and a background pass that fails shows as an error on the page.
 
 The browser is Debian's ``chromium`` with ``chromium-driver``, and Selenium
 from PyPI; ``bash setup.sh`` installs all three (apt-get as root). Where
@@ -13,16 +15,19 @@ a missing browser is a failure, as a missing oracle is (tests/oracles.py).
 """
 
 import base64
+import contextlib
+import http.server
 import io
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy
 import pytest
 from PIL import Image
 
-from explore_helpers import FASHION, running_server, train_checkpoint, write_digits
+from explore_helpers import FASHION, running_server, serving, train_checkpoint, write_digits
 from minicnn.explore.session import Explorer
 
 HOW_TO_GET = "as root: apt-get install chromium chromium-driver; and pip install selenium (bash setup.sh does both)"
@@ -221,3 +226,96 @@ def test_keras_mnist_cnn_on_mnist_digits_in_the_browser(browser, tmp_path):
     explorer.top9_pass.thread.join(300)
     stroke = [(98, 30), (98, 100), (98, 170)]                                 # a one
     explore_in_the_browser(browser, explorer, tmp_path, layer_index=0, channel=3, stroke=stroke, name="keras-mnist")
+
+
+# ----- hostile use: another site's page, a failed background pass ---------------------------------------
+HOSTILE_PAGE = """<!DOCTYPE html><html><body><script>
+const target = "EXPLORER";
+const picture = Uint8Array.from(atob("PICTURE"), (c) => c.charCodeAt(0));
+window.results = [];
+async function attack() {
+  for (const [path, options] of [["/api/upload", {method: "POST", mode: "no-cors", body: picture}],
+                                 ["/api/occlusion?image=test:0&window=7&stride=7", {method: "POST", mode: "no-cors"}],
+                                 ["/api/layers?image=test:0", {mode: "no-cors"}]]) {
+    try { await fetch(target + path, options); window.results.push("sent " + path); }
+    catch (error) { window.results.push("failed " + path + ": " + error); }
+  }
+  await new Promise((resolve) => { const img = new Image(); img.onload = img.onerror = resolve;
+                                    img.src = target + "/api/predict?image=test:1"; document.body.append(img); });
+  window.done = true;
+}
+attack();
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def hostile_site(page):
+    """Another web site on this machine (127.0.0.1, another port) serving ``page``; yields its URL."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_port}/"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(10)
+
+
+def test_a_page_on_another_site_cannot_use_the_explorer(browser, tmp_path):
+    """A page the learner visits sends uploads, an occlusion job and clicks to 127.0.0.1: every one
+    reaches the explorer (so the test is not vacuous) and is refused with 403, nothing is stored."""
+    checkpoint = train_checkpoint(tmp_path / "run", "keras_mnist_cnn")
+    explorer = Explorer(checkpoint, data_path=FASHION, progress=False).start()
+    explorer.top9_pass.thread.join(300)
+    buffer = io.BytesIO()
+    Image.fromarray(explorer.pixels[0]).save(buffer, format="PNG")
+    with serving(explorer) as server:
+        seen, dispatch = [], server.app.dispatch
+
+        def recording(request):
+            response = dispatch(request)
+            seen.append((request.method, request.path, response.status_code))
+            return response
+        server.app.dispatch = recording
+        page = HOSTILE_PAGE.replace("EXPLORER", f"http://127.0.0.1:{server.server_port}").replace(
+            "PICTURE", base64.b64encode(buffer.getvalue()).decode("ascii"))
+        with hostile_site(page) as url:
+            browser.get(url)
+            wait_for(browser, lambda d: d.execute_script("return window.done === true"), "the hostile page's requests")
+    paths = {(method, path): status for method, path, status in seen}
+    assert paths == {("POST", "/api/upload"): 403, ("POST", "/api/occlusion"): 403, ("GET", "/api/layers"): 403,
+                     ("GET", "/api/predict"): 403}, seen
+    assert not explorer.uploads and not server.app.jobs.jobs
+
+
+def test_a_failed_background_pass_shows_as_an_error_on_the_page(browser, tmp_path, monkeypatch):
+    """Before: the predictions pass failed, and the page said "predictions: 0 / 1000" for ever."""
+    from minicnn.explore import topcache
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the predictions could not be computed")
+    monkeypatch.setattr(topcache, "predict", broken)
+    checkpoint = train_checkpoint(tmp_path / "run", "keras_mnist_cnn")
+    explorer = Explorer(checkpoint, data_path=FASHION, progress=False, cache=False).start()
+    explorer.top9_pass.thread.join(300)
+    with running_server(explorer) as url:
+        browser.get(url)
+        message = "the predictions pass failed: RuntimeError: the predictions could not be computed"
+        wait_for(browser, lambda d: message in find(d, "#top9-text")[0].text, "the failure in the header")
+        assert "failed" in find(browser, "#top9-status")[0].get_attribute("class")
+        find(browser, "#misclassified")[0].click()
+        wait_for(browser, lambda d: "no predictions: " + message in find(d, "#thumbnails")[0].text,
+                 "the reason the misclassified list is empty")
+        screenshot(browser, tmp_path / "failed-pass.png")

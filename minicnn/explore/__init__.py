@@ -25,9 +25,11 @@ One idea per module:
     session.py    Explorer: what each request computes (no HTTP), with minicnn.visualize
     topcache.py   the streaming top-9 pass over the test set and its file
     snapshots.py  SaveSnapshots: Fig. 4 snapshots written during training
-    pictures.py   arrays to PNG pictures; uploads decoded (Pillow, size-limited)
-    jobs.py       occlusion runs as a job the page polls
-    server.py     the HTTP API on Werkzeug, parameters checked, errors as JSON
+    pictures.py   arrays to PNG pictures; uploads decoded (Pillow, size-limited by the model's input)
+    jobs.py       occlusion runs as a queued job the page polls, one waiting per client
+    priority.py   the model's lock: clicks first, background work in slices
+    npzfile.py    .npz files beside the checkpoint read as untrusted input, headers checked first
+    server.py     the HTTP API on Werkzeug, parameters and origins checked, errors as JSON
     static/       index.html, app.js, app.css: the page, no outside resources
 
 Werkzeug and Pillow are the extra ``explore`` (``pip install minicnn[explore]``):

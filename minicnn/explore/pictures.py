@@ -9,11 +9,27 @@ conventions are the ones of ZFNet's figures (and of minicnn.visualize's plots):
     ranged(x)  = (x - min) / (max - min)    maps, patches, filters
 
 An upload is decoded here and nowhere else, and only as an image: Pillow
-opens it as PNG or JPEG (no other format is tried), its size is read from
-the header and refused above ``MAX_PIXELS`` before any pixel is decoded (a
-decompression bomb never expands), and the result is turned grey and
-fitted into the model's input (aspect kept, padded with black), with a
-note saying what was done.
+opens it as PNG or JPEG (no other format is tried), reading only its
+header; the result is turned grey and fitted into the model's input
+(aspect kept, padded with black), with a note saying what was done.
+
+How many pixels are decoded at most, and why. The picture ends up as the
+model's input (28x28 for most models here), so a large picture is decoded
+only to be thrown away: a PNG of a few kilobytes can declare 4096x4096
+RGBA pixels, 64 MiB once decoded, and a dozen of them at once took more
+than a gigabyte. So a picture is decoded only if both its sides are at
+most ``decode_limit(size)`` = max(MIN_SIDE, SIDES_PER_INPUT x the input's
+longer side) pixels: 1024 for a 28x28 model (room for a photo of a
+drawing, 4 MiB as RGBA), 1792 for a 224x224 one. The size is read from the
+header (``Image.open`` is lazy) and checked before any pixel is decoded.
+A JPEG is first told to decode at a reduced scale (``draft``: 1/2, 1/4 or
+1/8, by the JPEG's own DCT, still at least 4x the input), and its reduced
+size is what is checked; so a phone's 4000x3000 photo decodes at 500x375
+and is accepted. A PNG has no reduced decode: it is refused above the
+limit, with the limit in the message. Pillow's own guard
+(``Image.MAX_IMAGE_PIXELS``, a decompression bomb warning turned into an
+error here) stays as a second line for sizes far beyond it. How many
+uploads decode at once is limited by the server (minicnn/explore/server.py).
 """
 
 import base64
@@ -23,7 +39,8 @@ import warnings
 import numpy
 from PIL import Image, ImageOps
 
-MAX_PIXELS = 4096 * 4096             # largest upload, in pixels, decoded at all
+MIN_SIDE = 1024                      # a picture's side decoded at most is max(MIN_SIDE, ...
+SIDES_PER_INPUT = 8                  # ... SIDES_PER_INPUT x the input's longer side): decode_limit
 FORMATS = ("PNG", "JPEG")
 GAP_COLOUR = (40, 52, 70)            # between the maps of a grid
 
@@ -111,6 +128,11 @@ def picture_of(image):
 
 
 # ----- uploads to pixels ----------------------------------------------------------------
+def decode_limit(size):
+    """The longest side, in pixels, of a picture decoded for a model whose input is ``size`` (H, W)."""
+    return max(MIN_SIDE, SIDES_PER_INPUT * max(size))
+
+
 def decode_upload(data, size, channels=1, invert=False):
     """Decode PNG or JPEG bytes into the model's pixels.
 
@@ -119,31 +141,37 @@ def decode_upload(data, size, channels=1, invert=False):
     rest padded with black; invert=True turns dark-on-light drawings into
     light-on-dark ones, as in MNIST and Fashion-MNIST.
     Returns (pixels, note): pixels (H, W) or (H, W, 3) uint8, note a sentence
-    for the page. Raises UploadError for anything else.
+    for the page. Raises UploadError for anything else, among them a
+    picture with a side longer than ``decode_limit(size)`` (module docstring),
+    found from its header before any pixel is decoded.
     """
     if not data:
         raise UploadError("the upload is empty; send the bytes of a PNG or JPEG picture")
+    limit = decode_limit(size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=FORMATS) as picture:
-                width, height = picture.size
-                if width * height > MAX_PIXELS:
-                    raise UploadError(f"the picture is {width}x{height} pixels; the explorer decodes at most "
-                                      f"({MAX_PIXELS:,}, e.g. 4096x4096); scale it down first")
+                width, height = picture.size                    # from the header: nothing decoded yet
                 kind = picture.format
                 mode = "L" if channels == 1 else "RGB"
-                picture.draft(mode, (size[1] * 4, size[0] * 4))   # JPEG: decode at a reduced size
+                picture.draft(mode, (size[1] * 4, size[0] * 4))   # JPEG: decode at a reduced scale
+                if max(picture.size) > limit:
+                    reduced = "" if picture.size == (width, height) else (
+                        f" (still {picture.size[0]}x{picture.size[1]} at the JPEG's smallest decoding scale)")
+                    raise UploadError(f"the picture is {width}x{height} pixels{reduced}; the explorer decodes at "
+                                      f"most {limit}x{limit} for this model's {size[1]}x{size[0]} input; "
+                                      f"scale it down first")
                 picture = ImageOps.exif_transpose(picture).convert(mode)
                 picture.load()
     except UploadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:   # Pillow's own limit
-        raise UploadError(f"the picture claims more pixels than the explorer decodes at most ({MAX_PIXELS:,}, "
-                          f"e.g. 4096x4096): {error}") from error
+        raise UploadError(f"the picture claims more pixels than the explorer decodes at most ({limit}x{limit} "
+                          f"for this model): {error}") from error
     except Image.UnidentifiedImageError as error:
         raise UploadError(f"not a PNG or JPEG picture the explorer can read ({error})") from error
-    except (OSError, ValueError, SyntaxError, EOFError) as error:   # truncated or corrupt files
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:   # truncated or corrupt files
         raise UploadError(f"the picture could not be decoded ({error})") from error
     if invert:
         picture = ImageOps.invert(picture)

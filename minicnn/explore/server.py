@@ -9,25 +9,55 @@
     GET  /api/layers      image: every layer's maps as grids
     GET  /api/unit        image, layer, channel[, row, col]: the map and a unit's deconvnet projection
     GET  /api/top9        layer, channel: the map's top-9 over the test set, projected, with patches
-    POST /api/occlusion   image, window, stride[, layer]: starts Fig. 7 -> {"job": id}
-    GET  /api/job         id: a job's progress, then its result
+    POST /api/occlusion   image, window, stride[, layer]: queues Fig. 7 -> {"job": id} (jobs.py)
+    GET  /api/job         id: a job's place in the queue or progress, then its result
     GET  /api/history     training curves, first-layer filters, feature evolution
 
 An image is ``test:<index>`` or ``upload:<id>``. Every answer is JSON (the
 page and its two files aside). Every parameter is checked: an unknown,
 repeated, missing or malformed one, or a value out of range, is answered
 with status 400 (404 for a thing that does not exist) and
-``{"error": "<what to change>"}``; never with a traceback, which goes to
-the terminal (status 500, "internal error"). Nothing from a request
+``{"error": "<what to change>"}``, as is a request refused by the limits
+below (403 cross-site, 413 too large, 429 too many jobs, 503 too many
+uploads at once; the last two with Retry-After); never with a traceback,
+which goes to the terminal (status 500, "internal error"). Nothing from a request
 reaches a file path or a shell: the page's files are read once at start
 from the package, uploads live in memory, the cache path is the
 checkpoint's.
 
-Safe by default: the server listens on 127.0.0.1; a request whose Host
-header names another host is refused (a web page elsewhere cannot reach
-the explorer through DNS rebinding); an upload larger than MAX_UPLOAD bytes
-is refused before it is read (413); responses forbid other origins'
-scripts (Content-Security-Policy).
+Safe by default, for one user on one machine. What it defends against:
+
+- other machines: it listens on 127.0.0.1 (``--host`` to change it; a
+  warning says when that reaches other machines);
+- DNS rebinding: a request whose Host header names another host is
+  refused (400), so a page elsewhere whose name resolves to 127.0.0.1
+  still cannot use it;
+- cross-site requests: any page the learner visits can send requests to
+  127.0.0.1. Every /api/ request and every POST whose ``Origin`` (or,
+  without one, ``Referer``) is not the explorer's own origin is refused
+  with 403, naming the origin received and the one expected (``own_origins``:
+  http:// + a host name the Host check accepts + the port it listens on).
+  Browsers send Origin with every cross-site POST and fetch; a request
+  with neither header comes from a program (curl, a test, the benchmark)
+  and is served, unless the browser's ``Sec-Fetch-Site`` says it is
+  cross-site (an <img> pointed at the API by another page);
+- large bodies: an upload is read up to MAX_UPLOAD + 1 bytes, whether or
+  not Content-Length says how long it is (a chunked upload is not cut
+  short and used, it is refused), and refused with 413 naming the limit;
+- many uploads at once: at most BODIES_AT_ONCE are received at a time
+  (each waits up to BODY_WAIT seconds for its turn, then 503 with
+  Retry-After), and the Explorer decodes at most DECODES_AT_ONCE at a time,
+  each at most pictures.decode_limit pixels a side, refused from its header;
+- a queue of slow work: occlusion jobs (jobs.py) run one at a time, one
+  waiting per client (a new one replaces it), at most jobs.WAITING in all
+  (then 429 with Retry-After), and clicks go before them (priority.py);
+- files beside the checkpoint: read as untrusted input (session.py).
+
+What it does not do: it has no authentication and no TLS. Anyone who can
+reach its port can use the model and upload pictures; it is not meant to
+be reachable beyond 127.0.0.1. Responses forbid other origins' scripts
+(Content-Security-Policy) and the browser's reading of them across sites
+(no CORS headers are ever sent).
 
 Why Werkzeug: it is the Pallets project's maintained WSGI toolkit (Flask is
 built on it), it parses HTTP, query strings and bodies (with a size limit)
@@ -37,23 +67,29 @@ add templates and global request objects the explorer does not need; the
 standard library's http.server leaves parsing and size limits to us.
 """
 
+import errno
 import importlib.resources
 import ipaddress
 import json
 import re
+import socket
 import sys
+import threading
 import traceback
 import webbrowser
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from .jobs import Jobs
 from .session import RequestError
 
-MAX_UPLOAD = 4 * 1024 * 1024        # bytes of one upload
+MAX_UPLOAD = 4 * 1024 * 1024        # bytes of one upload (a photo is a few MB; the model sees 28x28)
+BODIES_AT_ONCE = 8                  # uploads received at the same time: at most 8 x 4 MiB held
+BODY_WAIT = 2.0                     # seconds an upload waits for its turn to be received, then 503
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "app.css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {
@@ -66,7 +102,12 @@ SECURITY_HEADERS = {
 
 
 class ExploreRequest(Request):
-    max_content_length = MAX_UPLOAD
+    # one byte more than an upload may have: read_body reads it to tell "too large" from "just fits"
+    max_content_length = MAX_UPLOAD + 1
+
+
+class ListenError(Exception):
+    """The server cannot listen where it was asked to; the message names the flag (--host, --port) and value."""
 
 
 # ----- reading parameters --------------------------------------------------------------------
@@ -112,8 +153,78 @@ def json_response(data, status=200):
                     headers=SECURITY_HEADERS)
 
 
-def json_error(message, status):
-    return json_response({"error": message}, status)
+def json_error(message, status, retry_after=None):
+    response = json_response({"error": message}, status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def read_body(request, limit=MAX_UPLOAD):
+    """The request's body, at most ``limit`` bytes; RequestError 413 if it is longer.
+
+    Never more than limit + 1 bytes are read, whether the length is given
+    (Content-Length, checked first) or not (a chunked upload): a body cut
+    at the limit and used as if whole would be worse than a refusal.
+    """
+    too_large = f"upload: larger than the explorer takes ({limit:,} bytes, {limit / 2 ** 20:g} MiB)"
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestError(f"{too_large}: Content-Length says {request.content_length:,} bytes", status=413)
+    stream, parts, size = request.stream, [], 0
+    while size <= limit:
+        block = stream.read(min(1 << 16, limit + 1 - size))
+        if not block:
+            break
+        parts.append(block)
+        size += len(block)
+    if size > limit:
+        raise RequestError(f"{too_large}: more than that was sent", status=413)
+    return b"".join(parts)
+
+
+# ----- where a request comes from ----------------------------------------------------------------
+def origin_text(host, port):
+    """``http://host:port`` as a browser writes an origin (IPv6 in brackets, no :80)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}" if port == 80 else f"http://{shown}:{port}"
+
+
+def own_origins(request, hosts, port):
+    """The origins the explorer's own page has: each host name the Host check accepts at the port it
+    listens on, and the origin the request's own Host header names (the page's, as the browser sees it)."""
+    origins = {f"http://{request.host}"}
+    if hosts is not None and port is not None:
+        origins |= {origin_text(host, port) for host in hosts}
+    return origins
+
+
+def cross_site_problem(request, expected):
+    """Why a request is not from the explorer's own page, or None if it may be.
+
+    Origin decides; without it, Referer (its scheme, host and port); without
+    either, the request came from a program, not a page, and is served, unless
+    Sec-Fetch-Site (sent by browsers) says another site sent it.
+    """
+    listed = " or ".join(sorted(expected))
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if origin in expected:
+            return None
+        return f"Origin {origin[:100]!r} is not the explorer's own ({listed})"
+    referer = request.headers.get("Referer")
+    if referer is not None:
+        try:
+            parts = urlsplit(referer)
+            source = f"{parts.scheme}://{parts.netloc}"
+        except ValueError:
+            source = None
+        if source in expected:
+            return None
+        return f"no Origin, and Referer {referer[:100]!r} is not from the explorer's own origin ({listed})"
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"no Origin or Referer, and Sec-Fetch-Site says {site[:40]!r}; the explorer's own origin is {listed}"
+    return None
 
 
 # ----- the application ------------------------------------------------------------------------
@@ -121,13 +232,16 @@ class ExploreApp:
     """The WSGI application around one Explorer (minicnn/explore/session.py).
 
     hosts: the host names the Host header may carry (None: any, for a
-    server that listens on every interface).
+    server that listens on every interface); port: the port the server
+    listens on (make_explore_server sets it), for the own origins.
     """
 
-    def __init__(self, explorer, hosts=("127.0.0.1", "localhost")):
+    def __init__(self, explorer, hosts=("127.0.0.1", "localhost"), port=None):
         self.explorer = explorer
         self.hosts = None if hosts is None else list(hosts)
+        self.port = port
         self.jobs = Jobs()
+        self.bodies = threading.BoundedSemaphore(BODIES_AT_ONCE)
         folder = importlib.resources.files("minicnn.explore") / "static"
         self.static = {name: (folder / name).read_bytes() for name in STATIC}
         get, post = ["GET"], ["POST"]
@@ -155,10 +269,15 @@ class ExploreApp:
     def dispatch(self, request):
         try:
             request.host                                   # refuses a Host header not in self.hosts
+            if request.path.startswith("/api/") or request.method not in ("GET", "HEAD"):
+                problem = cross_site_problem(request, own_origins(request, self.hosts, self.port))
+                if problem is not None:
+                    raise RequestError(f"cross-site request refused: {problem}; only the explorer's own page "
+                                       "may use its API", status=403)
             handler, arguments = self.urls.bind_to_environ(request.environ).match()
             return handler(request, **arguments)
         except RequestError as error:
-            return json_error(str(error), error.status)
+            return json_error(str(error), error.status, getattr(error, "retry_after", None))
         except HTTPException as error:                     # 404, 405, 413, a refused host (400)
             return json_error(f"{error.name}: {error.description}", error.code)
         except Exception:
@@ -197,7 +316,13 @@ class ExploreApp:
     def upload(self, request):
         given = parameters(request, ("invert",))
         invert = integer(given, "invert", 0, 1, 0)
-        return json_response(self.explorer.upload(request.get_data(cache=False), invert=bool(invert)))
+        if not self.bodies.acquire(timeout=BODY_WAIT):
+            raise RequestError(f"upload: {BODIES_AT_ONCE} uploads are being received already (at most "
+                               f"{BODIES_AT_ONCE} at once); try again in a moment", status=503, retry_after=1)
+        try:
+            return json_response(self.explorer.upload(read_body(request), invert=bool(invert)))
+        finally:
+            self.bodies.release()
 
     def predict(self, request):
         given = parameters(request, ("image",), required=("image",))
@@ -228,7 +353,8 @@ class ExploreApp:
         stride = integer(given, "stride", 1, 10 ** 4, default=max(1, window // 2))
         layer = integer(given, "layer", 0, len(explorer.model) - 1)
         positions = explorer.check_occlusion(image, window, stride, layer)
-        job = self.jobs.start(lambda: explorer.occlusion(image, window, stride, layer), positions, "occlusion")
+        job = self.jobs.start(lambda: explorer.occlusion(image, window, stride, layer), positions, "occlusion",
+                              client=request.remote_addr or "")
         return json_response({"job": job, "positions": positions, "window": window, "stride": stride})
 
     def job(self, request):
@@ -269,19 +395,71 @@ def allowed_hosts(host):
     return sorted({"127.0.0.1", "localhost", host.strip("[]")})
 
 
+def listen_problem(host, port, error):
+    """A sentence naming the flag (--host or --port) and its value, for an OSError from bind or listen."""
+    reason = error.strerror or str(error)
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return (f"--host {host}: cannot listen there ({reason}); give a name or address of this machine, "
+                "such as 127.0.0.1 (the default)")
+    if error.errno == errno.EADDRINUSE:
+        return (f"--port {port}: {host}:{port} is in use by another program; stop it, or choose another port "
+                "(--port 0 picks a free one)")
+    if error.errno == errno.EACCES:
+        return f"--port {port}: not allowed to listen on it ({reason}); ports below 1024 need root, choose another"
+    return f"--host {host} --port {port}: cannot listen there ({reason})"
+
+
+class ExploreServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, whose failure to bind or listen is a ListenError naming the flag.
+
+    (Werkzeug's own prints the operating system's words, such as "Name or
+    service not known", and exits the process.)
+    """
+
+    def server_bind(self):
+        try:
+            super().server_bind()
+        except OSError as error:
+            raise ListenError(listen_problem(self.host, self.port, error)) from None
+
+    def server_activate(self):
+        try:
+            super().server_activate()
+        except OSError as error:
+            raise ListenError(listen_problem(self.host, self.port, error)) from None
+
+    def server_close(self):
+        """Close the socket and drop the occlusion jobs still waiting (the one computing ends on its own)."""
+        super().server_close()
+        if isinstance(self.app, ExploreApp):
+            self.app.jobs.close()
+
+
 def make_explore_server(explorer, host="127.0.0.1", port=0):
     """A threaded Werkzeug server for ``explorer`` bound to host:port (0: a free port).
 
     Returns the server; ``server.server_port`` is the port, ``serve_forever()`` runs it.
+    Raises ListenError (naming --host or --port) where it cannot listen.
     """
     app = ExploreApp(explorer, allowed_hosts(host))
-    return make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    server = ExploreServer(host, port, app, QuietHandler)
+    app.port = server.server_port
+    return server
 
 
 def serve(explorer, host="127.0.0.1", port=8000, open_browser=False, file=None):
-    """Serve until Ctrl-C; prints the URL first (and opens it with ``open_browser``)."""
+    """Serve until Ctrl-C; prints the URL first (and opens it with ``open_browser``).
+
+    Where it cannot listen (a --host that is no address of this machine, a
+    --port in use), prints one line naming the flag and its value on stderr
+    and exits with status 2, as minicnn's other usage errors do.
+    """
     file = file or sys.stdout
-    server = make_explore_server(explorer, host, port)
+    try:
+        server = make_explore_server(explorer, host, port)
+    except ListenError as error:
+        print(f"minicnn explore: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/"
     try:

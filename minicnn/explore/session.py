@@ -17,7 +17,37 @@ switches of the image's own forward pass), ``receptive_boxes`` (the patch
 a unit sees), ``occlusion`` (Fig. 7) and the top-k search in topcache.py
 (Fig. 2). One lock serialises everything that runs the model: the
 server answers requests in threads, and a forward pass is not meant to
-be shared between threads.
+be shared between threads. It serves clicks first (minicnn/explore/priority.py):
+what the page waits for (``predict``, ``layers``, ``unit``, ``top9``) takes
+it as interactive; the top-9 pass and occlusion jobs take it in the
+background, on their own copy of the model, and let a waiting click go
+between their batches. So a click waits for at most one batch of them.
+
+Limits, each against one way of making the explorer slow or large for
+everyone (the server adds its own, minicnn/explore/server.py):
+
+- DECODES_AT_ONCE uploads are decoded at a time (each at most
+  pictures.decode_limit pixels a side); another waits up to DECODE_WAIT
+  seconds, then is refused with 503 and Retry-After: decoding is CPU work
+  and memory, and the machine has few cores. The decoding itself runs on
+  DECODES_AT_ONCE threads of the Explorer's own, not in each request's
+  thread: the C library keeps memory a thread freed for that thread's
+  next use, so a dozen request threads that each decoded a picture once
+  would keep a dozen pictures' worth of memory, two threads keep two
+  (tests/test_hostile_explore.py measures the server's memory);
+- MAX_OCCLUSION_POSITIONS squares per occlusion request;
+- UPLOADS pictures and TOP9_KEPT maps' top-9 pictures kept in memory.
+
+Files beside the checkpoint are input too: the top-9 cache
+(topcache.load) and snapshots.npz (snapshots.check_snapshots) are checked
+array by array before use; a bad one counts as absent, and one line on
+stderr names the file and what was wrong with it.
+
+The model must fit the data: ``Explorer`` refuses (ModelDoesNotFit, a
+CheckpointError, which ``minicnn explore`` prints as one line, exit
+status 2) a checkpoint whose input shape or number of classes differs
+from the test set's, naming both, instead of failing later in the
+background pass.
 
 Threads. A click runs one to ten images through the model: too little
 work to share between cores, and on a busy machine a parallel loop waits
@@ -34,9 +64,12 @@ which in evaluation mode hand on the previous layer's values unchanged.
 A dense layer's units are shown as maps of 1x1.
 """
 
+import concurrent.futures
 import contextlib
 import hashlib
+import math
 import re
+import sys
 import threading
 from collections import OrderedDict
 
@@ -51,23 +84,34 @@ from ..engine.nn import Conv2d, Dropout, Flatten
 from ..training import Checkpoint, CheckpointError, load_checkpoint, load_model
 from ..visualize import Deconvnet, feature_maps, occlusion, occlusion_starts, receptive_boxes
 from . import pictures, topcache
-from .snapshots import FILENAME as SNAPSHOTS, load_snapshots
+from .priority import ModelLock, Pausing
+from .snapshots import FILENAME as SNAPSHOTS, check_snapshots, load_snapshots
 
 UPLOADS = 64                    # uploaded pictures kept in memory
 MAX_OCCLUSION_POSITIONS = 4096  # squares per occlusion request
 TOP9_KEPT = 256                 # maps whose top-9 pictures are kept in memory
+DECODES_AT_ONCE = 2             # uploads decoded at the same time (see the module docstring)
+DECODE_WAIT = 5.0               # seconds an upload waits for its turn to be decoded, then 503
+HISTORY_EPOCHS = 10_000         # training-history records sent to the page at most
+MAX_SNAPSHOT_BYTES = 256 << 20  # array data read from snapshots.npz at most (a 28x28 model's run: a few MB)
 
 
 class RequestError(ValueError):
     """A request the explorer cannot answer as asked; the message says what to change.
 
     status: the HTTP status the server answers with (400, or 404 for a
-    thing that does not exist).
+    thing that does not exist, 429 or 503 for "busy, try again");
+    retry_after: seconds, sent as Retry-After with a 429 or 503.
     """
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, retry_after=None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+class ModelDoesNotFit(CheckpointError):
+    """The checkpoint's model cannot run on the data set: input shapes or numbers of classes differ."""
 
 
 class Explorer:
@@ -100,18 +144,24 @@ class Explorer:
         self._check_fit()
         self.table = layer_table(self.model, self.input_shape)
         self.shown = [row["index"] for row in self.table if row["shown"]]
-        self.lock, self.threads = threading.Lock(), threads
+        self.model_lock, self.threads = ModelLock(), threads
+        self.lock = threading.Lock()             # the dictionaries below (never held while computing)
+        self.decodes = threading.BoundedSemaphore(DECODES_AT_ONCE)     # admission: at most this many decode ...
+        self.decoder = concurrent.futures.ThreadPoolExecutor(DECODES_AT_ONCE, "minicnn-explore-decode")   # ... here
         self.uploads = OrderedDict()
         self.top9_items = OrderedDict()          # (layer, channel) -> top9()'s items, the last TOP9_KEPT
-        layers = {row["index"]: row["maps"] for row in self.table if row["shown"]}
+        shapes = {row["index"]: tuple(row["shape"]) if len(row["shape"]) == 3 else (row["maps"], 1, 1)
+                  for row in self.table if row["shown"]}
         fingerprint = {"checkpoint": topcache.file_digest(checkpoint.path),
                        "test": topcache.data_digest(self.pixels, self.labels),
-                       "mean": self.mean, "std": self.std, "k": 9, "layers": sorted(layers)}
+                       "mean": self.mean, "std": self.std, "k": 9, "layers": sorted(shapes)}
         path = topcache.cache_path(checkpoint.path, self.dataset, fingerprint["test"])
-        # the pass runs on its own copy of the model: nothing of it is shared with requests
-        self.top9_pass = topcache.TopNine(load_model(checkpoint), self.pixels, self.labels, self.prepare, layers,
-                                     fingerprint, path if cache else None, self.computing, progress=progress,
-                                     dataset=self.dataset)
+        # background work (the top-9 pass, occlusion) runs on its own copy of the model, which lets
+        # waiting clicks go first between its batches (priority.py); nothing of it is shared with clicks
+        self.background_model = Pausing(load_model(checkpoint), self.model_lock.pause).eval()
+        self.top9_pass = topcache.TopNine(self.background_model, self.pixels, self.labels, self.prepare, shapes,
+                                          fingerprint, path if cache else None, self.background,
+                                          progress=progress, dataset=self.dataset, classes=len(self.classes))
 
     def start(self):
         """Start (or load) the top-9 pass; returns self."""
@@ -119,9 +169,14 @@ class Explorer:
         return self
 
     @contextlib.contextmanager
-    def computing(self):
-        """Hold the lock on the model; inside, minicnn and this thread's Numba loops use ``self.threads`` threads."""
-        with self.lock:
+    def computing(self, interactive=True):
+        """Hold the model's lock (a click: ``interactive``; else background work, see priority.py).
+
+        Inside, minicnn and this thread's Numba loops use ``self.threads``
+        threads. A click that runs while background work pauses sets and
+        puts back the same numbers, so the two never disturb each other.
+        """
+        with (self.model_lock.interactive() if interactive else self.model_lock.background()):
             if self.threads is None:
                 yield
                 return
@@ -133,13 +188,37 @@ class Explorer:
             finally:
                 minicnn_threads.set_num_threads(previous)
 
+    def background(self):
+        """``computing`` for background work: the top-9 pass and occlusion jobs, after every waiting click."""
+        return self.computing(interactive=False)
+
     # ----- images -----------------------------------------------------------------------
     def _check_fit(self):
+        """Refuse, naming both, a model whose input shape or number of classes is not the data set's.
+
+        Found here, at the start, rather than by the background pass, which
+        would fail on its first chunk (or, for the classes, only in its
+        second half, the predictions).
+        """
         channels, height, width = self.input_shape
         image = self.pixels.shape[1:]
+        problems = []
         if tuple(image[-2:]) != (height, width) or (len(image) == 3 and image[0] != channels):
-            raise CheckpointError(f"{self.checkpoint.path}: {self.name} takes images of {channels}x{height}x{width} "
-                                  f"(C, H, W), but the {self.dataset} test images are {'x'.join(map(str, image))}")
+            problems.append(f"it takes images of {channels}x{height}x{width} (C, H, W), but the {self.dataset} "
+                            f"test images are {'x'.join(map(str, image))}")
+        else:
+            outputs = self.model.output_shape(self.input_shape)
+            if len(outputs) != 1 or outputs[0] != len(self.classes):
+                problems.append(f"it outputs {'x'.join(map(str, outputs))} class scores, but {self.dataset} has "
+                                f"{len(self.classes)} classes")
+            elif len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(self.classes):
+                problems.append(f"the {self.dataset} test labels run {int(self.labels.min())}.."
+                                f"{int(self.labels.max())}, outside its {len(self.classes)} classes")
+        if problems:
+            saved = self.checkpoint.extra.get("dataset")
+            named = f" (the checkpoint names {saved})" if saved and saved != self.dataset else ""
+            raise ModelDoesNotFit(f"{self.checkpoint.path}: {self.name} does not fit the {self.dataset} test set: "
+                                  f"{'; '.join(problems)}; give --dataset the data set it was trained on{named}")
 
     def prepare(self, pixels):
         """uint8 pixels (N, H, W) or (N, C, H, W) -> the model's float input, standardised, on its device."""
@@ -168,12 +247,23 @@ class Explorer:
         raise RequestError(f"image: {reference[:40]!r} is not test:<index> or upload:<16 hex digits>")
 
     def upload(self, data, invert=False):
-        """Decode a PNG/JPEG upload into the model's input size; returns its reference and a note."""
+        """Decode a PNG/JPEG upload into the model's input size; returns its reference and a note.
+
+        At most DECODES_AT_ONCE decode at a time; another waits DECODE_WAIT
+        seconds for its turn, then is refused (503, try again).
+        """
         channels, height, width = self.input_shape
+        if not self.decodes.acquire(timeout=DECODE_WAIT):
+            raise RequestError(f"upload: {DECODES_AT_ONCE} pictures are being decoded already (at most "
+                               f"{DECODES_AT_ONCE} at once) and none finished within {DECODE_WAIT:g} s; "
+                               "try again in a moment", status=503, retry_after=1)
         try:
-            pixels, note = pictures.decode_upload(data, (height, width), channels, invert)
+            pixels, note = self.decoder.submit(pictures.decode_upload, data, (height, width), channels,
+                                               invert).result()
         except pictures.UploadError as error:
             raise RequestError(f"upload: {error}") from error
+        finally:
+            self.decodes.release()
         if pixels.ndim == 3:
             pixels = pixels.transpose(2, 0, 1)                     # (H, W, 3) -> (3, H, W)
         key = hashlib.sha256(pixels.tobytes()).hexdigest()[:16]
@@ -195,7 +285,10 @@ class Explorer:
         if which == "misclassified":
             if predictions is None:
                 status = self.top9_pass.status()
-                return {"ready": False, "total": 0, "items": [],
+                if status["error"]:
+                    return {"ready": False, "failed": True, "total": 0, "items": [],
+                            "message": f"no predictions: {status['error']}"}
+                return {"ready": False, "failed": False, "total": 0, "items": [],
                         "message": f"the predictions come after the top-9 pass; not finished yet "
                                    f"({status['predicted']} of {status['total']} images)"}
             chosen &= predictions != self.labels
@@ -311,7 +404,8 @@ class Explorer:
                 projections, _, _ = Deconvnet(self.model).project_units(
                     self.prepare(self.pixels[chosen]), layer, channel, positions)
                 boxes = receptive_boxes(self.model, layer, positions, self.input_shape[1:])
-                items = self._top_items(top, channel, to_numpy(projections), boxes)
+            items = self._top_items(top, channel, to_numpy(projections), boxes)
+            with self.lock:
                 self.top9_items[key] = items
                 while len(self.top9_items) > TOP9_KEPT:
                     self.top9_items.popitem(last=False)
@@ -358,13 +452,20 @@ class Explorer:
         A square of side ``window``, moved ``stride`` pixels at a time, is
         filled with the image's mean (grey). The true class of a test image
         is its label; an uploaded or drawn picture has none, so its most
-        probable class stands in for it.
+        probable class stands in for it. Background work: it runs on the
+        background copy of the model and lets clicks go first between its
+        batches of squares (priority.py).
         """
         positions = self.check_occlusion(reference, window, stride, layer)
         pixels, label = self.parse_image(reference)
-        target = label if label is not None else self.predict(reference)["predicted"]
-        with self.computing():
-            maps = occlusion(self.model, self.prepare(pixels[None]), target, window, stride, layer=layer)
+        last = len(self.model) - 1
+        with self.background():
+            x = self.prepare(pixels[None])
+            target = label
+            if target is None:
+                logits = feature_maps(self.background_model, x, [last])[last]
+                target = int(numpy.argmax(to_numpy(logits).reshape(-1)))
+            maps = occlusion(self.background_model, x, target, window, stride, layer=layer)
         return {"image": reference, "target": target, "target_is_label": label is not None,
                 "window": window, "stride": stride, "layer": maps.layer, "channel": maps.channel,
                 "positions": positions, "rows": maps.rows.tolist(), "cols": maps.cols.tolist(),
@@ -385,9 +486,16 @@ class Explorer:
                 "test_accuracy": accuracy, "layers": self.table, "top9": self.top9_pass.status()}
 
     def history(self):
-        """Training curves, first-layer filters, and Fig. 4's feature evolution if it was recorded."""
-        records = (self.checkpoint.metadata.get("history") or {}).get("epochs", [])
-        result = {"epochs": records, "filters": None, "evolution": None, "evolution_note": ""}
+        """Training curves, first-layer filters, and Fig. 4's feature evolution if it was recorded.
+
+        snapshots.npz beside the checkpoint is input like an upload: it is
+        checked (snapshots.check_snapshots: every array's shape, dtype and
+        range, every box inside the picture) before anything is drawn, and
+        a bad one counts as absent, with one line on stderr and the reason
+        on the page.
+        """
+        result = {"epochs": history_records(self.checkpoint.metadata.get("history")), "filters": None,
+                  "evolution": None, "evolution_note": ""}
         first = next((module for module in self.model if isinstance(module, Conv2d)), None)
         if first is not None:
             weight = to_numpy(first.weight.data)                                 # (F, C, KH, KW)
@@ -397,9 +505,11 @@ class Explorer:
                                  "grid": pictures.data_url(pictures.grid(shown, columns))}
         path = self.checkpoint.path.with_name(SNAPSHOTS)
         try:
-            snapshots = load_snapshots(path)
+            snapshots = load_snapshots(path, self.input_shape, max_bytes=MAX_SNAPSHOT_BYTES)
+            check_snapshots(snapshots, self.input_shape, len(self.model), path)
         except ValueError as error:
-            result["evolution_note"] = str(error)
+            print(f"minicnn explore: ignoring {error}", file=sys.stderr, flush=True)
+            result["evolution_note"] = f"the feature evolution is not shown: {error}"
             return result
         if not snapshots:
             result["evolution_note"] = ("no snapshots beside the checkpoint; train with "
@@ -407,6 +517,31 @@ class Explorer:
             return result
         result["evolution"] = evolution_grids(snapshots)
         return result
+
+
+def history_records(history):
+    """The checkpoint's per-epoch records as the page draws them: numbers (finite) or None, nothing else.
+
+    The checkpoint's metadata is a file's JSON: a record that is not a dict,
+    a value that is not a finite number (NaN would not even be valid JSON
+    for the page) is dropped or becomes None; at most HISTORY_EPOCHS records.
+    """
+    records = history.get("epochs") if isinstance(history, dict) else None
+    if not isinstance(records, list):
+        return []
+    cleaned = []
+    for record in records[:HISTORY_EPOCHS]:
+        if not isinstance(record, dict):
+            continue
+        cleaned.append({str(key)[:40]: finite_number(value) for key, value in list(record.items())[:40]})
+    return cleaned
+
+
+def finite_number(value):
+    """An int or a finite float as it is; anything else (text, NaN, a list, True) -> None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if isinstance(value, int) or math.isfinite(value) else None
 
 
 def layer_table(model, input_shape):

@@ -29,14 +29,32 @@ atomically and without pickle (``minicnn.training.checkpoint.atomic_write``,
 SHA-256, the test set's, the standardisation, k and the layers. A file
 whose fingerprint differs (the checkpoint was trained further, say) is
 rebuilt; one that matches is reused, so the pass runs once per checkpoint.
+
+A file that matches is still input from disk: before it is used, every
+array is checked against what this pass would have written (npzfile.py
+reads each header before its data): one (maps, k) array per part and
+layer, of the right kind, the image indices inside the test set, the
+positions inside the layer's maps, the values finite, one prediction per
+test image, each a class of the data set. A file that fails counts as
+absent: one line on stderr names it and what was wrong, and the pass
+runs again (and writes a good file over it).
+
+The background passes share the model with the page's clicks by
+``computing`` (the Explorer's background lock, minicnn/explore/priority.py),
+held one chunk of CHUNK images at a time: a click waits for at most the
+chunk being computed (a smaller chunk would make that wait shorter and
+the pass longer: its per-map bookkeeping is paid once per chunk). A pass
+that fails says so in ``status()`` (``error``), which the page shows.
 """
 
 import contextlib
 import hashlib
 import json
+import math
+import sys
 import threading
 import time
-import zipfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +66,11 @@ from ..training.checkpoint import atomic_write
 # find_strongest is the first half of minicnn.visualize's top_k (the search, before any
 # projection); the package level exports only the whole of top_k, which projects too.
 from ..visualize.topk import find_strongest
+from .npzfile import BadFile, NpzReader
 
 FORMAT, VERSION = "minicnn-explore-top9", 1
 CHUNK = 250            # test images per step of the pass (and per hold of the compute lock)
+PARTS = (("values", "f"), ("indices", "iu"), ("rows", "iu"), ("cols", "iu"))
 
 
 @dataclass
@@ -165,56 +185,90 @@ def save(path, fingerprint, best, predictions, seconds):
     return atomic_write(path, lambda file: numpy.savez(file, **arrays))
 
 
-def load(path, fingerprint):
-    """(best, predictions or None, seconds) from a cache whose fingerprint matches, else None.
+def load(path, fingerprint, shapes, total, classes, k=9):
+    """(best, predictions or None, seconds) from a cache whose fingerprint matches; None if absent or outdated.
 
-    An unreadable, foreign or outdated file counts as absent (it is rebuilt).
+    shapes: {layer: (maps, h, w)} of the layers searched; total: test
+    images; classes: how many. Raises BadFile (npzfile.py), naming the
+    file and the fault, for a file that is not a cache this pass could
+    have written (see the module docstring); the caller treats it as absent.
     """
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        with numpy.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        metadata = json.loads(arrays.pop("metadata.json").tobytes().decode("utf-8"))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
-        return None
-    if (metadata.get("format"), metadata.get("version")) != (FORMAT, VERSION):
-        return None
-    if metadata.get("fingerprint") != fingerprint:
-        return None
-    try:
-        best = {int(layer): Strongest(*(arrays[f"layer/{layer}/{part}"]
-                                        for part in ("values", "indices", "rows", "cols")))
-                for layer in metadata["layers"]}
-    except KeyError:
-        return None
-    return best, arrays.get("predictions"), metadata.get("seconds") or {}
+    kept = min(k, total)
+    expected = sum(maps * kept * 28 for maps, _, _ in shapes.values()) + 8 * total + (1 << 20)
+    with NpzReader(path, max_bytes=expected) as npz:
+        metadata = npz.json("metadata.json")
+        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+            npz.fail(f"is not a minicnn explore top-9 cache (format {str(metadata.get('format'))[:40]!r})"
+                     if isinstance(metadata, dict) else "its metadata is not a JSON object")
+        if metadata.get("version") != VERSION or metadata.get("fingerprint") != fingerprint:
+            return None                                      # another version, checkpoint or test set
+        if metadata.get("layers") != sorted(shapes):
+            npz.fail(f"lists the layers {str(metadata.get('layers'))[:80]}, but its fingerprint says "
+                     f"{sorted(shapes)}")
+        best = {}
+        for layer, (maps, height, width) in shapes.items():
+            parts = {part: npz.read(f"layer/{layer}/{part}", (maps, kept), kinds) for part, kinds in PARTS}
+            where = f"layer {layer}'s"
+            if not numpy.isfinite(parts["values"]).all():
+                npz.fail(f"{where} values are not all finite numbers")
+            for part, high, what in (("indices", total, "test images"), ("rows", height, "rows"),
+                                     ("cols", width, "columns")):
+                if parts[part].size and not (0 <= parts[part].min() and parts[part].max() < high):
+                    npz.fail(f"{where} {part} run {parts[part].min()}..{parts[part].max()}, outside the "
+                             f"{high} {what} (0..{high - 1})")
+            best[layer] = Strongest(parts["values"].astype(numpy.float32),
+                                    *(parts[part].astype(numpy.int64) for part in ("indices", "rows", "cols")))
+        predictions = None
+        if "predictions" in npz.names:
+            predictions = npz.read("predictions", (total,), "iu").astype(numpy.int64)
+            if total and not (0 <= predictions.min() and predictions.max() < classes):
+                npz.fail(f"its predictions run {predictions.min()}..{predictions.max()}, outside the "
+                         f"{classes} classes (0..{classes - 1})")
+    seconds = metadata.get("seconds") if isinstance(metadata.get("seconds"), dict) else {}
+    seconds = {key: float(value) for key, value in seconds.items() if key in ("top9", "predictions")
+               and isinstance(value, (int, float)) and math.isfinite(value)}
+    return best, predictions, seconds
 
 
 class TopNine:
     """The top-9 units of every map, and every image's prediction: from the file, or two background passes.
 
+    shapes: {layer: (maps, h, w)} of the layers searched (a dense layer's
+    units as maps of 1x1); classes: how many the data set has.
     computing: the Explorer's context manager around every use of the model.
     state: "building", "ready" or "failed" (the top-9); done/total: images
     searched so far, predicted: images predicted so far (the page's progress
     bar; tqdm draws the same in the terminal). best: {layer: Strongest} once
     ready; predictions: (N,) once the second pass is done, else None.
+    error: what went wrong, once either pass has failed, else None.
     path: the cache file, or None to keep everything in memory only.
     """
 
-    def __init__(self, model, pixels, labels, prepare, layers, fingerprint, path, computing, k=9, progress=True,
-                 dataset=""):
+    def __init__(self, model, pixels, labels, prepare, shapes, fingerprint, path, computing, k=9, progress=True,
+                 dataset="", classes=10):
         self.model, self.pixels, self.labels, self.prepare = model, pixels, labels, prepare
-        self.layers, self.path, self.fingerprint = layers, path, fingerprint
+        self.shapes, self.path, self.fingerprint, self.classes = shapes, path, fingerprint, classes
+        self.layers = {layer: shape[0] for layer, shape in shapes.items()}
         self.computing, self.k, self.progress, self.dataset = computing, k, progress, dataset
         self.state, self.done, self.predicted, self.total = "building", 0, 0, len(pixels)
-        self.best, self.predictions, self.seconds, self.message = None, None, {}, ""
+        self.best, self.predictions, self.seconds, self.message, self.error = None, None, {}, "", None
         self.thread = None
 
     def start(self):
-        """Load the cache; start in a daemon thread whatever pass it lacks; returns self."""
-        loaded = None if self.path is None else load(self.path, self.fingerprint)
+        """Load the cache; start in a daemon thread whatever pass it lacks; returns self.
+
+        A cache file that is not usable (load's BadFile) counts as absent: one
+        line on stderr says which file and why, and the passes run again.
+        """
+        loaded = None
+        if self.path is not None:
+            try:
+                loaded = load(self.path, self.fingerprint, self.shapes, self.total, self.classes, self.k)
+            except BadFile as error:
+                print(f"minicnn explore: ignoring {error}; searching the test set again", file=sys.stderr, flush=True)
         if loaded is not None:
             self.best, self.predictions, self.seconds = loaded
             self.state, self.done = "ready", self.total
@@ -267,12 +321,22 @@ class TopNine:
             self.predictions = predictions
             self.message = f"{self.message.split(', saved')[0]}; predictions in {self.seconds['predictions']:.1f} s"
             self._save()
-        except Exception as error:  # shown on the page; the server keeps answering
-            self.message = f"the top-9 pass failed: {type(error).__name__}: {error}"
+        except Exception as error:  # shown on the page (status's error); the server keeps answering
+            which = "predictions pass" if self.state == "ready" else "top-9 pass"
+            self.error = f"the {which} failed: {type(error).__name__}: {error}"
+            self.message = self.error
             if self.state != "ready":
                 self.state = "failed"
-            raise
+            traceback.print_exc()           # the details stay in the terminal, as for any bug
 
     def status(self):
-        return {"state": self.state, "done": self.done, "predicted": self.predicted, "total": self.total,
-                "seconds": self.seconds, "message": self.message}
+        """The page's view: state of the top-9 ("building", "ready", "failed"), of the predictions
+        ("waiting", "building", "ready", "failed"), progress, seconds, a message, and the error if any."""
+        if self.predictions is not None:
+            predictions = "ready"
+        elif self.error is not None:
+            predictions = "failed"
+        else:
+            predictions = "building" if self.state == "ready" else "waiting"
+        return {"state": self.state, "predictions": predictions, "done": self.done, "predicted": self.predicted,
+                "total": self.total, "seconds": self.seconds, "message": self.message, "error": self.error}

@@ -104,17 +104,24 @@ function showModelLine() {
     `${model.test_images} test images${accuracy}`;
 }
 
+// The passes are still working: the top-9 search, or the predictions after it (neither has failed).
+function passesRunning(status) {
+  return !status.error && (status.state === "building" || status.predictions === "building");
+}
+
 function showTop9Status(status) {
   const bar = $("top9-progress");
-  const predicting = status.state === "ready" && status.predicted < status.total;
+  const predicting = status.state === "ready" && status.predictions === "building";
   bar.value = status.total ? (predicting ? status.predicted : status.done) / status.total : 0;
-  $("top9-text").textContent = status.state === "failed" ? status.message :
+  $("top9-text").textContent = status.error ? status.error :
     status.state === "building" ? `top-9 pass: ${status.done} / ${status.total} images` :
     predicting ? `top-9 ready; predictions: ${status.predicted} / ${status.total}` : "top-9 ready";
   $("top9-status").title = status.message || "top-9 of every map over the test set (ZFNet Fig. 2)";
+  $("top9-status").classList.toggle("failed", Boolean(status.error));
+  if (status.error) showError(new Error(status.error));
 }
 
-// While the passes run, ask every second; as each finishes, show what needed it.
+// While the passes run, ask every second; as each finishes (or fails), show what needed it.
 async function pollTop9() {
   const before = state.model.top9;
   const status = await api("/api/status");
@@ -129,9 +136,8 @@ async function pollTop9() {
     showModelLine();
     await loadThumbnails();
   }
-  if (status.state === "building" || (status.state === "ready" && status.predicted < status.total)) {
-    setTimeout(pollTop9, 1000);
-  }
+  if (status.error && !before.error) await loadThumbnails();       // the list says why it is empty
+  if (passesRunning(status)) setTimeout(() => pollTop9().catch(showError), 1000);
 }
 
 // ----- choosing an image --------------------------------------------------------------------
@@ -329,8 +335,8 @@ async function loadTop9(layer, channel) {
   const box = $("top9");
   box.replaceChildren();
   if (!top.items) {
-    $("top9-message").textContent = `the top-9 pass is running (${top.done} of ${top.total} test images); ` +
-      "they appear here when it has finished";
+    $("top9-message").textContent = top.state === "failed" ? `no top-9: ${top.error}` :
+      `the top-9 pass is running (${top.done} of ${top.total} test images); they appear here when it has finished`;
     return;
   }
   $("top9-message").textContent = `strongest first, each unit projected with its own image's switches`;
@@ -369,11 +375,13 @@ async function runOcclusion() {
     let job;
     for (let polls = 0; polls < 1200; polls++) {       // at most ten minutes
       job = await api(`/api/job?id=${started.job}`);
-      $("occlusion-text").textContent = `occluding ${job.total} positions… ${job.seconds.toFixed(1)} s`;
+      $("occlusion-text").textContent = job.queued ? `waiting for ${job.ahead} occlusion job(s) before it…` :
+        `occluding ${job.total} positions… ${job.seconds.toFixed(1)} s`;
       if (job.state !== "running") break;
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
     progress.hidden = true;
+    if (job.state === "replaced") return;            // a newer request of this page took its place
     if (job.state !== "done") throw new Error(job.error || "occlusion did not finish");
     if (state.image === image) showOcclusion(job.result, job.seconds);
   } catch (error) { progress.hidden = true; showError(error); }
