@@ -547,7 +547,7 @@ def command_explore(args):
     except KeyboardInterrupt:
         print("minicnn explore: stopped", file=sys.stderr)
         return 130
-    # returns at Ctrl-C; a port in use or a host not this machine's: Werkzeug says so, exit status 1
+    # returns at Ctrl-C; where it cannot listen, serve prints one line naming --host or --port and exits with status 2
     serve(explorer, args.host, args.port, open_browser=args.open)
     return 0
 
