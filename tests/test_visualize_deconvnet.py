@@ -25,7 +25,7 @@ from minicnn.engine.functional.activation import ReLUFunction, SigmoidFunction, 
 from minicnn.engine.functional.normalization import LocalResponseNormFunction
 from minicnn.models import get_model
 from minicnn.engine.shapes import ShapeError
-from minicnn.visualize import Deconvnet, conv_transpose2d, strongest_positions
+from minicnn.visualize import Deconvnet, down_through_conv, strongest_positions
 
 
 @contextlib.contextmanager
@@ -173,7 +173,7 @@ def test_sigmoid_and_tanh_pass_the_signal_unchanged():
     signal = np.zeros_like(trace.activations)
     signal[0, 1, 2, 3] = -0.7                      # negative: no rectification either
     through = deconv.down(trace, signal)
-    np.testing.assert_array_equal(through, conv_transpose2d(signal, model[0].weight.data, x.shape, (1, 1), (0, 0)))
+    np.testing.assert_array_equal(through, down_through_conv(signal, model[0].weight.data, x.shape, (1, 1), (0, 0)))
 
 
 def test_default_position_is_each_images_strongest_activation(backend_name):
@@ -277,7 +277,7 @@ def test_conv_transpose_is_correlation_with_flipped_filters(kernel, stride, padd
     out = tuple((n + 2 * p - s) // st_ + 1 for n, s, p, st_ in zip(size, span, padding, stride))
     signal = rng.standard_normal((2, 3 * groups) + out)
     input_shape = (2, 2 * groups) + size
-    np.testing.assert_allclose(conv_transpose2d(signal, weight, input_shape, stride, padding, dilation, groups),
+    np.testing.assert_allclose(down_through_conv(signal, weight, input_shape, stride, padding, dilation, groups),
                                flipped_filter_reference(signal, weight, input_shape, stride, padding, dilation, groups),
                                atol=1e-12)
 

@@ -32,7 +32,7 @@ from .architecture import FilterReport, compare_first_layers, filter_report, fil
 from .correspondence_table import (
     CorrespondenceTable, correspondence, format_table, mask_regions, plot_correspondence, sign_disagreements,
 )
-from .deconvnet import Deconvnet, Trace, conv_transpose2d, strongest_positions
+from .deconvnet import Deconvnet, Trace, down_through_conv, strongest_positions
 from .discriminability_table import (
     SoftmaxClassifier, discriminability, extract_features, plot_discriminability, train_softmax,
 )
@@ -48,7 +48,7 @@ from .resample import resize_bilinear
 from .topk import TopK, top_k, top_k_many
 
 __all__ = [
-    "Deconvnet", "Trace", "conv_transpose2d", "strongest_positions",
+    "Deconvnet", "Trace", "down_through_conv", "strongest_positions",
     "receptive_box", "receptive_boxes",
     "TopK", "top_k", "top_k_many",
     "feature_visualization", "plot_feature_visualization",

@@ -62,7 +62,7 @@ SUPPORTED = (Conv2d, MaxPool2d, AvgPool2d, Subsampling, ReLU, Sigmoid, Tanh, Loc
              Linear, Flatten, Sequential)
 
 
-def conv_transpose2d(signal, weight, input_shape, stride, padding, dilation=(1, 1), groups=1):
+def down_through_conv(signal, weight, input_shape, stride, padding, dilation=(1, 1), groups=1):
     """The way down a Conv2d layer: ``F.conv_transpose2d`` back to the shape it came from.
 
     signal: (N, F, OH, OW), shaped like the layer's output; weight: (F, C/G, KH, KW),
@@ -147,7 +147,7 @@ def _step_down(step, signal):
     if isinstance(module, ReLU):
         return F.relu(signal, caller=module.describe()).data   # rectify the reconstruction
     if isinstance(module, Conv2d):
-        return conv_transpose2d(signal, module.weight.data, step.input_shape, module.stride, module.padding,
+        return down_through_conv(signal, module.weight.data, step.input_shape, module.stride, module.padding,
                                 module.dilation, module.groups)
     if isinstance(module, Subsampling):
         # y = weight[c] * mean + bias[c]: the bias is dropped, as for a Conv2d,
