@@ -349,3 +349,24 @@ def test_sequential_conv_relu_max_pool_gives_the_written_order_numbers(name):
         results.append([y.data, xt.grad] + [p.grad.copy() for p in model.parameters()])
     for fused, written in zip(*results):
         assert numpy.array_equal(fused, written)
+
+
+def test_helpers_follow_the_callers_floating_point_error_handling():
+    """numpy.errstate belongs to each thread: a piece computed on a helper must stay quiet
+    where the caller said so (minicnn's divergence checks silence overflow warnings), and
+    warn where the caller did not."""
+    import warnings
+    a = numpy.full((512, 512), 1e30, numpy.float32)            # every product overflows
+    previous = threads.set_num_threads(2)
+    try:
+        with warnings.catch_warnings(record=True) as quiet:
+            warnings.simplefilter("always")
+            with numpy.errstate(over="ignore", invalid="ignore"):
+                threads.matmul(a, a)
+        with warnings.catch_warnings(record=True) as loud:
+            warnings.simplefilter("always")
+            threads.matmul(a, a)
+    finally:
+        threads.set_num_threads(previous)
+    assert quiet == []
+    assert any("overflow" in str(warning.message) for warning in loud)

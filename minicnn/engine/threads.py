@@ -141,6 +141,11 @@ def parallel_for(total, work, pieces_per_thread=1):
     threads = min(get_num_threads(), total)
     if threads <= 1 or getattr(_local, "inside", False) or not _sections.acquire(blocking=False):
         return _serial(total, work)
+    import numpy
+    # NumPy's floating-point error handling (numpy.errstate: warn, ignore, raise) belongs to
+    # each thread; the helpers take the caller's, so that a piece overflowing on a helper
+    # warns, or stays quiet, exactly as it would on the caller
+    caller_errors = numpy.geterr()
     try:
         pieces = min(total, threads * pieces_per_thread)
         bounds = [total * piece // pieces for piece in range(pieces + 1)]
@@ -166,7 +171,8 @@ def parallel_for(total, work, pieces_per_thread=1):
                     return                       # too late: the caller has finished
                 section["joined"] += 1
             try:
-                share()
+                with numpy.errstate(**caller_errors):
+                    share()
             finally:
                 done.put(True)                   # one token per helper that joined
 
