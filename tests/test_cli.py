@@ -334,3 +334,16 @@ def test_train_uses_the_models_own_defaults_unless_told_otherwise(capsys, tmp_pa
     assert rates["keras-constant"] == [0.01] * 4 and metrics["keras-constant"]["config"]["schedule"] == "none"
     assert rates["keras-lr"] == pytest.approx([0.02, 0.02, 0.002, 0.002])
     assert rates["lenet5"] == [0.01] * 4 and metrics["lenet5"]["config"]["schedule"] == "none"
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`minicnn summary vgg16 | head -2`: the reader goes away before minicnn writes; no
+    traceback, and the shell's status for a command ended by its pipe (or 0 if it finished)."""
+    read, write = os.pipe()
+    child = subprocess.Popen([sys.executable, "-m", "minicnn", "summary", "vgg16", "--backend", "numpy"],
+                             stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    os.close(read)                                  # no reader from the start: every write fails
+    _, err = child.communicate(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert child.returncode == 141

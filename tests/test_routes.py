@@ -306,6 +306,15 @@ def test_summary_command_names_the_routes():
     assert out.count("winograd F(2x2,3x3)") == 4 and "fused with 1, 2" in out
 
 
+def test_summary_of_a_model_on_flat_inputs_and_of_a_first_layer():
+    rows = nn.Sequential(nn.Linear(4, 2), nn.ReLU()).summary((4,), print_table=False, backend="numpy")
+    assert [row["receptive_field"] for row in rows] == [(4,), (4,)]     # the whole input
+    if threads.blas_control() and numba is not None:
+        alexnet = get_model("alexnet").summary((3, 224, 224), print_table=False, backend="numba", batch=1)
+        assert alexnet[0]["runs_as"] == "im2col"       # the images need no gradient: no dL/dx step
+        assert alexnet[8]["runs_as"] == "winograd F(2x2,3x3)"
+
+
 def test_summary_refuses_an_unknown_backend():
     with pytest.raises(ValueError, match="unknown backend 'tpu'"):
         get_model("lenet5").summary((1, 28, 28), print_table=False, backend="tpu")

@@ -717,6 +717,14 @@ def resume_advice(checkpoint, resumed_from=None, ranks=1):
     return f"; the checkpoint of the last complete epoch is intact: continue with `{command}`"
 
 
+def reader_gone():
+    """Stdout's reader closed the pipe: point stdout at /dev/null, so that Python's flush at exit
+    does not raise BrokenPipeError again (the idiom of Python's signal documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv=None):
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status.
 
@@ -732,7 +740,9 @@ def main(argv=None):
         try:
             check_flags(args)
             choose_backend(args.backend)
-            return args.run(args)
+            status = args.run(args)
+            sys.stdout.flush()    # here, where a closed pipe can be told apart (below)
+            return status
         except USAGE_ERRORS as error:
             print(f"minicnn {args.command}: {error}", file=sys.stderr)
             return 2
@@ -743,3 +753,6 @@ def main(argv=None):
             with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
                 print(f"\nminicnn {args.command}: {message}", file=sys.stderr, flush=True)
             return getattr(interrupt, "exit_status", 130)
+        except BrokenPipeError:   # `minicnn summary ... | head`: the reader has all it wanted
+            reader_gone()
+            return 141            # the shell's 128 + SIGPIPE, as a command killed by the pipe

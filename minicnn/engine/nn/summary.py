@@ -47,7 +47,7 @@ def summary(model, input_shape, print_table=True, backend=None, batch=32, dtype=
         window = getattr(layer, "window", None)
         if len(shape) == 1:
             # after Flatten every unit is wired to every input pixel: it sees it all
-            field = [input_shape[1], input_shape[2]]
+            field = list(input_shape[1:]) if len(input_shape) == 3 else list(input_shape)
         elif window is not None:
             (kh, kw), (sh, sw), (dh, dw) = window
             field[0], jump[0] = receptive_field_step(field[0], jump[0], kh, sh, dh)
@@ -58,7 +58,8 @@ def summary(model, input_shape, print_table=True, backend=None, batch=32, dtype=
             "output_shape": shape,
             "params": sum(p.size for p in layer.parameters()),
             "receptive_field": tuple(field),
-            "runs_as": runs_as(name, layer, layer_input, shape, steps, backend, batch, dtype, fused),
+            "runs_as": runs_as(name, layer, layer_input, shape, steps, backend, batch, dtype, fused,
+                               first=not rows),
         })
     if print_table:
         print(format_table(type(model).__name__, input_shape, rows, backend, batch))
@@ -87,9 +88,10 @@ def conv_call(layer, input_shape, output_shape, backend, batch, dtype):
                            layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]))
 
 
-def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused):
+def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused, first=False):
     """How one leaf layer is computed, in words (the "runs as" column). ``fused`` collects
-    the first layers of the conv+pool steps whose convolution and pool run as one route."""
+    the first layers of the conv+pool steps whose convolution and pool run as one route;
+    ``first``: the model's first layer, whose input (the images) needs no gradient."""
     how, names = steps.get(name, ("layer", [name]))
     if how in ("pool first", "conv+pool") and name != names[0]:
         relu, pool = names[-2], names[-1]
@@ -105,7 +107,7 @@ def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype
             fused.add(name)
             return f"{route.name}, fused with {', '.join(names[1:])}"
     text = routes.describe("conv2d", call)
-    if routes.choose("conv2d", call) is None:                 # the formulas: dL/dx may take a route
+    if routes.choose("conv2d", call) is None and not first:   # the formulas: dL/dx may take a route
         gradient = routes.describe("conv2d_input_gradient", call)
         if gradient != routes.REFERENCE["conv2d_input_gradient"]:
             text += f"; dL/dx {gradient}"
@@ -118,7 +120,8 @@ def format_table(title, input_shape, rows, backend=None, batch=None):
               f"{'receptive field':<16} runs as")
     rule = "=" * len(header)
     on = f"; runs as: on the {backend} backend, batch {batch}" if backend else ""
-    lines = [f"{title} on input {tuple(input_shape)} (C, H, W){on}", rule, header, rule]
+    axes = " (C, H, W)" if len(input_shape) == 3 else ""
+    lines = [f"{title} on input {tuple(input_shape)}{axes}{on}", rule, header, rule]
     for row in rows:
         shape = "x".join(str(s) for s in row["output_shape"])
         field = "x".join(str(f) for f in row["receptive_field"])
