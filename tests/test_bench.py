@@ -239,3 +239,16 @@ def test_profile_lists_a_winograd_layers_sixteen_products_of_each_kind():
     assert "conv2d by Winograd, 16 x (96, 96, 32) forward" in products
     assert "conv2d by Winograd, 16 x (96, 96, 32) input gradient" in products
     assert not any(label.startswith("conv2d (96, 864,") for label in products)
+
+
+@pytest.mark.parametrize("arguments, named", [
+    (["--steps", "0"], "--steps must be at least 1; got 0"),
+    (["--batch", "-1"], "--batch must be at least 1; got -1"),
+    (["--model", "bogus"], "--model: unknown model 'bogus'; choose one of keras_mnist_cnn"),
+    (["--backend", "tpu"], "--backend: unknown backend 'tpu'; choose one of numpy, numba, cupy"),
+])
+def test_the_profiler_refuses_bad_arguments_in_one_line(arguments, named, capsys):
+    from minicnn.bench import profile
+    with pytest.raises(SystemExit) as stop:
+        profile.main(arguments)
+    assert stop.value.code == 2 and named in capsys.readouterr().err

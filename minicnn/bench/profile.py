@@ -37,8 +37,9 @@ import numpy
 
 from ..engine import functional as F
 from ..engine import kernels, optim
-from ..engine.kernels import routes, winograd
-from ..engine.backend import using_backend
+from ..engine.kernels import winograd
+from ..engine.backend import backends, using_backend
+from ..models import NAMES as MODEL_NAMES
 from ..models import get_model, input_shape
 from ..engine.rng import manual_seed
 from ..engine.functional.conv import Conv2dFunction
@@ -261,8 +262,9 @@ def table(profile):
              f"{profile['step_ms_median']:.1f} ms per step (median of {profile['steps']}); "
              f"{total:.1f} ms with the timers", ""]
     if profile.get("runs_as"):
-        lines += ["How the layers run (minicnn/engine/kernels/routes.py; the same as "
-                  "`minicnn summary`):", "", "| layer | | runs as |", "|---|---|---|"]
+        lines += ["How the layers run (minicnn/engine/kernels/routes.py; the \"runs as\" column of "
+                  "`minicnn summary`, for the layers that have one):", "",
+                  "| name | layer | runs as |", "|---|---|---|"]
         lines += [f"| {name} | {layer} | {how} |" for name, layer, how in profile["runs_as"]]
         lines.append("")
     lines += ["| part | ms per step | share of the step |", "|---|---:|---:|"]
@@ -280,7 +282,8 @@ def table(profile):
     if products:
         blas = sum(products.values())
         lines += ["", f"The step's {len(products)} matrix products, timed apart at the same shapes "
-                  f"(BLAS; included in the conv2d and linear rows above): {blas:.2f} ms, "
+                  f"(BLAS; included in the rows of the ops above that compute them: conv2d, its "
+                  f"routes, linear): {blas:.2f} ms, "
                   f"{100 * blas / total:.0f}% of the step.", "",
                   "| matrix product: layer (sizes), part | ms |", "|---|---:|"]
         lines += [f"| {label} | {ms:.2f} |" for label, ms in products.items()]
@@ -298,6 +301,16 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="also write profile-<backend>-<model>.md and .json into this folder")
     args = parser.parse_args(argv)
+    for flag, value in (("--batch", args.batch), ("--steps", args.steps), ("--threads", args.threads)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1; got {value}")
+    if args.model not in MODEL_NAMES:
+        parser.error(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    available = backends()
+    if args.backend not in available:
+        parser.error(f"--backend: unknown backend {args.backend!r}; choose one of {', '.join(available)}")
+    if not available[args.backend][0]:
+        parser.error(f"--backend {args.backend} is not available on this machine: {available[args.backend][1]}")
     threads = limit_threads(args.threads)
     profile = profile_training_step(args.model, args.backend, args.batch, args.steps, seed=args.seed)
     profile["threads"] = threads
