@@ -238,9 +238,13 @@ def test_conv_transpose2d_errors_name_the_setting():
         F.conv_transpose2d(x, w, stride=2, output_padding=2)
     with pytest.raises(ShapeError, match=r"input has 3 channels .* needs C_in = 4"):
         F.conv_transpose2d(np.zeros((1, 3, 3, 3)), w)
-    with pytest.raises(ShapeError, match=r"C_in divisible by groups"):
+    with pytest.raises(ShapeError, match=r"groups=3 does not divide the 4 input channels"):
         F.conv_transpose2d(x, w, groups=3)
-    with pytest.raises(ShapeError, match=r"is below 1; use less padding"):
+    with pytest.raises(ShapeError, match=r"is below 1: padding 2 crops more than the output has"):
         F.conv_transpose2d(np.zeros((1, 4, 1, 1)), w, padding=2)
+    with pytest.raises(ShapeError, match=r"the input height is 0 \(input \(1, 4, 0, 3\)"):
+        F.conv_transpose2d(np.zeros((1, 4, 0, 3)), w)
+    with pytest.raises(ShapeError, match=r"the kernel width is 0"):
+        F.conv_transpose2d(x, np.zeros((4, 2, 3, 0)))
     with pytest.raises(ShapeError, match=r"bias must have shape \(2,\)"):
         F.conv_transpose2d(x, w, np.zeros(4))

@@ -123,12 +123,22 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         raise ShapeError(f"{caller}: weight must be (C_in, C_out/groups, KH, KW), got shape {weight.shape}")
     check_parameters(caller, x, weight, bias)
     in_channels, group_out, kh, kw = weight.shape
-    if in_channels % groups or x.shape[1] != in_channels:
+    if x.shape[1] != in_channels:
         raise ShapeError(
             f"{caller}: input has {x.shape[1]} channels (shape {x.shape}) but the weight "
-            f"{weight.shape} = (C_in, C_out/groups, KH, KW) needs C_in = {in_channels}, split into "
-            f"groups={groups} equal groups; expected input (N, {in_channels}, H, W) with C_in divisible by groups"
+            f"{weight.shape} = (C_in, C_out/groups, KH, KW) needs C_in = {in_channels}; "
+            f"expected input (N, {in_channels}, H, W)"
         )
+    if in_channels % groups:
+        raise ShapeError(
+            f"{caller}: groups={groups} does not divide the {in_channels} input channels (weight "
+            f"{weight.shape} = (C_in, C_out/groups, KH, KW)); each group needs C_in / groups whole channels"
+        )
+    for axis, size, k in zip(("height", "width"), x.shape[2:], (kh, kw)):
+        if size < 1 or k < 1:
+            what, value = ("input", size) if size < 1 else ("kernel", k)
+            raise ShapeError(f"{caller}: the {what} {axis} is {value} (input {x.shape}, weight "
+                             f"{weight.shape}); it must be at least 1")
     out = []
     for axis, size, k, s, p, op, d in zip(("height", "width"), x.shape[2:], (kh, kw), stride, padding,
                                           output_padding, dilation):
@@ -141,8 +151,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         if length < 1:
             raise ShapeError(
                 f"{caller}: the output {axis} (H - 1)*S - 2*P + D*(K - 1) + OP + 1 = "
-                f"({size} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {length} is below 1; "
-                "use less padding"
+                f"({size} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1 = {length} is below 1: "
+                f"padding {p} crops more than the output has"
             )
         out.append(length)
     output_shape = (x.shape[0], groups * group_out, out[0], out[1])
