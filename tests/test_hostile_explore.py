@@ -833,3 +833,16 @@ def test_a_host_that_is_not_this_machine_names_the_flag(explorer, capsys):
     unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     assert explore_server.listen_problem("no-such-host", 8000, unknown).startswith(
         "--host no-such-host: cannot listen there (Name or service not known)")
+
+
+def test_an_upload_sent_as_a_form_says_to_send_the_bytes(server):
+    """curl -F file=@picture.png posts multipart/form-data: the error names what came and how to send it."""
+    boundary = "minicnn-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + png_bytes(numpy.zeros((28, 28), numpy.uint8)) + \
+        f"\r\n--{boundary}--\r\n".encode()
+    status, _, reply = send(server, "POST", "/api/upload", body,
+                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 400
+    text = reply if isinstance(reply, str) else json.dumps(reply)
+    assert "multipart/form-data" in text and "--data-binary" in text and "BytesIO" not in text

@@ -169,8 +169,13 @@ def decode_upload(data, size, channels=1, invert=False):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:   # Pillow's own limit
         raise UploadError(f"the picture claims more pixels than the explorer decodes at most ({limit}x{limit} "
                           f"for this model): {error}") from error
-    except Image.UnidentifiedImageError as error:
-        raise UploadError(f"not a PNG or JPEG picture the explorer can read ({error})") from error
+    except Image.UnidentifiedImageError:
+        start = bytes(data[:64])
+        form = start.startswith(b"--") or b"Content-Disposition" in start      # multipart/form-data
+        hint = ("; this is a form (multipart/form-data): send the file's bytes as the body "
+                "(curl --data-binary @picture.png)" if form else "")
+        raise UploadError(f"not a PNG or JPEG picture the explorer can read (the body starts with "
+                          f"{start[:16]!r}){hint}") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:   # truncated or corrupt files
         raise UploadError(f"the picture could not be decoded ({error})") from error
     if invert:
