@@ -497,6 +497,6 @@ def print_result(metrics, file=None):
     dtype_note = "" if dtype == "float32" else f", {dtype}"
     print(f"{metrics['model']} on {metrics['dataset']} ({metrics['data_source']}): "
           f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-          f"after {metrics['epochs']} epochs, {metrics['seconds']:.0f} s "
+          f"after {metrics['epochs']} epoch{'' if metrics['epochs'] == 1 else 's'}, {metrics['seconds']:.0f} s "
           f"({metrics['images_per_second']:.0f} training images/s, backend {metrics['backend']}"
           f"{dtype_note})", file=file or sys.stdout)
