@@ -349,8 +349,9 @@ class ExploreApp:
         given = parameters(request, ("image", "window", "stride", "layer"), required=("image",))
         explorer = self.explorer
         image = given["image"]
-        window = integer(given, "window", 1, 10 ** 4, default=max(1, min(explorer.input_shape[1:]) // 4))
-        stride = integer(given, "stride", 1, 10 ** 4, default=max(1, window // 2))
+        side = min(explorer.input_shape[1:])             # the square fits the picture: 1..side pixels
+        window = integer(given, "window", 1, side, default=max(1, side // 4))
+        stride = integer(given, "stride", 1, side, default=max(1, window // 2))
         layer = integer(given, "layer", 0, len(explorer.model) - 1)
         positions = explorer.check_occlusion(image, window, stride, layer)
         job = self.jobs.start(lambda: explorer.occlusion(image, window, stride, layer), positions, "occlusion",
