@@ -76,3 +76,12 @@ def running_server(explorer):
     """The explorer served on 127.0.0.1 at a free port, in a thread; yields its URL."""
     with serving(explorer) as server:
         yield f"http://127.0.0.1:{server.server_port}/"
+
+
+def wait_ready(explorer, timeout=300):
+    """Wait (bounded) for the top-9 pass of ``explorer`` and its predictions; returns it."""
+    if explorer.top9_pass.thread is not None:
+        explorer.top9_pass.thread.join(timeout)
+    assert explorer.top9_pass.state == "ready", explorer.top9_pass.status()
+    assert explorer.top9_pass.predictions is not None, explorer.top9_pass.status()
+    return explorer

@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 from werkzeug.test import Client
 
-from explore_helpers import FASHION, running_server, train_checkpoint, write_digits
+from explore_helpers import FASHION, running_server, train_checkpoint, wait_ready, write_digits
 from minicnn.data import load_dataset, normalize, to_float
 from minicnn.explore import SaveSnapshots, load_snapshots, pictures, topcache
 from minicnn.explore.npzfile import BadFile
@@ -41,15 +41,6 @@ from minicnn.visualize import Deconvnet, feature_maps, occlusion, receptive_box,
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "minicnn" / "explore" / "static"
-
-
-def wait_ready(explorer, timeout=300):
-    """Wait (bounded) for the top-9 pass of ``explorer`` and its predictions; returns it."""
-    if explorer.top9_pass.thread is not None:
-        explorer.top9_pass.thread.join(timeout)
-    assert explorer.top9_pass.state == "ready", explorer.top9_pass.status()
-    assert explorer.top9_pass.predictions is not None, explorer.top9_pass.status()
-    return explorer
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from explore_helpers import FASHION, serving, train_checkpoint
+from explore_helpers import FASHION, serving, train_checkpoint, wait_ready
 from minicnn.explore import pictures, save_snapshots, server as explore_server, session, topcache
 from minicnn.explore.npzfile import BadFile
 from minicnn.explore.priority import ModelLock
@@ -49,14 +49,6 @@ from minicnn.training import CheckpointError, save_checkpoint
 from minicnn.visualize import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_ready(explorer, timeout=300):
-    if explorer.top9_pass.thread is not None:
-        explorer.top9_pass.thread.join(timeout)
-    assert explorer.top9_pass.state == "ready" and explorer.top9_pass.predictions is not None, \
-        explorer.top9_pass.status()
-    return explorer
 
 
 @pytest.fixture(scope="module")
