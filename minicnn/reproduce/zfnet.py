@@ -21,6 +21,7 @@ Four steps, each resumable:
 import dataclasses
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -86,6 +87,10 @@ def reproduce(out, budget="quick", claims=None, seeds=None, data_path=None, prog
     records = {}
     for spec in context.bar(specs, "runs", total=len(specs)):
         records[spec.name] = context.train(spec)
+    reused = [name for name, record in records.items() if not record["trained"]]
+    if reused and progress:
+        print(f"reproduce: {len(reused)} of {len(records)} runs were already finished in {out / 'runs'} "
+              f"and were reused, not trained again", file=sys.stderr)
     for claim in chosen:
         document["claims"][str(claim)] = measure_claim(context, claim, records)
     document.update(budget=budget.to_dict(), machine=machine_info())
