@@ -14,6 +14,7 @@ import contextlib
 import threading
 
 import numpy
+import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from minicnn.data import save_idx
@@ -85,3 +86,17 @@ def wait_ready(explorer, timeout=300):
     assert explorer.top9_pass.state == "ready", explorer.top9_pass.status()
     assert explorer.top9_pass.predictions is not None, explorer.top9_pass.status()
     return explorer
+
+
+# ----- the fixtures both explorer test files use (imported there by name) -----------------
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A zfnet_small checkpoint trained briefly on the test data, once per test module."""
+    return train_checkpoint(tmp_path_factory.mktemp("zfnet"), "zfnet_small")
+
+
+@pytest.fixture(scope="module")
+def explorer(checkpoint):
+    """An Explorer over ``checkpoint``, its top-9 pass and predictions finished."""
+    from minicnn.explore.session import Explorer
+    return wait_ready(Explorer(checkpoint, data_path=FASHION, progress=False).start())

@@ -30,6 +30,7 @@ from PIL import Image
 from werkzeug.test import Client
 
 from explore_helpers import FASHION, running_server, train_checkpoint, wait_ready, write_digits
+from explore_helpers import checkpoint, explorer  # noqa: F401 (fixtures: a trained zfnet_small, its explorer)
 from minicnn.data import load_dataset, normalize, to_float
 from minicnn.explore import SaveSnapshots, load_snapshots, pictures, topcache
 from minicnn.explore.npzfile import BadFile
@@ -41,16 +42,6 @@ from minicnn.visualize import Deconvnet, feature_maps, occlusion, receptive_box,
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "minicnn" / "explore" / "static"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return train_checkpoint(tmp_path_factory.mktemp("zfnet"), "zfnet_small")
-
-
-@pytest.fixture(scope="module")
-def explorer(checkpoint):
-    return wait_ready(Explorer(checkpoint, data_path=FASHION, progress=False).start())
 
 
 @pytest.fixture()

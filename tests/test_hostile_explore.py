@@ -39,7 +39,8 @@ import numpy
 import pytest
 from PIL import Image
 
-from explore_helpers import FASHION, serving, train_checkpoint, wait_ready
+from explore_helpers import FASHION, serving, wait_ready
+from explore_helpers import checkpoint, explorer  # noqa: F401 (fixtures: a trained zfnet_small, its explorer)
 from minicnn.explore import pictures, save_snapshots, server as explore_server, session, topcache
 from minicnn.explore.npzfile import BadFile
 from minicnn.explore.priority import ModelLock
@@ -49,16 +50,6 @@ from minicnn.training import CheckpointError, save_checkpoint
 from minicnn.visualize import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return train_checkpoint(tmp_path_factory.mktemp("zfnet"), "zfnet_small")
-
-
-@pytest.fixture(scope="module")
-def explorer(checkpoint):
-    return wait_ready(Explorer(checkpoint, data_path=FASHION, progress=False).start())
 
 
 @pytest.fixture()
