@@ -147,7 +147,8 @@ def test_max_unpool_agrees_without_overlap():
 
 
 @pytest.mark.parametrize("size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (4, 1.0, 0.75, 1.0), (3, 0.5, 1.5, 1.0)])
-def test_local_response_norm(size, alpha, beta, k):
+def test_local_response_norm(backend_name, size, alpha, beta, k):
+    """On every backend: on numba, beta 3/4 takes the route "square roots (beta 3/4)"."""
     x, tx = both(np.random.default_rng(size).standard_normal((2, 7, 4, 5)))
     check(F.local_response_norm(x, size, alpha, beta, k), tF.local_response_norm(tx, size, alpha, beta, k), [(x, tx)])
 

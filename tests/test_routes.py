@@ -178,6 +178,70 @@ def test_input_gradient_route_equals_col2im_of_the_product(monkeypatch, dtype, g
     assert_close([got], [expected], dtype, sum_terms(input_shape, weight_shape, out))
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 9), st.integers(1, 7), st.integers(1, 6)),
+       size=st.integers(1, 7), alpha=st.floats(0.0, 2.0), k=st.floats(0.5, 3.0),
+       seed=st.integers(0, 999))
+@settings(max_examples=20, deadline=None)
+def test_square_roots_route_equals_the_lrn_reference(monkeypatch, dtype, shape, size, alpha, k, seed):
+    """beta = 3/4 by two square roots: y and dL/dx within a few roundings of the reference's
+    x * scale ** -beta (kernels/lrn_square_roots.py), on odd and non-square shapes, any
+    window size (even and odd), sizes large enough to share the images between threads."""
+    rng = numpy.random.default_rng(seed)
+    x0 = (rng.standard_normal(shape) * rng.uniform(0.1, 10)).astype(dtype)
+    grad = rng.standard_normal(shape).astype(dtype)
+    (route,) = routes.ROUTES["local_response_norm"]
+
+    def run():
+        x = tensor(x0.copy(), requires_grad=True)
+        y = F.local_response_norm(x, size, alpha, 0.75, k)
+        y.backward(grad)
+        return y, [y.data, x.grad]
+
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            reference, expected = run()
+        monkeypatch.setitem(routes.ROUTES, "local_response_norm",
+                            (forced(route, lambda call: call.on_numba and call.beta == 0.75),))
+        routed, got = run()
+    assert routed.creator.name == "local_response_norm by square roots (beta 3/4)"
+    assert reference.creator.name == "local_response_norm"
+    eps = numpy.finfo(dtype).eps
+    y, grad_x = got
+    # y: x / s^(3/4) against x * s^(-3/4): four roundings against two, each at most half an ulp
+    numpy.testing.assert_allclose(y, expected[0], rtol=4 * eps, atol=0)
+    # dL/dx = grad_y / s^(3/4) - 2 alpha beta / size * x * (window sum of grad_y y / s): each
+    # term a few roundings from the reference's (the route's y differs in its last bits, so
+    # the ratios do too), measured by the terms' sizes, in float64
+    def window_sum(a, before, after):
+        padded = numpy.pad(a, ((0, 0), (before, after), (0, 0), (0, 0)))
+        return sum(padded[:, i:i + shape[1]] for i in range(size))
+
+    x64, grad64 = x0.astype(numpy.float64), numpy.abs(grad.astype(numpy.float64))
+    scale = k + alpha / size * window_sum(x64 ** 2, size // 2, (size - 1) // 2)
+    first_term = grad64 * scale ** -0.75
+    ratios = grad64 * numpy.abs(x64) * scale ** -0.75 / scale
+    second_term = 1.5 * alpha / size * numpy.abs(x64) * window_sum(ratios, (size - 1) // 2, size // 2)
+    assert y.dtype == grad_x.dtype == dtype
+    bound = 8 * eps * (first_term + second_term) + numpy.finfo(dtype).tiny
+    assert numpy.all(numpy.abs(grad_x - expected[1]) <= bound)
+
+
+@needs_numba
+def test_square_roots_route_runs_for_beta_three_quarters_on_numba_only():
+    x = tensor(numpy.random.default_rng(0).standard_normal((2, 6, 5, 5)))
+    with using_backend("numba"):
+        assert F.local_response_norm(x, 5).creator is None           # no gradient: no creator kept
+        x.requires_grad = True
+        assert F.local_response_norm(x, 5).creator.name.endswith("square roots (beta 3/4)")
+        assert F.local_response_norm(x, 5, beta=0.5).creator.name == "local_response_norm"
+        with routes.using_routes("reference"):
+            assert F.local_response_norm(x, 5).creator.name == "local_response_norm"
+    with using_backend("numpy"):
+        assert F.local_response_norm(x, 5).creator.name == "local_response_norm"
+
+
 # ----- the table is the only place that decides ----------------------------------------------
 
 @needs_numba
@@ -238,7 +302,7 @@ def test_ops_and_layers_never_ask_the_backend_or_the_machine():
     """Only kernels/ (KERNELS and ROUTES) decides how an op runs: the ops and layers never
     look at the backend, the BLAS library or a route's own condition."""
     deciders = {"get_backend", "blas_control", "is_cupy_array", "by_winograd", "in_chunks",
-                "input_gradient_in_chunks", "pays", "CHUNKS_BELOW_ROWS", "_pick"}
+                "input_gradient_in_chunks", "by_square_roots", "pays", "CHUNKS_BELOW_ROWS", "_pick"}
     offenders = {}
     for folder in ("functional", "nn"):
         for path in sorted((ROOT / "minicnn" / "engine" / folder).glob("*.py")):
@@ -291,11 +355,12 @@ def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
     assert rows["0"] == "chunks, pooled in cache, fused with 1, 2"
     assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
+    assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
     keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
     assert keras["3"] == "im2col; dL/dx chunks"               # no Winograd: it does not pay there
     with mc.using_routes("reference"):
         plain = _runs_as("zfnet_small", "numba")
-    assert plain["0"] == plain["4"] == "im2col" and plain["1"] == plain["2"] == ""
+    assert plain["0"] == plain["4"] == "im2col" and plain["1"] == plain["2"] == plain["3"] == ""
 
 
 @needs_split_blas

@@ -30,8 +30,9 @@ from minicnn.visualize import Deconvnet, down_through_conv, strongest_positions
 
 @contextlib.contextmanager
 def deconvnet_rule():
-    """Autograd with ReLU's backward = relu(grad) and LRN's, sigmoid's and tanh's = identity."""
-    with mock.patch.object(ReLUFunction, "backward", lambda self, g: g * (g > 0)), \
+    """Autograd with ReLU's backward = relu(grad) and LRN's, sigmoid's and tanh's = identity.
+    Every op runs its reference Function (no route), whose backward is the one replaced."""
+    with mc.using_routes("reference"), mock.patch.object(ReLUFunction, "backward", lambda self, g: g * (g > 0)), \
             mock.patch.object(LocalResponseNormFunction, "backward", lambda self, g: g), \
             mock.patch.object(SigmoidFunction, "backward", lambda self, g: g), \
             mock.patch.object(TanhFunction, "backward", lambda self, g: g):

@@ -119,7 +119,10 @@ def recording_products(products):
         products.append(("conv2d", (filters, k, p), self.needs_input_grad[0], x.dtype))
         return conv_forward(self, x, weight, bias)
 
-    def routed(self, x, weight, bias=None):
+    def routed(self, *arrays):
+        if not self.route.op.startswith("conv2d"):                     # no matrix product
+            return routed_forward(self, *arrays)
+        x, weight = arrays[:2]
         call = self.call
         if self.route.name.startswith("winograd"):
             tiles = x.shape[0] * winograd.tiles(call.out)[0] * winograd.tiles(call.out)[1]
@@ -129,7 +132,7 @@ def recording_products(products):
             p = x.shape[0] * call.out[0] * call.out[1]
             products.append(("conv2d", (weight.shape[0], int(numpy.prod(weight.shape[1:])), p),
                              self.needs_input_grad[0], x.dtype))
-        return routed_forward(self, x, weight, bias)
+        return routed_forward(self, *arrays)
 
     def linear(self, x, weight, bias=None):
         products.append(("linear", (x.shape[0], x.shape[1], weight.shape[0]),

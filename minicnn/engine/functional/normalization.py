@@ -8,16 +8,23 @@ x: (N, C, H, W). With n = size:
 
 Channels outside 0..C-1 count as zero. alpha is divided by the window size n,
 as in PyTorch and Caffe (AlexNet's paper writes alpha without the 1/n).
+
+LocalResponseNormFunction is the reference. On the numba backend, with
+beta = 3/4 (AlexNet's and ZFNet's), local_response_norm takes a route
+instead, "square roots (beta 3/4)" (kernels/lrn_square_roots.py): the same
+numbers up to the last bits, faster; ``set_routes("reference")`` turns it off.
 """
 
 import math
 import numbers
 
 from .. import kernels
+from ..kernels import routes
 from ..errors import ArgumentError
 from ..shapes import whole_number
 from ..tensor import Function, as_tensor
 from .checks import check_input
+from .routed import RoutedFunction
 
 
 class LocalResponseNormFunction(Function):
@@ -64,4 +71,8 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, caller="local_res
     size, alpha, beta, k = lrn_settings(caller, size, alpha, beta, k)
     x = as_tensor(x)
     check_input(caller, x, 4, "(N, C, H, W)")
+    call = routes.LRNCall.of(x.data, size, alpha, beta, k)
+    route = routes.choose("local_response_norm", call)
+    if route is not None:                    # a faster way to the same numbers: kernels/routes.py
+        return RoutedFunction(route, call)(x)
     return LocalResponseNormFunction(size, alpha, beta, k)(x)

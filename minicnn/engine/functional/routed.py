@@ -1,36 +1,40 @@
 """An op computed by one of its routes: the autograd side of kernels/routes.py.
 
 A route (Winograd's convolution, a convolution a few images at a time, a
-convolution fused with its max-pool) computes a whole op, forward and
+convolution fused with its max-pool, LRN's beta 3/4 by square roots) computes a whole op, forward and
 backward, in its own loops, and gives the numbers of the op's reference
 Function (``route.equals`` names it). RoutedFunction is the Function that
 runs one: it keeps what the route's forward saved for its backward, and
 its name says which route ran, as errors and the profiler print it
 ("conv2d by winograd F(2x2,3x3)"). Which route runs is decided by
-``kernels.routes.choose`` alone; the op functions (conv2d, ...) ask it.
+``kernels.routes.choose`` alone; the op functions (conv2d, local_response_norm,
+...) ask it.
 """
 
 from ..tensor import Function
 
 
 class RoutedFunction(Function):
-    """Forward and backward of ``route`` (a kernels.routes.Route) for ``call`` (its ConvCall).
+    """Forward and backward of ``route`` (a kernels.routes.Route) for ``call`` (its ConvCall
+    or LRNCall).
 
-    forward(x, weight[, bias]) -> the op's output; the route's saved arrays stay in
-    ``self.saved`` until backward, which returns (dL/dx, dL/dW, dL/db), None where
-    an input needs no gradient.
+    forward(*arrays) -> the op's output, arrays as the route's ``inputs`` name them
+    (x, weight[, bias] for a convolution: a missing bias is None); the route's saved
+    arrays stay in ``self.saved`` until backward, which returns one gradient per
+    input ((dL/dx, dL/dW, dL/db) for a convolution), None where none is needed.
     """
-
-    input_names = ("input", "weight", "bias")
 
     def __init__(self, route, call):
         self.route, self.call = route, call
         self.name = f"{route.op} by {route.name}"
+        self.input_names = route.inputs
 
-    def forward(self, x, weight, bias=None):
-        output, self.saved = self.route.forward(self.call, x, weight, bias)
+    def forward(self, *arrays):
+        arrays = arrays + (None,) * (len(self.route.inputs) - len(arrays))
+        output, self.saved = self.route.forward(self.call, *arrays)
         return output
 
     def backward(self, grad_output):
-        needs = tuple(self.needs_input_grad) + (False,) * (3 - len(self.needs_input_grad))
+        count = len(self.route.inputs)
+        needs = tuple(self.needs_input_grad) + (False,) * (count - len(self.needs_input_grad))
         return self.route.backward(self.call, self.saved, grad_output, needs)

@@ -12,9 +12,12 @@ against the reference, for every dtype the route takes).
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
     conv2d+max_pool2d      conv2d, then max_pool2d              chunks, pooled in cache
                            (functional/conv_pool.py)
+    local_response_norm    x * scale ** -beta                   square roots (beta 3/4)
+                           functional/normalization.py
 
 ``ROUTES`` below is the only place that decides: each op asks ``choose``,
-which returns the first route whose ``when`` holds for the call, or None
+which returns the first route whose ``when`` holds for the call (a ConvCall
+or an LRNCall: the shapes, dtype, device and settings), or None
 for the reference. ``set_routes("reference")`` (or ``with
 using_routes("reference"):``) switches every route off, and nn.Sequential's
 fusion with it: everything then runs as written. ``describe`` says which
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import convolution, winograd
+from . import convolution, lrn_square_roots, winograd
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -110,6 +113,27 @@ class ConvCall:
                 and all(size > 0 for size in self.input_shape[1:]))
 
 
+@dataclass(frozen=True)
+class LRNCall:
+    """One local_response_norm call: input (N, C, H, W), dtype, device, backend, settings."""
+
+    input_shape: tuple
+    dtype: object
+    on_gpu: bool
+    backend: str
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+    @classmethod
+    def of(cls, x, size, alpha, beta, k, backend=None):
+        return cls(tuple(x.shape), x.dtype, is_cupy_array(x), backend or get_backend(), size, alpha,
+                   beta, k)
+
+    on_numba = ConvCall.on_numba
+
+
 # ----- when each route runs ------------------------------------------------------------------
 
 def in_chunks(call):
@@ -139,6 +163,13 @@ def input_gradient_in_chunks(call):
     one group, and minicnn able to split BLAS on its threads (every layer size: the
     (K, N*OH*OW) matrix W^T @ g never has to exist whole)."""
     return call.on_numba and call.groups == 1 and threads.blas_control()
+
+
+def by_square_roots(call):
+    """beta = 3/4 (AlexNet's and ZFNet's) as two square roots (kernels/lrn_square_roots.py):
+    the numba backend, float32 or float64."""
+    return (call.on_numba and call.beta == lrn_square_roots.BETA and call.dtype.kind == "f"
+            and call.dtype.itemsize >= 4)
 
 
 # ----- what each route computes: forward(call, x, weight, bias) -> (y, saved) and
@@ -181,6 +212,18 @@ def _conv_pool_backward(call, saved, grad_pooled, needs):
         grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
 
 
+def _lrn_forward(call, x):
+    y, scale, power = lrn_square_roots.lrn_forward_square_roots_numba(x, call.size, call.alpha,
+                                                                      call.k)
+    return y, (x, y, scale, power)
+
+
+def _lrn_backward(call, saved, grad_y, needs):
+    x, y, scale, power = saved
+    return (lrn_square_roots.lrn_backward_square_roots_numba(grad_y, x, y, scale, power, call.size,
+                                                            call.alpha),)
+
+
 # ----- the table -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -191,10 +234,11 @@ class Route:
     name:     how summaries and profiles name it ("winograd F(2x2,3x3)")
     equals:   the reference it gives the numbers of, and where to read it
     code:     where its loops are
-    when:     when(call) -> bool: whether it runs for this call (ConvCall)
+    when:     when(call) -> bool: whether it runs for this call (ConvCall, LRNCall)
     forward:  forward(call, *arrays) -> (output, saved)  (or the output alone, for
               conv2d_input_gradient, which has no backward of its own)
     backward: backward(call, saved, grad_output, needs) -> one gradient per input, or None
+    inputs:   the names of the op's inputs, in order (error messages; ``needs`` has one each)
     """
 
     op: str
@@ -204,12 +248,14 @@ class Route:
     when: object
     forward: object
     backward: object = None
+    inputs: tuple = ("input", "weight", "bias")
 
 
 REFERENCE = {
     "conv2d": "im2col",
     "conv2d_input_gradient": "col2im(W^T @ g)",
     "conv2d+max_pool2d": "conv2d, then max_pool2d",
+    "local_response_norm": "x * scale ** -beta",
 }
 
 ROUTES = {
@@ -228,11 +274,16 @@ ROUTES = {
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
               in_chunks, _conv_pool_forward, _conv_pool_backward),
     ),
+    "local_response_norm": (
+        Route("local_response_norm", "square roots (beta 3/4)",
+              "LocalResponseNormFunction, functional/normalization.py", "kernels/lrn_square_roots.py",
+              by_square_roots, _lrn_forward, _lrn_backward, inputs=("input",)),
+    ),
 }
 
 
 def choose(op, call):
-    """The route op ``op`` takes for ``call`` (a ConvCall), or None: its reference."""
+    """The route op ``op`` takes for ``call`` (a ConvCall or LRNCall), or None: its reference."""
     if get_routes() == "reference":
         return None
     for route in ROUTES[op]:

@@ -98,6 +98,11 @@ def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype
         if name == relu:
             return f"after {pool} (pool first)"
         return f"fused into {names[0]}" if names[0] in fused else f"before {relu} (pool first)"
+    if type(layer).__name__ == "LocalResponseNorm":
+        call = routes.LRNCall((batch,) + tuple(input_shape), numpy.dtype(dtype), backend == "cupy",
+                              backend, layer.size, layer.alpha, layer.beta, layer.k)
+        route = routes.choose("local_response_norm", call)
+        return "" if route is None else route.name
     if not hasattr(layer, "forward_then_max_pool"):          # not a convolution
         return ""
     call = conv_call(layer, input_shape, output_shape, backend, batch, dtype)
