@@ -174,8 +174,12 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
                     source = image + (oy * stride_y + row_offset) * width + column_offset
                     for ox in range(left):
                         cols[unsigned(out + ox)] = pad_value
-                    for ox in range(left, right):
-                        cols[unsigned(out + ox)] = images[unsigned(source + ox * stride_x)]
+                    if stride_x == 1:                 # a contiguous run: copied in vectors
+                        for ox in range(left, right):
+                            cols[unsigned(out + ox)] = images[unsigned(source + ox)]
+                    else:
+                        for ox in range(left, right):
+                            cols[unsigned(out + ox)] = images[unsigned(source + ox * stride_x)]
                     for ox in range(right, out_width):
                         cols[unsigned(out + ox)] = pad_value
 
