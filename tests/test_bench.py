@@ -252,3 +252,27 @@ def test_the_profiler_refuses_bad_arguments_in_one_line(arguments, named, capsys
     with pytest.raises(SystemExit) as stop:
         profile.main(arguments)
     assert stop.value.code == 2 and named in capsys.readouterr().err
+
+
+def test_two_jobs_benchmark_times_each_library_alone_and_side_by_side(tmp_path):
+    """benchmarks/two_jobs.py end to end on a tiny batch: both libraries, alone and in pairs,
+    a table and the raw figures; no time is judged."""
+    pytest.importorskip("torch")
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "two_jobs.py"
+    done = subprocess.run([sys.executable, str(script), "--batch", "4", "--seconds", "1",
+                           "--warmup", "1", "--rounds", "1", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (table,) = tmp_path.glob("two-jobs-cpu-*.md")
+    (raw,) = tmp_path.glob("two-jobs-cpu-*.json")
+    text = table.read_text()
+    assert "| minicnn numba |" in text and "| PyTorch CPU |" in text
+    results = json.loads(raw.read_text())["results"]
+    for library in ("numba", "torch-cpu"):
+        figures = results[library]
+        assert len(figures["solo_ms"]) == 1 and len(figures["pair_ms"]) == 2
+        assert all(value > 0 for value in figures["solo_ms"] + figures["pair_ms"])
+        assert figures["kept"] == pytest.approx([figures["solo_ms"][0] / v for v in figures["pair_ms"]])
