@@ -221,6 +221,21 @@ def test_the_networks_fit_and_their_layers_are_where_the_tables_say():
     assert large[0].output_shape(networks.INPUT_SHAPE)[1:] == (14, 14)
 
 
+def test_small_transforms_move_the_image_edge_by_at_most_about_four_pixels():
+    """Claim 3's small transforms: shifts up to 4 pixels, scalings 0.8-1.25, turns within 15
+    degrees (never the identity, 360 degrees included)."""
+    from minicnn.reproduce.measure_invariance import ROTATION_AMOUNTS, small
+    import numpy
+    turns = ROTATION_AMOUNTS[small("rotate", ROTATION_AMOUNTS)]
+    assert turns.tolist() == [5, 10, 15, 345, 350, 355]
+    shifts = numpy.arange(-8, 9, 2)
+    assert shifts[small("translate", shifts)].tolist() == [-4, -2, 2, 4]
+    scales = numpy.linspace(0.6, 1.6, 11)
+    assert numpy.allclose(scales[small("scale", scales)], [0.8, 0.9, 1.1, 1.2])
+    # a turn of 15 degrees moves the edge (14 pixels from the centre) about as far as 4-pixel shifts
+    assert 3.5 < 2 * 14 * numpy.sin(numpy.radians(7.5)) < 4.0
+
+
 def test_claims_are_parsed_and_bad_ones_refused():
     assert parse_claims(None) == list(range(1, 9)) == parse_claims("all")
     assert parse_claims("7, 1,3,3") == [1, 3, 7]

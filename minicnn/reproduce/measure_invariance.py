@@ -2,7 +2,8 @@
 
 Correctly classified test images are shifted vertically, scaled and rotated
 by minicnn.visualize.invariance_curves (its default amounts: -8..8 pixels,
-0.6..1.6, 0..360 degrees). For ZFNet's layer 1 and layer 7,
+0.6..1.6, 0..360 degrees every 30, and for rotation also 5..20 degrees
+either way: ROTATION_AMOUNTS). For ZFNet's layer 1 and layer 7,
 
     relative change(image, amount) = ||f(T x) - f(x)|| / ||f(x)||
 
@@ -28,15 +29,31 @@ TRANSFORMS = ("translate", "scale", "rotate")
 IDENTITY = {"translate": 0.0, "scale": 1.0, "rotate": 0.0}
 
 
+# Rotation every 30 degrees (Fig. 5's curve) and, near upright, every 5: the small turns.
+ROTATION_AMOUNTS = numpy.union1d(numpy.arange(0, 361, 30), [5, 10, 15, 20, 340, 345, 350, 355])
+
+
 def small(transform, amounts):
-    """Which amounts are small transforms (the identity excluded)."""
+    """Which amounts are small transforms (the identity excluded): ones that move a pixel
+    at the image's edge by at most about 4 pixels of 28, a seventh of the image.
+
+    translate: up to 4 pixels; scale: 0.8 .. 1.25 (3 pixels at the edge, 14 from the
+    centre); rotate: within 15 degrees of upright (2 * 14 * sin(7.5 deg) = 3.7 pixels).
+    A first measurement counted rotations within 30 degrees (7.2 pixels, the first
+    step of Fig. 5's 30-degree grid) as small: a turn that moves the edge twice as
+    far as the largest small shift, and it also counted the turn by 360 degrees, the
+    unchanged image, among them. claims.json keeps the 30-degree figures too
+    (``change_at_30_degrees``).
+    """
     amounts = numpy.asarray(amounts, dtype=numpy.float64)
     if transform == "translate":
         chosen = numpy.abs(amounts) <= 4                           # up to 4 of 28 pixels
     elif transform == "scale":
         chosen = (amounts >= 0.8) & (amounts <= 1.25)
     else:
-        chosen = (amounts <= 30) | (amounts >= 330)                # within 30 degrees of upright
+        chosen = (amounts <= 15) | (amounts >= 345)                # within 15 degrees of upright
+    if transform == "rotate":                                      # 360 degrees is upright too
+        return chosen & ~numpy.isclose(numpy.mod(amounts, 360), 0)
     return chosen & ~numpy.isclose(amounts, IDENTITY[transform])
 
 
@@ -65,12 +82,14 @@ def one_network(model, images, labels, first, top):
              for layer in (first, top)}
     result = {}
     for transform in TRANSFORMS:
-        curves = invariance(model, images, labels, transform, layers=[first, top])
+        amounts = ROTATION_AMOUNTS if transform == "rotate" else None    # None: the defaults
+        curves = invariance(model, images, labels, transform, amounts=amounts, layers=[first, top])
         relative = {layer: curves.distances[layer] / numpy.maximum(sizes[layer][:, None], 1e-12)
                     for layer in (first, top)}
         clean = curves.probability[:, numpy.isclose(curves.amounts, IDENTITY[transform])].mean()
         kept_amounts = rotated(curves.amounts) if transform == "rotate" else small(transform, curves.amounts)
         chosen = small(transform, curves.amounts)
+        thirty = numpy.isclose(curves.amounts, 30) | numpy.isclose(curves.amounts, 330)
         result[transform] = {
             "amounts": curves.amounts.tolist(),
             "relative_change_first": relative[first].mean(axis=0).tolist(),
@@ -78,6 +97,9 @@ def one_network(model, images, labels, first, top):
             "probability": curves.probability.mean(axis=0).tolist(),
             "small_change_first": float(relative[first][:, chosen].mean()),
             "small_change_top": float(relative[top][:, chosen].mean()),
+            "change_at_30_degrees": ({"first": float(relative[first][:, thirty].mean()),
+                                      "top": float(relative[top][:, thirty].mean())}
+                                     if transform == "rotate" else None),
             "kept": float(curves.probability[:, kept_amounts].mean() / max(clean, 1e-12)),
         }
     return result
