@@ -44,7 +44,9 @@ CLAIMS = (
           "under rotation (except for objects with rotational symmetry).",
           "Correctly classified test images shifted vertically, scaled and rotated (minicnn.visualize."
           "invariance_curves). Relative change ||f(Tx) - f(x)|| / ||f(x)|| of layer 1 and layer 7 under "
-          "small transforms, and the share of the true class's clean probability kept.",
+          "small transforms (ones that move the image's edge by about 4 of its 28 pixels at most: shifts up "
+          "to 4 pixels, scalings 0.8-1.25, turns within 15 degrees), and the share of the true class's "
+          "clean probability kept.",
           "invariance_verdict", "tutorials/09_occlusion_invariance.py"),
     Claim(4, "Architecture selection: a smaller first layer is better", "ZFNet section 4.1, Fig. 6",
           "AlexNet's first layer (11x11 filters, stride 4) has dead filters and high/low-frequency filters with "
