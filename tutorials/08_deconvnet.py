@@ -194,5 +194,13 @@ if not FAST:
 # * top-9 projections per map show each layer's features: generic strokes
 #   low down, class-specific parts higher up.
 #
+# **At full budget** (`minicnn reproduce zfnet --budget full`: full
+# Fashion-MNIST, trained to convergence, 3 seeds;
+# `benchmarks/results/zfnet-full/index.html`): ZFNet's claim 1 **holds**, the
+# top-9 purity rising layer by layer (0.52, 0.61, 0.67, 0.76, 0.83 for
+# layers 1-5), as this tutorial's small run shows in kind; claim 2, lower
+# layers settle first (Fig. 4), **holds** too: layer 1 within 2 epochs,
+# layer 5 at epoch 11 of 12-15, right after the learning rate is lowered.
+#
 # Next: which parts of the image the network relies on, and how stable
 # its features are (`09_occlusion_invariance.py`).
