@@ -133,19 +133,24 @@ def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, 
 
 
 @needs_split_blas
+@pytest.mark.parametrize("name", ["chunks, pooled in cache", "im2col, pooled from the product"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
        pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
-                             (3, 2, 0, True, 1), (2, 2, 0, False, 2)]))
+                             (3, 2, 0, True, 1), (2, 2, 0, False, 2)]),
+       chunk_bytes=st.sampled_from([1, 200, 1 << 19]))
 @settings(max_examples=15, deadline=None)
-def test_conv_pool_route_equals_the_two_ops(monkeypatch, dtype, geometry, seed, pool):
+def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, seed, pool, chunk_bytes):
+    """Each conv+pool route, with chunks of one image, a few, or the whole batch."""
+    from minicnn.engine.kernels import convolution
     input_shape, weight_shape, stride, padding, dilation = geometry
     out = [(input_shape[2 + a] + 2 * padding[a] - dilation[a] * (weight_shape[2 + a] - 1) - 1)
            // stride[a] + 1 for a in (0, 1)]
     kernel, _, pool_padding, _, pool_dilation = pool
     if min(out) < pool_dilation * (kernel - 1) + 1 - 2 * pool_padding:
         return                                     # the pool does not fit this output: not a case
-    (route,) = routes.ROUTES["conv2d+max_pool2d"]
+    (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
+    monkeypatch.setattr(convolution, "CHUNK_BYTES", chunk_bytes)
     check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
 
 
@@ -302,7 +307,8 @@ def test_ops_and_layers_never_ask_the_backend_or_the_machine():
     """Only kernels/ (KERNELS and ROUTES) decides how an op runs: the ops and layers never
     look at the backend, the BLAS library or a route's own condition."""
     deciders = {"get_backend", "blas_control", "is_cupy_array", "by_winograd", "in_chunks",
-                "input_gradient_in_chunks", "by_square_roots", "pays", "CHUNKS_BELOW_ROWS", "_pick"}
+                "input_gradient_in_chunks", "by_square_roots", "pooled_from_the_product", "pays",
+                "CHUNKS_BELOW_ROWS", "_pick"}
     offenders = {}
     for folder in ("functional", "nn"):
         for path in sorted((ROOT / "minicnn" / "engine" / folder).glob("*.py")):
@@ -357,7 +363,9 @@ def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
     keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
-    assert keras["3"] == "im2col; dL/dx chunks"               # no Winograd: it does not pay there
+    # no Winograd there (it does not pay): the formulas, the pool taken from the product's rows
+    assert keras["3"] == "im2col, pooled from the product, fused with 4, 5"
+    assert keras["5"] == "fused into 3" and keras["6"] == "im2col; dL/dx chunks"
     with mc.using_routes("reference"):
         plain = _runs_as("zfnet_small", "numba")
     assert plain["0"] == plain["4"] == "im2col" and plain["1"] == plain["2"] == plain["3"] == ""

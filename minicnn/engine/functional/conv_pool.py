@@ -4,13 +4,20 @@
 
 Exactly those numbers, output and gradients. Its reference is those two
 ops, one after the other, and that is what runs unless kernels/routes.py's
-table gives the route "chunks, pooled in cache": on the numba backend, for
-a layer whose convolution runs in chunks of images (first layers, with few
-input channels), each chunk's convolution output is pooled while it is
-still in the cache, and its gradient is rebuilt from the switches there in
-the backward pass, so the (N, F, OH, OW) output, the largest array of
-keras-MNIST's and zfnet_small's steps, is never written to memory and read
-back (kernels/convolution.py).
+table gives a route, on the numba backend:
+
+- "chunks, pooled in cache", for a layer whose convolution runs in chunks
+  of images (first layers, with few input channels): each chunk's
+  convolution output is pooled while it is still in the cache, and its
+  gradient is rebuilt from the switches there in the backward pass
+  (kernels/convolution.py);
+- "im2col, pooled from the product", for a layer whose convolution runs by
+  the formulas (one product for the whole batch): the product's rows are
+  pooled a chunk of images at a time, and the backward pass puts the pooled
+  gradient back into rows the same way (kernels/pooled_product.py).
+
+Either way the (N, F, OH, OW) output, the largest array of keras-MNIST's and
+zfnet_small's steps, is never written to memory and read back.
 
 nn.Sequential uses it for Conv2d, ReLU, MaxPool2d written in a row (ReLU
 after the pool: see Sequential.forward) unless built with fuse=False. The

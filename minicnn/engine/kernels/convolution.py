@@ -262,25 +262,17 @@ def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, ou
     Returns (pooled (N, F, PH, PW), switches (N, F, PH, PW) int64), exactly
     maxpool_forward's numbers for conv2d_forward_numba's output.
     """
-    from .pooling import (_maxpool_forward_loops, _maxpool_inside_loops, _taps_inside,
-                          all_taps_inside)
+    from .pooling import chunk_pooler
     x = numpy.ascontiguousarray(x)
     (batch, channels, height, width, filters, kernel_height, kernel_width, rows, size,
      per_chunk, chunks) = _geometry(x, weight, out)
-    pool_kernel, pool_stride, pool_padding, pool_dilation, pooled_size = pool
-    windows = pooled_size[0] * pooled_size[1]
+    pooled_size = pool[4]
     filter_rows = numpy.ascontiguousarray(weight).reshape(filters, rows)        # W: (F, K)
     add_bias = bias is not None
     bias = numpy.ascontiguousarray(bias) if add_bias else numpy.zeros(filters, dtype=x.dtype)
     pooled = buffers.empty((batch, filters) + tuple(pooled_size), x.dtype)
     switches = buffers.empty((batch, filters) + tuple(pooled_size), numpy.int64)
-    pooled_flat, switches_flat = pooled.reshape(-1), switches.reshape(-1)
-    inside = all(all_taps_inside(out[axis], pool_kernel[axis], pool_stride[axis], pool_padding[axis],
-                                 pool_dilation[axis], pooled_size[axis]) for axis in (0, 1))
-    row_taps = _taps_inside(pooled_size[0], pool_kernel[0], pool_stride[0], pool_padding[0],
-                            pool_dilation[0], out[0])
-    column_taps = _taps_inside(pooled_size[1], pool_kernel[1], pool_stride[1], pool_padding[1],
-                               pool_dilation[1], out[1])
+    pool_planes = chunk_pooler(out, pool, x.dtype)
 
     def work(first, last):
         cols_block = buffers.empty((rows * per_chunk * size,), x.dtype)
@@ -293,16 +285,8 @@ def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, ou
             _forward_chunk(x, start, count, stride, padding, dilation, out,
                            (kernel_height, kernel_width), filter_rows, bias, add_bias, cols_block,
                            product_block, images)
-            planes = slice(start * filters * windows, (start + count) * filters * windows)
-            if inside:                                                           # then pooled
-                _maxpool_inside_loops(images, *ints(*out, *pool_stride, *pool_dilation, *pool_kernel,
-                                                    *pooled_size),
-                                      pooled_flat[planes], switches_flat[planes], 0, count * filters)
-            else:
-                _maxpool_forward_loops(images, *ints(count * filters, *out, *pool_stride,
-                                                     *pool_padding, *pool_dilation),
-                                       row_taps, column_taps, x.dtype.type(-numpy.inf),
-                                       pooled_flat[planes], switches_flat[planes], 0, count * filters)
+            pool_planes(images, pooled.reshape(-1), switches.reshape(-1), start * filters,
+                        count * filters)                                         # then pooled
 
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece

@@ -260,6 +260,34 @@ def _taps_inside(out, kernel, stride, padding, dilation, size):
     return numpy.stack([first, numpy.maximum(first, end)], axis=1)
 
 
+def chunk_pooler(size, pool, dtype):
+    """pool_planes(images, pooled, switches, first, count): max-pools ``count`` planes of
+    (H, W) = ``size`` in images (count, H, W), flat, into pooled and switches (flat, from
+    plane ``first`` on), with maxpool_forward_numba's loops and numbers. pool: (kernel,
+    stride, padding, dilation, pooled size), (h, w) pairs. For the routes that pool a
+    convolution's output a chunk of images at a time (convolution.py, pooled_product.py)."""
+    kernel, stride, padding, dilation, pooled_size = pool
+    windows = pooled_size[0] * pooled_size[1]
+    if all(all_taps_inside(size[axis], kernel[axis], stride[axis], padding[axis], dilation[axis],
+                           pooled_size[axis]) for axis in (0, 1)):
+        settings = ints(*size, *stride, *dilation, *kernel, *pooled_size)
+
+        def pool_planes(images, pooled, switches, first, count):
+            part = slice(first * windows, (first + count) * windows)
+            _maxpool_inside_loops(images, *settings, pooled[part], switches[part], 0, count)
+        return pool_planes
+    row_taps = _taps_inside(pooled_size[0], kernel[0], stride[0], padding[0], dilation[0], size[0])
+    column_taps = _taps_inside(pooled_size[1], kernel[1], stride[1], padding[1], dilation[1], size[1])
+    settings = ints(*size, *stride, *padding, *dilation)
+    minus_infinity = numpy.dtype(dtype).type(-numpy.inf)
+
+    def pool_planes(images, pooled, switches, first, count):
+        part = slice(first * windows, (first + count) * windows)
+        _maxpool_forward_loops(images, count, *settings, row_taps, column_taps, minus_infinity,
+                               pooled[part], switches[part], 0, count)
+    return pool_planes
+
+
 def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):
     """Numba twin of ``maxpool_forward``, equal to it bit for bit (maxima and switches).
 

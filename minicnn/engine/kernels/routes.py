@@ -10,8 +10,8 @@ against the reference, for every dtype the route takes).
     op                     reference (what you read)            routes (tried in this order)
     conv2d                 im2col      functional/conv.py       winograd F(2x2,3x3), chunks
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
-    conv2d+max_pool2d      conv2d, then max_pool2d              chunks, pooled in cache
-                           (functional/conv_pool.py)
+    conv2d+max_pool2d      conv2d, then max_pool2d              chunks, pooled in cache;
+                           (functional/conv_pool.py)            im2col, pooled from the product
     local_response_norm    x * scale ** -beta                   square roots (beta 3/4)
                            functional/normalization.py
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import convolution, lrn_square_roots, winograd
+from . import convolution, lrn_square_roots, pooled_product, winograd
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -158,6 +158,17 @@ def by_winograd(call):
             and threads.blas_control())
 
 
+def pooled_from_the_product(call):
+    """A convolution followed by max pooling whose convolution runs by the formulas
+    (kernels/pooled_product.py): the numba backend, one group, at least
+    CHUNKS_BELOW_ROWS rows (fewer: the chunks route), not where Winograd pays (that
+    route's convolution, then the pool), float32 or float64, and minicnn able to split
+    BLAS on its threads (its dL/dx is the chunks route's)."""
+    return (call.on_numba and call.groups == 1 and call.rows >= convolution.CHUNKS_BELOW_ROWS
+            and call.dtype.kind == "f" and call.dtype.itemsize >= 4 and not by_winograd(call)
+            and threads.blas_control())
+
+
 def input_gradient_in_chunks(call):
     """dL/dx = col2im(W^T @ g) a few images at a time on each thread: the numba backend,
     one group, and minicnn able to split BLAS on its threads (every layer size: the
@@ -224,6 +235,19 @@ def _lrn_backward(call, saved, grad_y, needs):
                                                             call.alpha),)
 
 
+def _pooled_product_forward(call, x, weight, bias):
+    pooled, switches, cols = pooled_product.conv2d_max_pool_forward_rows(
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
+    return pooled, (switches, cols, weight)
+
+
+def _pooled_product_backward(call, saved, grad_pooled, needs):
+    switches, cols, weight = saved
+    return pooled_product.conv2d_max_pool_backward_rows(
+        grad_pooled, switches, cols, weight, call.input_shape, call.stride, call.padding,
+        call.dilation, call.out, *needs)
+
+
 # ----- the table -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -273,6 +297,9 @@ ROUTES = {
         Route("conv2d+max_pool2d", "chunks, pooled in cache",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
               in_chunks, _conv_pool_forward, _conv_pool_backward),
+        Route("conv2d+max_pool2d", "im2col, pooled from the product",
+              "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/pooled_product.py",
+              pooled_from_the_product, _pooled_product_forward, _pooled_product_backward),
     ),
     "local_response_norm": (
         Route("local_response_norm", "square roots (beta 3/4)",
