@@ -36,6 +36,13 @@ add about 20 minutes and the measurements about 15: **about 4 to 5 hours**.
 The cap, 30 epochs, bounds it at about 7. ``width=1`` in FULL would take
 about a third of that (a third of the time per epoch in the same timing).
 
+Measured so far (AMD EPYC, 2 cores, 2026-12-06/07; benchmarks/results/
+zfnet-full/runs.json): the main runs converged in 15, 14 and 12 epochs,
+about 78 seconds each on an idle machine (19 minutes a run); the 9x9,
+stride-2 runs in 20, 15 and 15 epochs, 10-22 minutes; measuring claims 1-5
+took 12 minutes (claim 2, 7 of them). E is 12-15, at the low end of the
+estimate above.
+
 **quick**: the first 1,200 training and 500 test images, width 1, 2 epochs,
 1 seed, small probe sets: every claim measured end to end in about a
 minute, for CI. Its verdicts mean nothing; its files have the full run's shape.
