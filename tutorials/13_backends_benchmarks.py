@@ -216,7 +216,12 @@ limit_threads(1)                                                     # back to t
 # zfnet_small's 3x3 layers are also computed by Winograd's F(2x2, 3x3)
 # (minicnn/engine/kernels/winograd.py): each 2x2 tile of output from the
 # 4x4 input tile under it, with 2.25 times fewer multiply-adds in those
-# products; the profile lists them as "conv2d by Winograd".
+# products; the profile lists them as "conv2d by winograd F(2x2,3x3)". Its
+# first convolution and pool run as one op ("conv2d+max_pool2d by chunks,
+# pooled in cache") and its LRN layers take the power 3/4 by square roots
+# ("local_response_norm by square roots (beta 3/4)"): every such *route* is
+# named where it runs (minicnn/engine/kernels/routes.py), and the figure
+# below adds each op's routes to the op.
 
 # %%
 profiles = {}
@@ -228,13 +233,23 @@ for name in cpu_backends:
 
 parts = ["conv2d forward", "conv2d backward", "max_pool2d forward", "max_pool2d backward",
          "local_response_norm forward", "local_response_norm backward"]
+
+
+def op_time(per_step, part):
+    """ms of one op and direction, its routes included ("conv2d by ...", the fused
+    "conv2d+max_pool2d by ..." counted as convolution)."""
+    op, direction = part.rsplit(" ", 1)
+    return sum(ms for key, ms in per_step.items()
+               if key.startswith(op) and key.endswith(" " + direction))
+
+
 fig, ax = plt.subplots(figsize=(8, 3.4))
 for row, name in enumerate(cpu_backends):
     left = 0.0
     per_step = profiles[name]["ms_per_step"]
     for index, part in enumerate(parts + ["everything else"]):
-        value = (per_step.get(part, 0.0) if part != "everything else"
-                 else profiles[name]["step_ms_instrumented"] - sum(per_step.get(p, 0.0) for p in parts))
+        value = (op_time(per_step, part) if part != "everything else"
+                 else profiles[name]["step_ms_instrumented"] - sum(op_time(per_step, p) for p in parts))
         ax.barh(row, value, left=left, color=f"C{index}", label=part if row == 0 else None)
         left += value
 ax.set_yticks(range(len(cpu_backends)), cpu_backends)
