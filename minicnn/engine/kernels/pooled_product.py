@@ -64,7 +64,9 @@ def _block_to_rows_loops(block, batch, filters, size, first_image, count, rows, 
     per_pixel: (F, S) float64, this chunk's sums over its images, written.
 
         rows[(f*N + first_image + m)*S + s] = block[(m*F + f)*S + s]
-    """
+
+    conv_layout's images_to_rows_and_sums for a chunk of images (the same copies; the
+    sums per pixel are the chunk's, added over the chunks by the caller)."""
     for f in range(filters):
         sums = f * size
         for s in range(size):

@@ -13,8 +13,9 @@ The last column, "runs as", says how the layer is computed on a backend
 (the active one, or ``backend=``) for a batch of ``batch`` images: a
 convolution's route from kernels/routes.py's table (``im2col``, the
 reference of functional/conv.py; ``winograd F(2x2,3x3)``; ``chunks``) and
-where its dL/dx takes a route of its own; and what nn.Sequential fuses or
-reorders (``fused with 1, 2``; ``after 2 (pool first)``). Nothing there
+where its dL/dx takes a route of its own; an LRN layer's route (``square
+roots (beta 3/4)``); and what nn.Sequential fuses or reorders (``fused with
+1, 2``; ``after 2 (pool first)``). Nothing there
 is guessed: the same functions decide when the model runs.
 """
 
@@ -98,6 +99,8 @@ def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype
         if name == relu:
             return f"after {pool} (pool first)"
         return f"fused into {names[0]}" if names[0] in fused else f"before {relu} (pool first)"
+    # by name: layers.py imports module.py, which imports this file (an isinstance
+    # here would close that circle); beta 3/4 may take a route
     if type(layer).__name__ == "LocalResponseNorm":
         call = routes.LRNCall((batch,) + tuple(input_shape), numpy.dtype(dtype), backend == "cupy",
                               backend, layer.size, layer.alpha, layer.beta, layer.k)
