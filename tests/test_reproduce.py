@@ -156,6 +156,57 @@ def test_every_claim_has_a_verdict_function_and_a_measurement():
         assert "ZFNet" in claim.section and claim.statement and claim.measured
 
 
+# ----- the controlled comparisons ("why") on made-up numbers ---------------------------------
+def test_claim_6_why_says_the_fc_layers_carry_nothing_only_when_the_numbers_show_it():
+    from minicnn.reproduce.measure_ablation import why_lines
+    errors = {"full": [0.083, 0.081, 0.082], "no_fc": [0.082, 0.081, 0.082], "no_mid_conv": [0.095, 0.094, 0.096],
+              "no_fc_no_mid_conv": [0.089, 0.090, 0.089], "layer1_only": [0.10, 0.101, 0.102]}
+    cost = {"with layers 3-4": [0.0, 0.001, -0.001], "without layers 3-4": [-0.006, -0.004, -0.007]}
+    lines = why_lines(errors, cost, {5: [0.91, 0.912, 0.913], 7: [0.912, 0.911, 0.913]})
+    assert "+0.00 points" in lines[0] and "-0.57 points" in lines[1] and "layer-5 features scores 0.912" in lines[2]
+    assert len(lines) == 4 and "carry nothing the convolutions lack" in lines[3]
+    costly = {"with layers 3-4": [0.02, 0.021, 0.019], "without layers 3-4": [0.03, 0.031, 0.029]}
+    assert len(why_lines(errors, costly, {5: [0.91], 7: [0.912]})) == 3          # the FC layers cost: no such line
+    assert len(why_lines(errors, cost, {5: [0.85], 7: [0.91]})) == 3              # layer 7 more separable: no line
+
+
+def test_claim_7_why_names_the_specialists_only_when_only_the_pretraining_classes_rise():
+    from minicnn.reproduce.measure_discriminability import why_lines
+    rising = {layer: [0.8 + 0.02 * layer, 0.81 + 0.02 * layer] for layer in range(1, 8)}
+    falling = {layer: [0.9 - 0.02 * layer, 0.91 - 0.02 * layer] for layer in range(1, 8)}
+    pixels = {"new classes": [0.84, 0.85], "pretraining classes": [0.7, 0.72]}
+    lines = why_lines({"new classes": falling, "pretraining classes": rising}, pixels, ["A", "B"])
+    assert lines[0].startswith("new classes: layer 1 0.885") and "verdict on them: differs" in lines[0]
+    assert "verdict on them: holds" in lines[1] and "specialists in the classes they were pretrained on (A, B)" in lines[2]
+    assert len(why_lines({"new classes": rising, "pretraining classes": rising}, pixels, ["A"])) == 2
+
+
+def test_claim_8_why_finds_the_layers_that_transfer_and_says_when_none_does():
+    from minicnn.reproduce.measure_transfer import LAYERS, why_lines
+    scratch = {1: [0.6, 0.62], 10: [0.85, 0.86]}
+    pixels = {1: [0.5, 0.52], 10: [0.7, 0.71]}
+    lower = {layer: {1: [0.7, 0.71] if layer <= 3 else [0.4, 0.41], 10: [0.8, 0.81]} for layer in LAYERS}
+    lines = why_lines(lower, pixels, scratch)
+    assert "beating scratch beyond the spread: layer 1, layer 2, layer 3" in lines[0]
+    assert "beating scratch beyond the spread: no layer" in lines[1]
+    assert "layer(s) 1, 2, 3 beat training from scratch and layer 7's do not" in lines[2]
+    none = {layer: {1: [0.4, 0.41], 10: [0.8, 0.81]} for layer in LAYERS}
+    assert "no layer's features beat training from scratch at 1 per class" in why_lines(none, pixels, scratch)[-1]
+    everywhere = {layer: {1: [0.9, 0.91], 10: [0.95, 0.96]} for layer in LAYERS}
+    assert len(why_lines(everywhere, pixels, scratch)) == 2                     # transfer wins: nothing to explain
+
+
+def test_the_page_shows_the_controlled_comparisons_of_a_claim_that_does_not_hold():
+    from minicnn.reproduce import page
+    claim = {"id": 6, "title": "t", "section": "ZFNet", "statement": "s", "measured": "m", "verdict": PARTLY,
+             "reason": "r", "checks": [{"name": "c", "passed": False, "detail": "d"}], "evidence": ["c: d"],
+             "why": ["removing layers 6-7 changes <nothing>"], "figures": [], "runs": [], "seeds": [0],
+             "tutorial": "tutorials/11", "numbers": {}, "budget": "full"}
+    text = page.section(claim)
+    assert "Why: controlled comparisons" in text and "changes &lt;nothing&gt;" in text
+    assert "Why: controlled" not in page.section({**claim, "why": []})
+
+
 # ----- the pieces: convergence, networks, the command line ---------------------------------
 def history(accuracies, lrs):
     return [{"val_accuracy": a, "lr": lr} for a, lr in zip(accuracies, lrs)]

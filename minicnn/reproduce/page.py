@@ -3,7 +3,9 @@
 Each section gives the paper's statement and where it is, what minicnn
 measured, the verdict and its reason, every check with its numbers, the
 figures (PNG files beside the page), and for "partly" and "differs" the
-evidence: the checks that failed. The page is plain HTML with no script
+evidence: the checks that failed, and the controlled comparisons a
+measurement made to show why (the entry's "why": the same network or the
+same images with one thing changed). The page is plain HTML with no script
 and nothing from outside, written atomically like every file minicnn writes.
 """
 
@@ -44,6 +46,9 @@ def section(claim):
     if claim["verdict"] != "holds":
         items = "".join(f"<li>{html.escape(line)}</li>" for line in claim["evidence"])
         evidence = f"<h3>Evidence for \u201c{html.escape(claim['verdict'])}\u201d</h3><ul>{items}</ul>"
+    if claim.get("why"):
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in claim["why"])
+        evidence += f"<h3>Why: controlled comparisons</h3><ul>{items}</ul>"
     figures = "".join(f'<p><img src="{html.escape(path)}" alt="{html.escape(path)}"></p>' for path in claim["figures"])
     run_list = ", ".join(f"<code>{html.escape(run)}</code>" for run in claim["runs"])
     numbers = html.escape(json.dumps(claim["numbers"], indent=1)[:20000])

@@ -134,6 +134,7 @@ def measure_claim(context, claim_id, records):
         "verdict": verdict["verdict"], "reason": verdict["reason"], "checks": verdict["checks"],
         "evidence": [] if verdict["verdict"] == "holds" else
         [f"{check['name']}: {check['detail']}" for check in verdict["checks"] if not check["passed"]],
+        "why": result.get("why", []),
         "numbers": result["numbers"], "figures": result["figures"], "runs": result["runs"],
         "seeds": context.seeds, "budget": context.budget.name,
         "epochs": {spec.name: records[spec.name]["epochs"] for spec in module.plan(context)},
