@@ -181,19 +181,24 @@ def test_claim_7_why_names_the_specialists_only_when_only_the_pretraining_classe
     assert len(why_lines({"new classes": rising, "pretraining classes": rising}, pixels, ["A"])) == 2
 
 
-def test_claim_8_why_finds_the_layers_that_transfer_and_says_when_none_does():
+def test_claim_8_why_finds_the_layers_that_transfer_says_when_none_does_and_reads_the_control():
     from minicnn.reproduce.measure_transfer import LAYERS, why_lines
     scratch = {1: [0.6, 0.62], 10: [0.85, 0.86]}
     pixels = {1: [0.5, 0.52], 10: [0.7, 0.71]}
+    wins = {"transfer": {1: [0.8, 0.81], 10: [0.9, 0.91]}, "scratch": {1: [0.4, 0.42], 10: [0.85, 0.86]}}
+    loses = {"transfer": {1: [0.3, 0.31], 10: [0.5, 0.51]}, "scratch": {1: [0.4, 0.42], 10: [0.85, 0.86]}}
     lower = {layer: {1: [0.7, 0.71] if layer <= 3 else [0.4, 0.41], 10: [0.8, 0.81]} for layer in LAYERS}
-    lines = why_lines(lower, pixels, scratch)
+    lines = why_lines(lower, pixels, scratch, wins)
     assert "beating scratch beyond the spread: layer 1, layer 2, layer 3" in lines[0]
     assert "beating scratch beyond the spread: no layer" in lines[1]
     assert "layer(s) 1, 2, 3 beat training from scratch and layer 7's do not" in lines[2]
+    assert "1 per class: transfer 0.805" in lines[3] and lines[3].endswith("verdict there: holds")
+    assert "what the pretrained features cover decides" in lines[4] and len(lines) == 5
+    assert len(why_lines(lower, pixels, scratch, loses)) == 4                 # the control fails too: no such line
     none = {layer: {1: [0.4, 0.41], 10: [0.8, 0.81]} for layer in LAYERS}
-    assert "no layer's features beat training from scratch at 1 per class" in why_lines(none, pixels, scratch)[-1]
+    assert "no layer's features beat training from scratch at 1 per class" in why_lines(none, pixels, scratch, loses)[2]
     everywhere = {layer: {1: [0.9, 0.91], 10: [0.95, 0.96]} for layer in LAYERS}
-    assert len(why_lines(everywhere, pixels, scratch)) == 2                     # transfer wins: nothing to explain
+    assert len(why_lines(everywhere, pixels, scratch, wins)) == 3             # transfer wins: nothing to explain
 
 
 def test_the_page_shows_the_controlled_comparisons_of_a_claim_that_does_not_hold():
@@ -242,7 +247,12 @@ def test_the_full_budget_plans_every_run_once(tmp_path):
     for claim in sorted(MEASURES):
         specs += [spec for spec in MEASURES[claim].plan(context) if spec not in specs]
     names = [spec.name for spec in specs]
-    assert len(names) == len(set(names)) == 3 * (1 + 1 + 4 + 1 + len(budgets.FULL.transfer_shots))
+    # main, 9x9 first layer, 4 ablation variants, pretraining, the few-image runs, claim 8's control
+    from minicnn.reproduce.measure_transfer import control_shots
+    assert control_shots(budgets.FULL) == (1, 10, 50) and control_shots(budgets.QUICK) == (2, 10)
+    assert len(names) == len(set(names)) == 3 * (1 + 1 + 4 + 1 + len(budgets.FULL.transfer_shots) + 3)
+    assert sum(name.startswith("scratch-old-classes-") for name in names) == 9
+    assert all(spec.classes == runs.OLD_CLASSES for spec in specs if spec.name.startswith("scratch-old-classes-"))
     for spec in specs:
         assert spec.data == {"path": None, "train_limit": None, "test_limit": None}
         if spec.per_class is None:
