@@ -113,7 +113,8 @@ def measure(context):
                                 {f"{n} per class": {PIXELS: pixels[n], **{layer: by_layer[layer][n] for layer in LAYERS},
                                                     SCRATCH: scratch[n]} for n in shown},
                                 "test accuracy on the new classes",
-                                "A new softmax on each layer's frozen features (0 = pixels, 8 = from scratch)")
+                                "A new softmax on each layer's frozen features, against training from scratch",
+                                xlabel="ZFNet layer (0: the raw pixels; 8: the network trained from scratch)")
     control_figure = layer_lines(folder / "control_pretraining_classes.png",
                                  {"pretraining classes: transfer (layer 7)": control["transfer"],
                                   "pretraining classes: from scratch": control["scratch"],
