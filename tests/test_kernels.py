@@ -182,6 +182,8 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     x[0, 1, 3, 1] = numpy.nan
     x[1, 2] = -numpy.inf
     for geometry in (((3, 2), (2, 2), (1, 1), (3, 3)),      # padding: the general loop
+                     ((3, 3), (2, 2), (0, 0), (3, 3)),      # ceil mode: inner windows whole, the last clipped
+                     ((2, 2), (1, 1), (1, 1), (5, 5), (2, 2)),   # dilated: the dilation not a constant
                      ((3, 2), (2, 1), (0, 0), (2, 4)),      # every tap inside: _maxpool_inside_loops
                      ((2, 2), (2, 2), (0, 0), (2, 2)),      # 2x2 windows: _maxpool_2x2_loops
                      ((2, 2), (1, 2), (0, 0), (4, 2))):     # 2x2, overlapping rows

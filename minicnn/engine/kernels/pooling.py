@@ -193,6 +193,12 @@ def _maxpool_inside_loops(images, height, width, stride_y, stride_x, dilation_y,
     value rather than from -inf: the same maximum and the same switch (a
     later tap replaces the best only if strictly larger, or, in a plane
     with a NaN, if it is the first NaN), with less work per window.
+
+    Dilation 1 (every pool but a dilated one) is passed to the plane's loops
+    as the constant 1 rather than as a variable: the compiler then knows
+    that a window row's taps are neighbours, which made this loop faster
+    (benchmarks/README.md, "Max-pool loops that know their dilation"; the
+    general loop above, whose windows have bounds of their own, did not gain).
     """
     if kernel_height == 2 and kernel_width == 2 and dilation_y == 1 and dilation_x == 1:
         _maxpool_2x2_loops(images, height, width, stride_y, stride_x, out_height, out_width,
@@ -200,22 +206,38 @@ def _maxpool_inside_loops(images, height, width, stride_y, stride_x, dilation_y,
         return
     for plane in range(first, last):   # of N*C: this thread's share
         image = plane * height * width                                 # images[plane, 0, 0]
+        out = plane * out_height * out_width                           # maxima[plane, 0, 0]
         nan_in_plane = _has_nan(images, image, height * width)
-        for oy in range(out_height):
-            top = oy * stride_y
-            out = (plane * out_height + oy) * out_width                # maxima[plane, oy, 0]
-            for ox in range(out_width):
-                left = ox * stride_x
-                best_index = top * width + left                        # tap (0, 0)
-                best_value = images[unsigned(image + best_index)]
-                for i in range(kernel_height):
-                    row = (top + i * dilation_y) * width + left
-                    for j in range(kernel_width):
-                        index = row + j * dilation_x
-                        best_value, best_index = _keep_larger(images[unsigned(image + index)], index,
-                                                              best_value, best_index, nan_in_plane)
-                maxima[unsigned(out + ox)] = best_value
-                switches[unsigned(out + ox)] = best_index
+        if dilation_y == 1 and dilation_x == 1:                        # known to the compiler: see above
+            _maxpool_plane_inside(images, image, width, stride_y, stride_x, 1, 1, kernel_height,
+                                  kernel_width, out_height, out_width, maxima, switches, out,
+                                  nan_in_plane)
+        else:
+            _maxpool_plane_inside(images, image, width, stride_y, stride_x, dilation_y, dilation_x,
+                                  kernel_height, kernel_width, out_height, out_width, maxima,
+                                  switches, out, nan_in_plane)
+
+
+@numba_helper
+def _maxpool_plane_inside(images, image, width, stride_y, stride_x, dilation_y, dilation_x,
+                          kernel_height, kernel_width, out_height, out_width, maxima, switches,
+                          out_first, nan_in_plane):
+    """_maxpool_inside_loops for one plane, which starts at images[image] and maxima[out_first]."""
+    for oy in range(out_height):
+        top = oy * stride_y
+        out = out_first + oy * out_width                               # maxima[plane, oy, 0]
+        for ox in range(out_width):
+            left = ox * stride_x
+            best_index = top * width + left                            # tap (0, 0)
+            best_value = images[unsigned(image + best_index)]
+            for i in range(kernel_height):
+                row = (top + i * dilation_y) * width + left
+                for j in range(kernel_width):
+                    index = row + j * dilation_x
+                    best_value, best_index = _keep_larger(images[unsigned(image + index)], index,
+                                                          best_value, best_index, nan_in_plane)
+            maxima[unsigned(out + ox)] = best_value
+            switches[unsigned(out + ox)] = best_index
 
 
 @numba_helper
