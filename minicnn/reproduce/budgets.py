@@ -13,8 +13,8 @@ or has trained ``max_epochs`` = 30 epochs, whichever comes first (runs.py,
 batch 64, 3 seeds; the few-image runs of claim 8 have no validation images
 and train a fixed number of steps instead.
 
-Time on 2 cores, estimated (not yet measured as a whole: the first full run
-will say). The unit is one "main epoch": zfnet_small (width 2) through the
+Time on 2 cores, as estimated before the first full run (what it measured
+follows). The unit is one "main epoch": zfnet_small (width 2) through the
 54,000 training images plus validation. benchmarks/results/train_reference.md
 measured 906 training images/s on an idle 2-core machine, so about 60 + 3
 seconds; the Winograd route measured since (benchmarks/README.md) is faster
@@ -36,12 +36,16 @@ add about 20 minutes and the measurements about 15: **about 4 to 5 hours**.
 The cap, 30 epochs, bounds it at about 7. ``width=1`` in FULL would take
 about a third of that (a third of the time per epoch in the same timing).
 
-Measured so far (AMD EPYC, 2 cores, 2026-12-06/07; benchmarks/results/
-zfnet-full/runs.json): the main runs converged in 15, 14 and 12 epochs,
-about 78 seconds each on an idle machine (19 minutes a run); the 9x9,
-stride-2 runs in 20, 15 and 15 epochs, 10-22 minutes; measuring claims 1-5
-took 12 minutes (claim 2, 7 of them). E is 12-15, at the low end of the
-estimate above.
+Measured (AMD EPYC, 2 cores, 2026-12-06/07; benchmarks/results/zfnet-full/
+runs.json, all 48 runs): the main runs converged in 15, 14 and 12 epochs,
+about 78 seconds an epoch on an idle machine (19 minutes a run); the 9x9,
+stride-2 runs in 20, 15 and 15 epochs; the ablation variants in 10-27
+epochs; pretraining in 11-15. E is 12-15, at the low end of the estimate
+above. The runs' own times add up to 9.2 hours, but most ran two or three
+at a time, each then at about 0.6 of its speed alone (benchmarks/
+two_jobs.py), so about 6 hours of an idle 2-core machine; measuring every
+claim took 21 minutes (claim 7: 5, claim 2: 7). Claim 8's control (9 more
+few-image runs on the pretraining classes) is in these figures.
 
 **quick**: the first 1,200 training and 500 test images, width 1, 2 epochs,
 1 seed, small probe sets: every claim measured end to end in about a
