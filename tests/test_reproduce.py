@@ -412,3 +412,17 @@ def test_a_folder_of_another_budget_is_refused(tmp_path):
     with pytest.raises(runs.ReproduceError, match="full budget"):
         reproduce(out, "quick", claims="6", data_path=EMBEDDED, progress=False)
     assert sorted(path.name for path in out.iterdir()) == ["claims.json"]
+
+
+def test_the_code_fingerprints_are_taken_before_any_training(tmp_path, monkeypatch):
+    """A file edited while runs train must not label the results of the code already loaded."""
+    from minicnn.reproduce import zfnet
+    from minicnn.reproduce.context import Context
+    events = []
+    real_fingerprint, real_train = zfnet.code_fingerprint, Context.train
+    monkeypatch.setattr(zfnet, "code_fingerprint", lambda module: events.append("fingerprint") or real_fingerprint(module))
+    monkeypatch.setattr(Context, "train", lambda self, spec: events.append("train") or real_train(self, spec))
+    with mc.using_backend(FAST_BACKEND):
+        reproduce(tmp_path / "out", budget="quick", claims="1", data_path=EMBEDDED, progress=False)
+    assert events.index("train") > events.index("fingerprint") and events.count("fingerprint") == 1
+    assert "fingerprint" not in events[events.index("train"):]

@@ -81,6 +81,9 @@ def reproduce(out, budget="quick", claims=None, seeds=None, data_path=None, prog
     document = previous_document(out, budget)
     context = Context(out, budget, list(range(count)), progress,
                       None if stop_after_epochs is None else {"left": int(stop_after_epochs)})
+    # the measuring code's fingerprints now, before hours of training: a file edited meanwhile
+    # must not label results of the code this process loaded (code_fingerprint)
+    fingerprints = {claim: code_fingerprint(MEASURES[claim]) for claim in chosen}
     specs = []
     for claim in chosen:
         specs += [spec for spec in MEASURES[claim].plan(context) if spec not in specs]
@@ -92,7 +95,7 @@ def reproduce(out, budget="quick", claims=None, seeds=None, data_path=None, prog
         print(f"reproduce: {len(reused)} of {len(records)} runs were already finished in {out / 'runs'} "
               f"and were reused, not trained again", file=sys.stderr)
     for claim in chosen:
-        document["claims"][str(claim)] = measure_claim(context, claim, records)
+        document["claims"][str(claim)] = measure_claim(context, claim, records, fingerprints[claim])
     document.update(budget=budget.to_dict(), machine=machine_info())
     document["claims"] = dict(sorted(document["claims"].items(), key=lambda item: int(item[0])))
     write_json(out / "claims.json", clean(document))
@@ -113,11 +116,15 @@ def previous_document(out, budget):
     return {"paper": PAPER, "convergence": CONVERGENCE, "claims": {}}
 
 
-def measure_claim(context, claim_id, records):
-    """Claim ``claim_id``'s entry of claims.json, measured now or read from DIR/claimN/result.json."""
+def measure_claim(context, claim_id, records, fingerprint=None):
+    """Claim ``claim_id``'s entry of claims.json, measured now or read from DIR/claimN/result.json.
+
+    fingerprint: code_fingerprint of the claim's module taken when this process started
+    the reproduction (default: now)."""
     module = MEASURES[claim_id]
+    fingerprint = code_fingerprint(module) if fingerprint is None else fingerprint
     inputs = [[spec.name, records[spec.name]["finished_at"], records[spec.name]["epochs"]]
-              for spec in module.plan(context)] + [["code", code_fingerprint(module)]]
+              for spec in module.plan(context)] + [["code", fingerprint]]
     cached = context.claim_folder(claim_id) / "result.json"
     if cached.is_file():
         with open(cached) as file:
@@ -150,6 +157,9 @@ def code_fingerprint(module):
 
     A result kept in DIR/claimN/result.json is used again only if this is unchanged: a new
     threshold or a fixed measurement is measured again, not read from an old file.
+    ``reproduce`` takes it before training, from the files as this process loaded them: taken
+    after hours of training it could name code edited meanwhile, which this process is not
+    running, and a later run would then reuse a result of the old code.
     """
     digest = hashlib.sha256()
     for source in (module, verdicts, networks, runs):
