@@ -17,7 +17,7 @@ features, budget.probe_images training images of all ten classes, tested on
 every test image.
 """
 
-from ..visualize import extract_features, train_softmax
+from ..visualize import discriminability
 from . import networks, runs
 from .figures import seed_bars
 from .verdicts import ACCURACY_FLOOR, _pm, ablation_verdict, compare, mean
@@ -73,20 +73,19 @@ def _differences(a, b):
 
 def frozen_softmax(context):
     """{5: [...], 7: [...]}: per seed, the test accuracy of a softmax on the full model's frozen
-    layer-5 (or layer-7) features, trained on budget.probe_images images of all ten classes."""
+    layer-5 (or layer-7) features, trained on budget.probe_images images of all ten classes
+    (minicnn.visualize.discriminability, as claim 7)."""
     part = context.split()
     count = min(context.budget.probe_images, len(part.train_y))
     result = {5: [], 7: []}
     for seed in context.seeds:
         spec = runs.main_run(context.budget, seed)
-        model = context.model(spec)
         outputs = networks.layer_outputs(spec.network)
+        found = discriminability(context.model(spec), part.train_x[:count], part.train_y[:count], part.test_x,
+                                 part.test_y, [outputs[layer] for layer in result], classes=10,
+                                 epochs=context.budget.softmax_epochs, seed=seed)
         for layer in result:
-            train = extract_features(model, part.train_x[:count], outputs[layer])
-            classifier = train_softmax(train, part.train_y[:count], 10, epochs=context.budget.softmax_epochs,
-                                       seed=seed)
-            result[layer].append(classifier.accuracy(extract_features(model, part.test_x, outputs[layer]),
-                                                     part.test_y))
+            result[layer].append(found[outputs[layer]])
     return result
 
 
@@ -108,9 +107,9 @@ def why_lines(errors, fc_cost, frozen):
                      "removing 3-4 alone costs; the paper's 'both cost most' needs layers 6-7 that the "
                      "convolutions cannot replace, as on ImageNet")
     elif harmless:
-        lines.append("the same change on two conv stacks raises the error by nothing beyond the spread on either, and layers "
-                     "6-7 make the classes no more linearly separable than layer 5 already does: here the fully "
-                     "connected layers carry nothing the convolutions lack, so removing them as well as 3-4 "
-                     "cannot cost more than removing 3-4 alone; the paper's 'both cost most' needs layers 6-7 "
-                     "to carry something, as they did on ImageNet")
+        lines.append("the same change on two conv stacks raises the error by nothing beyond the spread on "
+                     "either, and layers 6-7 make the classes no more linearly separable than layer 5 "
+                     "already does: here the fully connected layers carry nothing the convolutions lack, so "
+                     "removing them as well as 3-4 cannot cost more than removing 3-4 alone; the paper's "
+                     "'both cost most' needs layers 6-7 to carry something, as they did on ImageNet")
     return lines

@@ -21,13 +21,12 @@ The controlled comparisons behind a verdict other than "holds" (the entry's
     control    the same test with only the classes changed: few images of the five
                pretraining classes (runs.OLD_CLASSES), transfer (a new softmax on
                layer 7) against zfnet_small trained from scratch on them the same
-               way (``control_run``), at CONTROL_SHOTS of the images per class.
+               way (``control_run``), at ``control_shots`` images per class.
                Where transfer wins there and not on the new classes, the method
                works and what the pretrained features cover decides.
 """
 
 import dataclasses
-
 
 from ..visualize import extract_features, train_softmax
 from . import networks, runs
