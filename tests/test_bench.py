@@ -276,3 +276,19 @@ def test_two_jobs_benchmark_times_each_library_alone_and_side_by_side(tmp_path):
         assert len(figures["solo_ms"]) == 1 and len(figures["pair_ms"]) == 2
         assert all(value > 0 for value in figures["solo_ms"] + figures["pair_ms"])
         assert figures["kept"] == pytest.approx([figures["solo_ms"][0] / v for v in figures["pair_ms"]])
+
+
+def test_maxpool_loops_ab_compares_two_trees_on_the_same_arrays():
+    """benchmarks/maxpool_loops_ab.py end to end, this checkout against itself: a row per case,
+    both trees' loops agree (the script asserts it); no time is judged."""
+    if not mc.backends()["numba"][0]:
+        pytest.skip("numba is not available: the script times compiled loops")
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "maxpool_loops_ab.py"), str(root),
+                           "--calls", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    assert len(rows) == 4 and all(line.count("|") == 6 for line in rows)
