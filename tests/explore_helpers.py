@@ -68,8 +68,11 @@ def serving(explorer):
         yield server
     finally:
         server.shutdown()
-        server.server_close()
+        server.server_close()                  # drops the waiting occlusion jobs
         thread.join(timeout=10)
+        worker = getattr(getattr(server.app, "jobs", None), "worker", None)
+        if worker is not None:                 # the job computing now: let it end here, not in the next test
+            worker.join(timeout=120)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,8 @@
 """The autograd engine: chain rule through Tensor arithmetic, accumulation,
 deep graphs without recursion, no_grad, and the gradient checker itself."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,50 @@ def test_no_grad_records_nothing():
     with mc.no_grad():
         y = x * 2.0
     assert not y.requires_grad and y.creator is None
+
+
+def test_no_grad_in_one_thread_leaves_another_threads_switch_on():
+    """An explorer request evaluating under no_grad while a training loop takes a step on another thread."""
+    inside, done = threading.Event(), threading.Event()
+
+    def evaluate():
+        with mc.no_grad():
+            inside.set()
+            done.wait(10)
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        x = mc.tensor(np.ones(3), requires_grad=True)
+        (x * 2.0).sum().backward()
+        np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+    finally:
+        done.set()
+        worker.join(10)
+
+
+def test_no_grad_blocks_that_end_out_of_order_on_two_threads_leave_every_switch_as_it_was():
+    """Thread a enters, b enters, a leaves, b leaves: with one switch for the process, b would restore "off"."""
+    steps = {name: (threading.Event(), threading.Event()) for name in "ab"}   # (entered, may leave)
+    seen_after = {}
+
+    def block(name):
+        entered, may_leave = steps[name]
+        with mc.no_grad():
+            entered.set()
+            may_leave.wait(10)
+        seen_after[name] = mc.tensor(np.ones(1), requires_grad=True) * 2.0
+    workers = {name: threading.Thread(target=block, args=(name,)) for name in "ab"}
+    workers["a"].start()
+    assert steps["a"][0].wait(10)
+    workers["b"].start()
+    assert steps["b"][0].wait(10)
+    steps["a"][1].set()
+    workers["a"].join(10)
+    steps["b"][1].set()
+    workers["b"].join(10)
+    assert seen_after["a"].requires_grad and seen_after["b"].requires_grad
+    assert (mc.tensor(np.ones(1), requires_grad=True) * 2.0).requires_grad   # this thread's, too
 
 
 def test_backward_without_gradient_needs_a_scalar():

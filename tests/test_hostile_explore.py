@@ -42,6 +42,7 @@ from PIL import Image
 from explore_helpers import FASHION, serving, wait_ready
 from explore_helpers import checkpoint, explorer  # noqa: F401 (fixtures: a trained zfnet_small, its explorer)
 from minicnn.explore import pictures, save_snapshots, server as explore_server, session, topcache
+from minicnn.engine.tensor import is_grad_enabled, no_grad
 from minicnn.explore.npzfile import BadFile
 from minicnn.explore.priority import ModelLock
 from minicnn.explore.session import Explorer, ModelDoesNotFit
@@ -406,6 +407,29 @@ def test_a_click_goes_before_background_work_between_its_slices():
         order.append("click")
     worker.join(10)
     assert order.index("click") <= 2, order                # after the slice running when it came, not all six
+
+
+def test_a_click_goes_first_even_when_the_background_slices_run_under_no_grad():
+    """The gradient switch is each thread's own, so pausing inside no_grad hands the model over too."""
+    lock, order, seen = ModelLock(), [], []
+    inside = threading.Event()
+
+    def background():
+        with lock.background(), no_grad():
+            for k in range(6):
+                order.append(f"slice {k}")
+                inside.set()
+                time.sleep(0.05)
+                lock.pause()
+    worker = threading.Thread(target=background)
+    worker.start()
+    assert inside.wait(10)
+    with lock.interactive():
+        order.append("click")
+        seen.append(is_grad_enabled())
+    worker.join(10)
+    assert order.index("click") <= 2, order
+    assert seen == [True]                                  # the click's thread records, whatever the background's does
 
 
 @contextlib.contextmanager

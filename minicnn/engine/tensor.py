@@ -15,27 +15,33 @@ Gradients accumulate (``+=``), so a tensor used twice receives the sum.
 """
 
 import contextlib
+import threading
 
 import numpy
 
 from .backend import default_device, device_of, get_array_module, to_device
 
-_grad_enabled = {"on": True}
+# The gradient switch belongs to each thread, as in PyTorch: a thread that
+# evaluates under no_grad (an explorer request, a background pass) leaves the
+# switch of every other thread (a training loop) as it was. A new thread
+# starts with it on.
+_grad_mode = threading.local()
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Inside ``with no_grad():`` ops record nothing for backward (evaluation)."""
-    previous = _grad_enabled["on"]
-    _grad_enabled["on"] = False
+    """Inside ``with no_grad():`` ops record nothing for backward (evaluation); this thread only."""
+    previous = is_grad_enabled()
+    _grad_mode.on = False
     try:
         yield
     finally:
-        _grad_enabled["on"] = previous
+        _grad_mode.on = previous
 
 
 def is_grad_enabled():
-    return _grad_enabled["on"]
+    """Whether ops called from this thread record what backward needs (on unless inside no_grad)."""
+    return getattr(_grad_mode, "on", True)
 
 
 class Tensor:

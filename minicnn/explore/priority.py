@@ -6,9 +6,10 @@
     with lock.background():         # a chunk of the top-9 pass, or a whole occlusion job
         ...                         # the Pausing model calls lock.pause() between its batches
 
-Why one lock at all: minicnn's engine keeps one gradient switch for the
-whole process (``no_grad``), and a forward pass is not meant to be shared
-between threads, so two computations never run at the same time.
+Why one lock at all: the layers of one model keep what their last forward
+pass saw for backward (and the deconvnet reads it), so two threads must not
+run the same model at once. (The gradient switch, ``no_grad``, is each
+thread's own and needs no lock.)
 
 Why priorities: a plain lock serves its waiters in no promised order. With
 dozens of occlusion jobs waiting for it, a click on a map (the page waits
@@ -29,16 +30,13 @@ pass (topcache.CHUNK images), never for the queue behind them.
 Where the slices come from: minicnn.visualize's occlusion and top-k search
 walk the model's layers once per batch (``forward_collect``: ``list(model)``).
 Background work runs on its own copy of the model, a ``Pausing`` Sequential:
-the same layers, whose walk calls ``pause()`` first. The pause is skipped
-inside a ``no_grad`` block: the switch is the whole process's, and a click
-run there would find it off (it is on again when the block ends).
+the same layers, whose walk calls ``pause()`` first.
 """
 
 import contextlib
 import threading
 
 from ..engine.nn import Sequential
-from ..engine.tensor import is_grad_enabled
 
 
 class ModelLock:
@@ -80,12 +78,11 @@ class ModelLock:
     def pause(self):
         """Between two slices of background work: let every waiting click run first.
 
-        Does nothing unless the calling thread holds the model for background
-        work, outside any no_grad block (see the module docstring).
+        Does nothing unless the calling thread holds the model for background work.
         """
         if not self.clicks_waiting or self.holder is not threading.current_thread():
             return
-        if not self.holder_is_background or not is_grad_enabled():
+        if not self.holder_is_background:
             return
         self._give()
         self._take_when_no_click_waits()
