@@ -292,3 +292,25 @@ def test_maxpool_loops_ab_compares_two_trees_on_the_same_arrays():
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| (")]
     assert len(rows) == 4 and all(line.count("|") == 6 for line in rows)
+
+
+def test_route_ab_times_both_routes_of_every_case(tmp_path):
+    """benchmarks/route_ab.py end to end, one step each: a row per case, and the JSON's
+    figures; the script checks that each route ran. No time is judged."""
+    if not mc.backends()["numba"][0]:
+        pytest.skip("numba is not available: the routes run on the numba backend")
+    import json
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "route_ab.py"), "--steps", "1",
+                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 6 and all(line.count("|") == 8 for line in table)   # header, rule, 6 cases
+    saved = json.loads((tmp_path / "ab.json").read_text())
+    assert [result["case"] for result in saved["results"]] == [line.split(" | ")[0][2:] for line in table[2:]]
+    for result in saved["results"]:
+        a, b = (result["median_ms"][name] for name in saved["routes"])
+        assert a > 0 and b > 0 and result["b_over_a"] == pytest.approx(b / a)

@@ -32,6 +32,25 @@ def check(ours, theirs, inputs):
         np.testing.assert_allclose(mc.to_numpy(mine.grad), torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@given(channels=st.integers(1, 3), k=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.integers(1, 2),
+       p=st.tuples(st.integers(0, 1), st.integers(0, 1)), d=st.integers(1, 2),
+       pool=st.sampled_from([(2, 2, 0, False), (3, 2, 1, True), (3, 2, 0, True), (2, 1, 0, False)]),
+       seed=st.integers(0, 999))
+def test_conv2d_max_pool2d_is_pytorchs_max_pool2d_of_conv2d(backend_name, channels, k, stride, p, d, pool, seed):
+    """The fused op through its public function, on every backend: on numba, stride 1 and at
+    most 27 taps take the route "direct, pooled in cache", stride 2 the chunks route."""
+    x_np = np.random.default_rng(seed).standard_normal((3, channels, 9, 8))
+    out = [(size + 2 * pad - d * (kernel - 1) - 1) // stride + 1 for size, pad, kernel in zip((9, 8), p, k)]
+    assume(min(out) >= pool[0] - 2 * pool[2])
+    (x, tx), (w, tw), (b, tb) = both(x_np), both(np.random.default_rng(seed + 1).standard_normal((4, channels, *k))), \
+        both(np.random.default_rng(seed + 2).standard_normal(4))
+    ours = F.conv2d_max_pool2d(x, w, b, stride, p, d, 1, *pool)
+    theirs = tF.max_pool2d(tF.conv2d(tx, tw, tb, stride, p, d), pool[0], pool[1], pool[2], ceil_mode=pool[3])
+    if backend_name == "numba" and stride == 1 and channels * k[0] * k[1] <= 27:
+        assert ours.creator.name == "conv2d+max_pool2d by direct, pooled in cache"
+    check(ours, theirs, [(x, tx), (w, tw), (b, tb)])
+
+
 @given(k=st.tuples(st.integers(1, 4), st.integers(1, 4)), s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        p=st.tuples(st.integers(0, 2), st.integers(0, 2)), seed=st.integers(0, 999))
 def test_conv2d(k, s, p, seed):

@@ -133,7 +133,8 @@ def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, 
 
 
 @needs_split_blas
-@pytest.mark.parametrize("name", ["chunks, pooled in cache", "im2col, pooled from the product"])
+@pytest.mark.parametrize("name", ["direct, pooled in cache", "chunks, pooled in cache",
+                                  "im2col, pooled from the product"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
        pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
@@ -141,9 +142,14 @@ def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, 
        chunk_bytes=st.sampled_from([1, 200, 1 << 19]))
 @settings(max_examples=15, deadline=None)
 def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, seed, pool, chunk_bytes):
-    """Each conv+pool route, with chunks of one image, a few, or the whole batch."""
+    """Each conv+pool route, with chunks of one image, a few, or the whole batch. The direct
+    route sums stride-1 convolutions only: its geometries are drawn with stride 1 (1 to 64
+    taps: one pass of nine, or several, the last one filled up)."""
     from minicnn.engine.kernels import convolution
     input_shape, weight_shape, stride, padding, dilation = geometry
+    if name.startswith("direct"):
+        stride = (1, 1)
+        geometry = (input_shape, weight_shape, stride, padding, dilation)
     out = [(input_shape[2 + a] + 2 * padding[a] - dilation[a] * (weight_shape[2 + a] - 1) - 1)
            // stride[a] + 1 for a in (0, 1)]
     kernel, _, pool_padding, _, pool_dilation = pool
@@ -152,6 +158,59 @@ def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, 
     (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
     monkeypatch.setattr(convolution, "CHUNK_BYTES", chunk_bytes)
     check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
+def test_the_direct_route_gives_the_references_nan_and_inf_for_a_pixel_that_is_not_finite(dtype, bad):
+    """The reference multiplies the zeros of dL/dy by every pixel: an infinite one makes NaN in
+    dL/dW, which reading at the switches alone would miss. So such a batch takes the chunks
+    route's loops both ways; every output and gradient is then NaN, inf or finite where the
+    reference's is, and close to it where finite. (A leaf input that is not finite is refused
+    up front; this one comes out of an op: x * scale, overflowing, times 0 for NaN.)"""
+    rng = numpy.random.default_rng(5)
+    x = rng.standard_normal((3, 1, 9, 8)).astype(dtype)
+    scale, times = numpy.ones_like(x), numpy.ones_like(x)
+    x[1, 0, 4, 3], scale[1, 0, 4, 3] = numpy.finfo(dtype).max, -2.0 if bad == "-inf" else 2.0
+    times[1, 0, 4, 3] = 0.0 if bad == "nan" else 1.0
+    weight, bias = rng.standard_normal((4, 1, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
+    grad = rng.standard_normal((3, 4, 4, 4)).astype(dtype)
+
+    def run():
+        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            y = F.conv2d_max_pool2d(xt * tensor(scale) * tensor(times), wt, bt, 1, 1, 1, 1, 2, 2)
+            y.backward(grad)
+        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            _, expected = run()
+        name, got = run()
+    assert name == "conv2d+max_pool2d by direct, pooled in cache"
+    assert numpy.isnan(expected[2]).any()                     # dL/dW: the case this is about
+    for mine, theirs in zip(got, expected):
+        numpy.testing.assert_array_equal(numpy.isnan(mine), numpy.isnan(theirs))
+        numpy.testing.assert_array_equal(numpy.isinf(mine), numpy.isinf(theirs))
+        finite = numpy.isfinite(theirs)
+        if finite.any():                                      # dL/dW may be NaN throughout
+            assert_close([mine[finite]], [theirs[finite]], dtype, sum_terms(x.shape, weight.shape, (9, 8)))
+
+
+@needs_numba
+def test_the_direct_route_takes_first_layers_of_stride_1_and_at_most_27_taps():
+    """And no others: stride 2, or 36 taps, go to the chunks route (or, without BLAS control,
+    to the reference)."""
+    def route(channels, kernel, stride):
+        x = numpy.zeros((2, channels, 12, 12), numpy.float32)
+        out = conv_out(x.shape, (8, channels, kernel, kernel), (stride, stride), (0, 0), (1, 1))
+        pool = ((2, 2), (2, 2), (0, 0), (1, 1), (out[0] // 2, out[1] // 2))
+        call = routes.ConvCall.of(x, (8, channels, kernel, kernel), (stride, stride), (0, 0), (1, 1), 1,
+                                  out, pool=pool, backend="numba")
+        return routes.describe("conv2d+max_pool2d", call)
+    assert route(1, 3, 1) == route(1, 5, 1) == route(3, 3, 1) == "direct, pooled in cache"   # 9, 25, 27 taps
+    chunks = "chunks, pooled in cache" if threads.blas_control() else "conv2d, then max_pool2d"
+    assert route(1, 3, 2) == route(4, 3, 1) == chunks
 
 
 @needs_split_blas
@@ -359,10 +418,11 @@ def test_summary_on_numpy_names_the_reference_and_the_reordering():
 def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     rows = _runs_as("zfnet_small", "numba", batch=32)
     assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
-    assert rows["0"] == "chunks, pooled in cache, fused with 1, 2"
+    assert rows["0"] == "direct, pooled in cache, fused with 1, 2"
     assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
     keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
+    assert keras["0"] == "direct, pooled in cache, fused with 1, 2"
     # no Winograd there (it does not pay): the formulas, the pool taken from the product's rows
     assert keras["3"] == "im2col, pooled from the product, fused with 4, 5"
     assert keras["5"] == "fused into 3" and keras["6"] == "im2col; dL/dx chunks"

@@ -217,8 +217,8 @@ limit_threads(1)                                                     # back to t
 # (minicnn/engine/kernels/winograd.py): each 2x2 tile of output from the
 # 4x4 input tile under it, with 2.25 times fewer multiply-adds in those
 # products; the profile lists them as "conv2d by winograd F(2x2,3x3)". Its
-# first convolution and pool run as one op ("conv2d+max_pool2d by chunks,
-# pooled in cache") and its LRN layers take the power 3/4 by square roots
+# first convolution and pool run as one op ("conv2d+max_pool2d by direct,
+# pooled in cache": no im2col, the gradients read at the pool's switches) and its LRN layers take the power 3/4 by square roots
 # ("local_response_norm by square roots (beta 3/4)"): every such *route* is
 # named where it runs (minicnn/engine/kernels/routes.py), and the figure
 # below adds each op's routes to the op.

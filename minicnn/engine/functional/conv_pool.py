@@ -6,8 +6,13 @@ Exactly those numbers, output and gradients. Its reference is those two
 ops, one after the other, and that is what runs unless kernels/routes.py's
 table gives a route, on the numba backend:
 
-- "chunks, pooled in cache", for a layer whose convolution runs in chunks
-  of images (first layers, with few input channels): each chunk's
+- "direct, pooled in cache", for a stride-1 first layer of at most 27
+  taps C*KH*KW: each output summed directly from the padded image, nine
+  products at a time, a chunk of images pooled while in the cache; the
+  backward pass reads the input only at the switches
+  (kernels/direct_pool.py);
+- "chunks, pooled in cache", for other layers whose convolution runs in
+  chunks of images (first layers, with few input channels): each chunk's
   convolution output is pooled while it is still in the cache, and its
   gradient is rebuilt from the switches there in the backward pass
   (kernels/convolution.py);

@@ -10,8 +10,9 @@ against the reference, for every dtype the route takes).
     op                     reference (what you read)            routes (tried in this order)
     conv2d                 im2col      functional/conv.py       winograd F(2x2,3x3), chunks
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
-    conv2d+max_pool2d      conv2d, then max_pool2d              chunks, pooled in cache;
-                           (functional/conv_pool.py)            im2col, pooled from the product
+    conv2d+max_pool2d      conv2d, then max_pool2d              direct, pooled in cache;
+                           (functional/conv_pool.py)            chunks, pooled in cache;
+                                                                im2col, pooled from the product
     local_response_norm    x * scale ** -beta                   square roots (beta 3/4)
                            functional/normalization.py
 
@@ -26,9 +27,10 @@ route an op would take, without running it; ``model.summary()`` and
 
 Routes are one level above the kernels (KERNELS in kernels/__init__.py,
 which pick a compiled twin of one hot loop); a route calls whole functions
-of kernels/winograd.py or kernels/convolution.py, which call kernels.
-Why each route is faster, and when it is not: the docstrings of those two
-files; the measurements: benchmarks/README.md and benchmarks/results/.
+of the kernels/ file its ``code`` names (winograd.py, convolution.py,
+direct_pool.py, pooled_product.py, lrn_square_roots.py), which call
+kernels. Why each route is faster, and when it is not: the docstrings of
+those files; the measurements: benchmarks/README.md and benchmarks/results/.
 """
 
 import contextlib
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import convolution, lrn_square_roots, pooled_product, winograd
+from . import convolution, direct_pool, lrn_square_roots, pooled_product, winograd
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -158,6 +160,15 @@ def by_winograd(call):
             and threads.blas_control())
 
 
+def directly(call):
+    """A first layer's convolution summed directly, then max pooled, its gradients read at the
+    switches (kernels/direct_pool.py): the numba backend, one group, at most MOST_TAPS rows
+    C*KH*KW (where im2col copies each pixel K times to feed sums of K terms), stride 1 (the
+    contiguous runs its loops sum over), float32 or float64. It calls no BLAS."""
+    return (call.on_numba and call.groups == 1 and call.rows <= direct_pool.MOST_TAPS
+            and call.stride == (1, 1) and call.dtype.kind == "f" and call.dtype.itemsize >= 4)
+
+
 def pooled_from_the_product(call):
     """A convolution followed by max pooling whose convolution runs by the formulas
     (kernels/pooled_product.py): the numba backend, one group, at least
@@ -221,6 +232,18 @@ def _conv_pool_backward(call, saved, grad_pooled, needs):
     switches, x, weight = saved
     return convolution.conv2d_max_pool_backward_numba(
         grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
+
+
+def _direct_pool_forward(call, x, weight, bias):
+    pooled, switches, finite = direct_pool.conv2d_max_pool_forward_direct(
+        x, weight, bias, call.padding, call.dilation, call.out, call.pool)
+    return pooled, (switches, finite, x, weight)
+
+
+def _direct_pool_backward(call, saved, grad_pooled, needs):
+    switches, finite, x, weight = saved
+    return direct_pool.conv2d_max_pool_backward_direct(
+        grad_pooled, switches, finite, x, weight, call.padding, call.dilation, call.out, *needs)
 
 
 def _lrn_forward(call, x):
@@ -294,6 +317,9 @@ ROUTES = {
               "kernels/convolution.py", input_gradient_in_chunks, _input_gradient_chunks),
     ),
     "conv2d+max_pool2d": (
+        Route("conv2d+max_pool2d", "direct, pooled in cache",
+              "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/direct_pool.py",
+              directly, _direct_pool_forward, _direct_pool_backward),
         Route("conv2d+max_pool2d", "chunks, pooled in cache",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
               in_chunks, _conv_pool_forward, _conv_pool_backward),
