@@ -239,6 +239,9 @@ def test_profile_lists_a_winograd_layers_sixteen_products_of_each_kind():
     assert "conv2d by Winograd, 16 x (96, 96, 32) forward" in products
     assert "conv2d by Winograd, 16 x (96, 96, 32) input gradient" in products
     assert not any(label.startswith("conv2d (96, 864,") for label in products)
+    # its first layer takes "direct, pooled in cache", which computes no product
+    assert not any(label.startswith("conv2d (32, 25,") for label in products)
+    assert profile["ms_per_step"]["conv2d+max_pool2d by direct, pooled in cache forward"] > 0
 
 
 @pytest.mark.parametrize("arguments, named", [
@@ -314,3 +317,23 @@ def test_route_ab_times_both_routes_of_every_case(tmp_path):
     for result in saved["results"]:
         a, b = (result["median_ms"][name] for name in saved["routes"])
         assert a > 0 and b > 0 and result["b_over_a"] == pytest.approx(b / a)
+
+
+def test_im2col_table_ab_times_both_paths_and_checks_they_agree(tmp_path):
+    """benchmarks/im2col_table_ab.py end to end, one call each: a row per case, and the JSON;
+    the script asserts the loops and the table give the same bits. No time is judged."""
+    if not mc.backends()["numba"][0]:
+        pytest.skip("numba is not available: the script times compiled loops")
+    import json
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "im2col_table_ab.py"), "--calls", "1",
+                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    saved = json.loads((tmp_path / "ab.json").read_text())
+    assert len(table) == len(saved["results"]) == 7
+    assert all(len(r["im2col_ms"]) == len(r["col2im_ms"]) == 2 and min(r["im2col_ms"] + r["col2im_ms"]) > 0
+               for r in saved["results"])

@@ -24,6 +24,7 @@ numba is imported), and on a real GPU with CuPy when there is one.
 """
 
 import collections
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -109,27 +110,62 @@ def assert_identical(actual, expected):
 # Numba twins: bit for bit, on drawn shapes
 # --------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def planes_by(path):
+    """im2col_numba and col2im_numba by their loops ("loops") or their table ("table"), whatever
+    the number of windows (im2col_col2im's IM2COL_TABLE_BELOW and COL2IM_TABLE_BELOW choose
+    otherwise)."""
+    names = ("IM2COL_TABLE_BELOW", "COL2IM_TABLE_BELOW")
+    previous = [getattr(im2col_col2im, name) for name in names]
+    for name in names:
+        setattr(im2col_col2im, name, 0 if path == "loops" else 10**9)
+    try:
+        yield
+    finally:
+        for name, value in zip(names, previous):
+            setattr(im2col_col2im, name, value)
+
+
 @needs_numba
+@pytest.mark.parametrize("path", ["loops", "table"])
 @settings(max_examples=30)
 @given(geometries(), dtypes, seeds, st.booleans(), st.sampled_from([0.0, -numpy.inf, 1.5]))
-def test_im2col(geometry, dtype, seed, ties, pad_value):
+def test_im2col(path, geometry, dtype, seed, ties, pad_value):
     x = make_data(seed, geometry.input_shape, dtype, ties)
     arguments = (x, geometry.kernel, geometry.stride, geometry.padding, geometry.out, pad_value,
                  geometry.dilation)
-    assert_identical(im2col_col2im.im2col_numba(*arguments), im2col_col2im.im2col(*arguments))
+    with planes_by(path):
+        assert_identical(im2col_col2im.im2col_numba(*arguments), im2col_col2im.im2col(*arguments))
 
 
 @needs_numba
+@pytest.mark.parametrize("path", ["loops", "table"])
 @settings(max_examples=30)
 @given(geometries(), dtypes, seeds)
-def test_col2im(geometry, dtype, seed):
+def test_col2im(path, geometry, dtype, seed):
     # Tolerance zero: both add each pixel's entries in tap order, in dtype.
     n, c = geometry.input_shape[:2]
     cols_shape = (c,) + geometry.kernel + (n,) + geometry.out          # (C, KH, KW, N, OH, OW)
     cols = make_data(seed, cols_shape, dtype, ties=False)
     arguments = (cols, geometry.input_shape, geometry.kernel, geometry.stride, geometry.padding,
                  geometry.dilation)
-    assert_identical(im2col_col2im.col2im_numba(*arguments), im2col_col2im.col2im(*arguments))
+    with planes_by(path):
+        assert_identical(im2col_col2im.col2im_numba(*arguments), im2col_col2im.col2im(*arguments))
+
+
+def test_the_tap_table_names_each_taps_pixel_or_padding():
+    """tap_table against its definition, written out: a 3x2 kernel, stride 2, padding 1, dilation (1, 2)."""
+    height, width, kernel, stride, padding, dilation = 5, 6, (3, 2), (2, 2), (1, 1), (1, 2)
+    out = (3, 3)
+    table = im2col_col2im.tap_table(height, width, *kernel, *stride, *padding, *dilation, *out)
+    expected = []
+    for i in range(3):
+        for j in range(2):
+            for oy in range(3):
+                for ox in range(3):
+                    y, x = oy * 2 + i - 1, ox * 2 + j * 2 - 1
+                    expected.append(y * width + x if 0 <= y < height and 0 <= x < width else -1)
+    assert table.tolist() == expected and not table.flags.writeable
 
 
 @settings(max_examples=30)

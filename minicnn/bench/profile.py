@@ -109,7 +109,7 @@ def instrumented(timers):
 def recording_products(products):
     """Append the shapes of every conv2d and linear matrix product to ``products``: conv2d
     by its formulas or in chunks as (F, K, P) (the chunks split P), by Winograd as 16
-    products (F, C, T) of each kind."""
+    products (F, C, T) of each kind; the route "direct, pooled in cache" computes none."""
     conv_forward, routed_forward = Conv2dFunction.forward, RoutedFunction.forward
     linear_forward = LinearFunction.forward
 
@@ -120,8 +120,8 @@ def recording_products(products):
         return conv_forward(self, x, weight, bias)
 
     def routed(self, *arrays):
-        if not self.route.op.startswith("conv2d"):                     # no matrix product
-            return routed_forward(self, *arrays)
+        if not self.route.op.startswith("conv2d") or self.route.name.startswith("direct"):
+            return routed_forward(self, *arrays)                           # no matrix product
         x, weight = arrays[:2]
         call = self.call
         if self.route.name.startswith("winograd"):

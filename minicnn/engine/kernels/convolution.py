@@ -51,7 +51,7 @@ import numpy
 from .. import buffers, threads
 from .compiled import flat, ints
 from .conv_layout import _images_to_rows_and_sums_loops, _images_to_rows_loops, _rows_to_images_loops
-from .im2col_col2im import _col2im_loops, _col2im_phased_loops, _im2col_loops
+from .im2col_col2im import col2im_planes, im2col_planes
 
 # About this many bytes of columns per chunk: a few hundred KB stay in a core's cache.
 CHUNK_BYTES = 1 << 19
@@ -76,7 +76,7 @@ def _geometry(x, weight, out):
 def _im2col_chunk(x, first_image, count, stride, padding, dilation, out, kernel, cols):
     """cols (K, count*S) = im2col(x[first_image : first_image + count]), on this thread."""
     _, channels, height, width = x.shape
-    _im2col_loops(flat(x[first_image:first_image + count]),
+    im2col_planes(flat(x[first_image:first_image + count]),
                   *ints(count, channels, height, width, *kernel, *stride, *padding, *dilation, *out),
                   0.0, cols.reshape(-1), 0, count * channels)
 
@@ -169,7 +169,6 @@ def _backward(chunk_gradient, x, weight, stride, padding, dilation, out, needs_x
     grad_x_flat = grad_x.reshape(-1) if needs_x else None
     weight_parts = numpy.empty((chunks, rows, filters), dtype) if needs_weight else None   # dW_c^T
     bias_parts = numpy.empty((chunks, filters, size), numpy.float64) if needs_bias else None
-    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
 
     def work(first, last):
         g_block = buffers.empty((filters * per_chunk * size,), dtype)
@@ -193,11 +192,11 @@ def _backward(chunk_gradient, x, weight, stride, padding, dilation, out, needs_x
                 numpy.matmul(cols, g.T, out=weight_parts[chunk])
             if needs_x:                                                          # col2im(W^T @ g_c)
                 numpy.matmul(transposed, g, out=cols)
-                loops(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
-                                              kernel_width, *stride, *padding, *dilation, *out),
-                      grad_x_flat[start * channels * height * width:
-                                  (start + count) * channels * height * width],
-                      0, count * channels)
+                col2im_planes(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
+                                                      kernel_width, *stride, *padding, *dilation, *out),
+                              grad_x_flat[start * channels * height * width:
+                                          (start + count) * channels * height * width],
+                              0, count * channels)
 
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
@@ -233,7 +232,6 @@ def input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
     grad_x = buffers.empty((batch, channels, height, width), g.dtype)
     grad_x_flat = grad_x.reshape(-1)
     plane = height * width
-    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
 
     def work(first, last):
         cols_block = buffers.empty((rows * per_chunk * size,), g.dtype)      # reused by every chunk
@@ -242,10 +240,10 @@ def input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
             count = min(per_chunk, batch - start)
             cols = cols_block[:rows * count * size].reshape(rows, count * size)
             numpy.matmul(transposed, g[:, start * size:(start + count) * size], out=cols)
-            loops(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
-                                          kernel_width, *stride, *padding, *dilation, *out),
-                  grad_x_flat[start * channels * plane:(start + count) * channels * plane],
-                  0, count * channels)
+            col2im_planes(cols.reshape(-1), *ints(count, channels, height, width, kernel_height,
+                                                  kernel_width, *stride, *padding, *dilation, *out),
+                          grad_x_flat[start * channels * plane:(start + count) * channels * plane],
+                          0, count * channels)
 
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece

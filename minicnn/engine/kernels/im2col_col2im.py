@@ -20,6 +20,8 @@ entries tap by tap, in row-major order of the taps (i, j), in the input's
 dtype, so all three agree bit for bit.
 """
 
+import functools
+
 import numpy
 
 from ..backend import get_array_module
@@ -184,6 +186,69 @@ def _im2col_loops(images, count, channels, height, width, kernel_height, kernel_
                         cols[unsigned(out + ox)] = pad_value
 
 
+# Below these many windows OH*OW per plane, im2col and col2im go through a
+# table of every tap's pixel (_im2col_table_loops, _col2im_table_loops): the
+# loops above set up three runs per tap and output row, which for keras-MNIST's
+# third layer (3x3 windows of a 5x5 plane) are 3 values long, so the setting up
+# is the work. With longer runs those loops win: from about 11x11 windows for
+# im2col, 7x7 for col2im, whose table adds where its loops add whole rows
+# (benchmarks/README.md, "im2col and col2im of small planes by a table").
+IM2COL_TABLE_BELOW = 128
+COL2IM_TABLE_BELOW = 64
+
+
+@functools.lru_cache(maxsize=64)
+def tap_table(height, width, kernel_height, kernel_width, stride_y, stride_x, padding_y, padding_x,
+              dilation_y, dilation_x, out_height, out_width):
+    """(KH*KW*OH*OW,) int64: entry (i*KW + j)*OH*OW + oy*OW + ox is the pixel y*W + x that tap
+    (i, j) of window (oy, ox) reads, y = oy*SH + i*DH - PH, x = ox*SW + j*DW - PW; -1 where
+    that pixel is padding. The same for every plane and every call of the same geometry:
+    made once and kept (read-only)."""
+    i, j, oy, ox = numpy.meshgrid(numpy.arange(kernel_height), numpy.arange(kernel_width),
+                                  numpy.arange(out_height), numpy.arange(out_width), indexing="ij")
+    y = oy * stride_y + i * dilation_y - padding_y
+    x = ox * stride_x + j * dilation_x - padding_x
+    pixel = numpy.where((y >= 0) & (y < height) & (x >= 0) & (x < width), y * width + x, -1)
+    table = pixel.reshape(-1).astype(numpy.int64)
+    table.setflags(write=False)
+    return table
+
+
+@numba_loop
+def _im2col_table_loops(images, count, channels, plane_size, taps, window_size, table, pad_value,
+                        cols, first, last):
+    """_im2col_loops by a table (tap_table): the same copies, one lookup each.
+
+        cols[c, t, n, s] = images[n, c].flat[table[t, s]], or pad_value where table[t, s] = -1
+
+    t = i*KW + j a tap, s = oy*OW + ox a window; planes as in _im2col_loops."""
+    for plane in range(first, last):   # of count * channels: this thread's share
+        c, n = plane // count, plane % count
+        image = (n * channels + c) * plane_size
+        for t in range(taps):
+            out = ((c * taps + t) * count + n) * window_size          # cols[c, t, n, 0]
+            row = t * window_size
+            for s in range(window_size):
+                pixel = table[row + s]
+                cols[unsigned(out + s)] = images[unsigned(image + pixel)] if pixel >= 0 else pad_value
+
+
+def im2col_planes(images, count, channels, height, width, kernel_height, kernel_width, stride_y,
+                  stride_x, padding_y, padding_x, dilation_y, dilation_x, out_height, out_width,
+                  pad_value, cols, first, last):
+    """_im2col_loops, or for fewer than IM2COL_TABLE_BELOW windows a plane
+    _im2col_table_loops: the same arguments, the same copies."""
+    if out_height * out_width >= IM2COL_TABLE_BELOW:
+        _im2col_loops(images, count, channels, height, width, kernel_height, kernel_width, stride_y,
+                      stride_x, padding_y, padding_x, dilation_y, dilation_x, out_height, out_width,
+                      pad_value, cols, first, last)
+        return
+    table = tap_table(height, width, kernel_height, kernel_width, stride_y, stride_x, padding_y,
+                      padding_x, dilation_y, dilation_x, out_height, out_width)
+    _im2col_table_loops(images, count, channels, height * width, kernel_height * kernel_width,
+                        out_height * out_width, table, images.dtype.type(pad_value), cols, first, last)
+
+
 def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)):
     """Numba twin of ``im2col``, equal to it bit for bit.
 
@@ -195,7 +260,7 @@ def im2col_numba(x, kernel, stride, padding, out, pad_value=0.0, dilation=(1, 1)
     # shared out from half a megabyte: short rows make this loop slow per byte, so
     # a second thread pays at smaller sizes than for a plain copy (keras-MNIST's third
     # layer, 0.8 MB: benchmarks/README.md, "Figures moved from the engine's comments")
-    share_out(_im2col_loops, n * c, flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+    share_out(im2col_planes, n * c, flat(x), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                                  *padding, *dilation, out_height, out_width),
                   float(pad_value), cols.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     return cols
@@ -283,6 +348,45 @@ def _col2im_phased_loops(cols, count, channels, height, width, kernel_height, ke
                     unsigned(((x % stride_x) * height + y) * phase_width + x // stride_x)]
 
 
+@numba_loop
+def _col2im_table_loops(cols, count, channels, plane_size, taps, window_size, table, images,
+                        first, last):
+    """_col2im_loops by a table (tap_table): the same sums, in the same order.
+
+        images[n, c].flat[table[t, s]] += cols[c, t, n, s]    (entries with table -1 dropped)
+
+    Each plane zeroed first; taps t in row-major order, so every pixel's sum
+    is added in the reference's order, bit for bit."""
+    for plane in range(first, last):   # of count * channels: this thread's share
+        c, n = plane // count, plane % count
+        image = (n * channels + c) * plane_size
+        for pixel in range(plane_size):
+            images[unsigned(image + pixel)] = 0
+        for t in range(taps):
+            column = ((c * taps + t) * count + n) * window_size       # cols[c, t, n, 0]
+            row = t * window_size
+            for s in range(window_size):
+                pixel = table[row + s]
+                if pixel >= 0:
+                    images[unsigned(image + pixel)] += cols[unsigned(column + s)]
+
+
+def col2im_planes(cols, count, channels, height, width, kernel_height, kernel_width, stride_y,
+                  stride_x, padding_y, padding_x, dilation_y, dilation_x, out_height, out_width,
+                  images, first, last):
+    """_col2im_loops (SW = 1), _col2im_phased_loops (SW > 1), or for fewer than
+    COL2IM_TABLE_BELOW windows a plane _col2im_table_loops: the same arguments, the same
+    sums in the same order."""
+    geometry = (height, width, kernel_height, kernel_width, stride_y, stride_x, padding_y, padding_x,
+                dilation_y, dilation_x, out_height, out_width)
+    if out_height * out_width < COL2IM_TABLE_BELOW:
+        _col2im_table_loops(cols, count, channels, height * width, kernel_height * kernel_width,
+                            out_height * out_width, tap_table(*geometry), images, first, last)
+        return
+    loops = _col2im_loops if stride_x == 1 else _col2im_phased_loops
+    loops(cols, count, channels, *geometry, images, first, last)
+
+
 def col2im_numba(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     """Numba twin of ``col2im``, equal to it bit for bit.
 
@@ -291,8 +395,7 @@ def col2im_numba(cols, input_shape, kernel, stride, padding, dilation=(1, 1)):
     c, kernel_height, kernel_width, n, out_height, out_width = cols.shape
     height, width = input_shape[2], input_shape[3]
     x = buffers.empty(tuple(input_shape), cols.dtype)
-    loops = _col2im_loops if stride[1] == 1 else _col2im_phased_loops
-    share_out(loops, n * c, flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
+    share_out(col2im_planes, n * c, flat(cols), *ints(n, c, height, width, kernel_height, kernel_width, *stride,
                             *padding, *dilation, out_height, out_width), x.reshape(-1),
               share_from_bytes=SHARE_FROM_BYTES_COMPUTING)           # from half a megabyte, as im2col
     return x
