@@ -52,6 +52,8 @@ threads). tests/test_routes.py compares every output and gradient with the
 reference.
 """
 
+import functools
+
 import numpy
 
 from .. import buffers, threads
@@ -67,30 +69,39 @@ TAPS = 9    # taps per pass: nine weights (forward) or nine sums (backward) held
 MOST_TAPS = 3 * TAPS
 
 
-def tap_blocks(channels, kernel, dilation, padded, weight):
-    """(offsets, weights, blocks): the taps in blocks of TAPS.
-
-    offsets: (blocks*TAPS,) int64, offset[t] = c*Hp*Wp + ky*DH*Wp + kx*DW for t = (c, ky, kx)
-    in the weight's order, then the first tap's offset again to fill the last block;
-    weights: (F, blocks*TAPS), the weight's rows, filled with 0 to match.
-    """
+@functools.lru_cache(maxsize=64)
+def tap_offsets(channels, kernel, dilation, padded):
+    """(blocks*TAPS,) int64: offset[t] = c*Hp*Wp + ky*DH*Wp + kx*DW for t = (c, ky, kx) in the
+    weight's order, then the first tap's offset again to fill the last block of TAPS. Depends
+    on the geometry alone: made once and kept (read-only)."""
     plane = padded[0] * padded[1]
     c, ky, kx = numpy.meshgrid(numpy.arange(channels), numpy.arange(kernel[0]), numpy.arange(kernel[1]),
                                indexing="ij")
     offsets = (c * plane + ky * dilation[0] * padded[1] + kx * dilation[1]).reshape(-1)
-    taps = offsets.shape[0]
-    blocks = -(-taps // TAPS)
-    filled = numpy.full(blocks * TAPS, offsets[0], dtype=numpy.int64)
-    filled[:taps] = offsets
-    weights = numpy.zeros((weight.shape[0], blocks * TAPS), dtype=weight.dtype)
+    filled = numpy.full(-(-offsets.shape[0] // TAPS) * TAPS, offsets[0], dtype=numpy.int64)
+    filled[:offsets.shape[0]] = offsets
+    filled.setflags(write=False)
+    return filled
+
+
+def tap_blocks(channels, kernel, dilation, padded, weight):
+    """(offsets, weights): the taps in blocks of TAPS. offsets: tap_offsets; weights: (F,
+    blocks*TAPS), the weight's rows, filled with 0 to match."""
+    offsets = tap_offsets(channels, tuple(kernel), tuple(dilation), tuple(padded))
+    taps = channels * kernel[0] * kernel[1]
+    weights = numpy.zeros((weight.shape[0], offsets.shape[0]), dtype=weight.dtype)
     weights[:, :taps] = weight.reshape(weight.shape[0], taps)
-    return filled, weights, blocks
+    return offsets, weights
 
 
+@functools.lru_cache(maxsize=64)
 def corner_table(out, padded):
-    """corners[oy*OW + ox] = oy*Wp + ox: where output (oy, ox) starts in the padded image (int64)."""
+    """corners[oy*OW + ox] = oy*Wp + ox: where output (oy, ox) starts in the padded image (int64,
+    made once per geometry and kept, read-only)."""
     oy, ox = numpy.meshgrid(numpy.arange(out[0]), numpy.arange(out[1]), indexing="ij")
-    return (oy * padded[1] + ox).reshape(-1).astype(numpy.int64)
+    table = (oy * padded[1] + ox).reshape(-1).astype(numpy.int64)
+    table.setflags(write=False)
+    return table
 
 
 @numba_loop
@@ -227,7 +238,7 @@ def _geometry(x, weight, padding, dilation, out):
     batch, channels, height, width = x.shape
     filters = weight.shape[0]
     padded = (height + 2 * padding[0], width + 2 * padding[1])
-    offsets, weights, _ = tap_blocks(channels, weight.shape[2:], dilation, padded, numpy.asarray(weight))
+    offsets, weights = tap_blocks(channels, weight.shape[2:], dilation, padded, numpy.asarray(weight))
     per_chunk = images_per_chunk(filters * out[0] * out[1] * x.dtype.itemsize, batch)   # y of a chunk
     return batch, channels, height, width, filters, padded, offsets, weights, per_chunk, -(-batch // per_chunk)
 
@@ -290,7 +301,7 @@ def conv2d_max_pool_backward_direct(grad_pooled, switches, finite, x, weight, pa
     bias_parts = numpy.zeros((chunks, filters), numpy.float64)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else numpy.empty(1, dtype)
     arguments = (flat(grad_pooled), flat(switches), x.reshape(-1),
-                 *ints(channels, height, width, *padding, *padded, windows), corner_table(out, padded),
+                 *ints(channels, height, width, *padding, *padded, windows), corner_table(tuple(out), padded),
                  offsets, taps, weights.reshape(-1), needs_x)
 
     def work(first, last):
