@@ -337,3 +337,22 @@ def test_im2col_table_ab_times_both_paths_and_checks_they_agree(tmp_path):
     assert len(table) == len(saved["results"]) == 7
     assert all(len(r["im2col_ms"]) == len(r["col2im_ms"]) == 2 and min(r["im2col_ms"] + r["col2im_ms"]) > 0
                for r in saved["results"])
+
+
+def test_maxpool_3x3_ab_times_both_loops_and_checks_they_agree(tmp_path):
+    """benchmarks/maxpool_3x3_ab.py end to end, one call each: a row per case; the script
+    asserts the two loops give the same bits. No time is judged."""
+    if not mc.backends()["numba"][0]:
+        pytest.skip("numba is not available: the script times compiled loops")
+    import json
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "maxpool_3x3_ab.py"), "--calls", "1",
+                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((tmp_path / "ab.json").read_text())
+    table = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    assert len(table) == len(saved["results"]) == 7
+    assert {result["replaced"] for result in saved["results"]} == {"inside", "general (clipped)"}

@@ -218,7 +218,9 @@ def test_maxpool_forward_nan_and_all_minus_infinity(dtype):
     x[0, 1, 3, 1] = numpy.nan
     x[1, 2] = -numpy.inf
     for geometry in (((3, 2), (2, 2), (1, 1), (3, 3)),      # padding: the general loop
-                     ((3, 3), (2, 2), (0, 0), (3, 3)),      # ceil mode: inner windows whole, the last clipped
+                     ((3, 3), (2, 2), (0, 0), (3, 3)),      # 3x3/2, ceil mode: _maxpool_3x3_stride2_loops
+                     ((3, 3), (2, 2), (1, 1), (3, 3)),      # 3x3/2 with padding: the same loops
+                     ((3, 3), (3, 3), (0, 0), (2, 2)),      # ceil mode: inner windows whole, the last clipped
                      ((2, 2), (1, 1), (1, 1), (5, 5), (2, 2)),   # dilated: the dilation not a constant
                      ((3, 2), (2, 1), (0, 0), (2, 4)),      # every tap inside: _maxpool_inside_loops
                      ((2, 2), (2, 2), (0, 0), (2, 2)),      # 2x2 windows: _maxpool_2x2_loops
@@ -240,6 +242,31 @@ def test_maxpool_2x2_windows_give_the_references_numbers(batch, channels, height
     x = make_data(seed, (batch, channels, height, width), dtype, ties=True)
     out = ((height - 2) // stride_y + 1, (width - 2) // stride_x + 1)
     window = ((2, 2), (stride_y, stride_x), (0, 0), out)
+    for actual, expected in zip(pooling.maxpool_forward_numba(x, *window), pooling.maxpool_forward(x, *window)):
+        assert_identical(actual, expected)
+
+
+@needs_numba
+@settings(max_examples=40)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 15), st.integers(1, 15), st.integers(0, 1),
+       st.integers(0, 1), st.booleans(), dtypes, seeds, st.sampled_from(["ties", "normal", "nan", "-inf"]))
+def test_maxpool_3x3_stride_2_windows_give_the_references_numbers(batch, channels, height, width, pad_y,
+                                                                  pad_x, ceil_mode, dtype, seed, data):
+    """3x3 windows, stride 2 (AlexNet's and ZFNet's pool), some clipped, take
+    _maxpool_3x3_stride2_loops (every tap inside: _maxpool_inside_loops): odd and even sizes,
+    padding 0 or 1, ceil_mode (the last window clipped), ties, a NaN in a plane, a plane of
+    -inf: the reference's maxima and switches."""
+    if height + 2 * pad_y < 3 or width + 2 * pad_x < 3:
+        return                                              # no window fits
+    x = make_data(seed, (batch, channels, height, width), dtype, ties=data == "ties")
+    if data == "nan":
+        x[0, 0, height // 2, width // 3] = numpy.nan
+    if data == "-inf":
+        x[0, -1] = -numpy.inf
+    out = (conv_output_size(height, 3, 2, pad_y, ceil_mode=ceil_mode),
+           conv_output_size(width, 3, 2, pad_x, ceil_mode=ceil_mode))
+    window = ((3, 3), (2, 2), (pad_y, pad_x), out)
+    assert pooling.three_by_three_stride_two(*window[:2], (1, 1))
     for actual, expected in zip(pooling.maxpool_forward_numba(x, *window), pooling.maxpool_forward(x, *window)):
         assert_identical(actual, expected)
 

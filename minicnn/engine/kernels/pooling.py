@@ -13,6 +13,12 @@ Notation as in kernels/compiled.py: x (N, C, H, W); kernel (KH, KW),
 stride (SH, SW), padding (PH, PW), dilation (DH, DW), output (OH, OW).
 Tap (i, j) of window (oy, ox) reads pixel (oy*SH + i*DH - PH, ox*SW + j*DW - PW).
 
+The Numba forward twin has four loops, chosen per call by the windows:
+every tap inside (``_maxpool_inside_loops``; 2x2 windows written out,
+``_maxpool_2x2_loops``), 3x3 windows with stride 2 and some clipped
+(``_maxpool_3x3_stride2_loops``, ZFNet's ceil-mode pools), and any other
+(``_maxpool_forward_loops``). All four give the reference's numbers.
+
 Switches are flat indices ``row * W + column`` into one (H, W) plane. The
 forward pass only ever makes switches inside the plane (a window of padding
 and -inf reports its first real pixel), so the scatter and the gather never
@@ -268,6 +274,83 @@ def _maxpool_2x2_loops(images, height, width, stride_y, stride_x, out_height, ou
                 switches[unsigned(out + ox)] = best_index
 
 
+@numba_helper
+def _first_larger(value, tap, best_value, best_tap):
+    """(best_value, best_tap) after the next tap: numpy.argmax's rule (strictly larger, or the
+    first NaN), with NaN tested at every tap (a select, not a branch: see _maxpool_3x3_stride2_loops)."""
+    take = (value > best_value) | ((value != value) & (best_value == best_value))
+    return (value if take else best_value), (tap if take else best_tap)
+
+
+@numba_loop
+def _maxpool_3x3_stride2_loops(images, height, width, padding_y, padding_x, out_height, out_width,
+                               maxima, switches, first, last):
+    """Max pooling with 3x3 windows, stride 2 (AlexNet's and ZFNet's overlapping pool), any
+    padding, ceil_mode or not: the numbers of _maxpool_forward_loops, bit for bit.
+
+    A window row's taps sit at columns 2*ox + 0, 1, 2: no loop over the windows of a row
+    runs over neighbouring values, so the loops above visit one window at a time. Here each
+    plane is first copied into two arrays with a border of -inf, its even rows in one and its
+    odd rows in the other, each row ``pitch`` (even) long. Window (oy, ox) then starts at
+    2*q in the even rows, q = oy*pitch/2 + ox, and its nine taps are
+
+        even[2q + j], odd[2q + j], even[2q + pitch + j]      j = 0, 1, 2 (rows 2*oy, +1, +2)
+
+    one formula for every window of the plane, which the compiler turns into vector
+    instructions over q (positions q whose ox >= OW are computed and dropped). The taps
+    are visited in row-major order under numpy.argmax's rule, from the first tap, -inf
+    where it is padding; a padding tap (-inf, never NaN) never replaces the best, so the
+    maximum is the reference's, and the winning tap gives the switch, clipped into the
+    image as the reference clips its start (which only a window of -inf keeps).
+    """
+    pitch = max(width + padding_x, 2 * out_width + 2)
+    pitch += pitch % 2
+    half = pitch // 2
+    row_count = max(out_height + 2, (height + padding_y) // 2 + 1)        # rows of each array
+    rows = numpy.full(2 * row_count * pitch, -numpy.inf, dtype=images.dtype)   # even, then odd
+    odd = row_count * pitch
+    count = (out_height - 1) * half + out_width
+    best = numpy.empty(count, dtype=images.dtype)
+    taps = numpy.empty(count, dtype=numpy.int64)
+    for plane in range(first, last):   # of N*C: this thread's share
+        image = plane * height * width
+        for y in range(height):
+            row = y + padding_y
+            target = (row % 2) * odd + (row // 2) * pitch + padding_x
+            for x in range(width):
+                rows[unsigned(target + x)] = images[unsigned(image + y * width + x)]
+        for q in range(count):                                     # vector instructions
+            at = 2 * q
+            value, tap = rows[unsigned(at)], 0
+            value, tap = _first_larger(rows[unsigned(at + 1)], 1, value, tap)
+            value, tap = _first_larger(rows[unsigned(at + 2)], 2, value, tap)
+            value, tap = _first_larger(rows[unsigned(odd + at)], 3, value, tap)
+            value, tap = _first_larger(rows[unsigned(odd + at + 1)], 4, value, tap)
+            value, tap = _first_larger(rows[unsigned(odd + at + 2)], 5, value, tap)
+            value, tap = _first_larger(rows[unsigned(at + pitch)], 6, value, tap)
+            value, tap = _first_larger(rows[unsigned(at + pitch + 1)], 7, value, tap)
+            value, tap = _first_larger(rows[unsigned(at + pitch + 2)], 8, value, tap)
+            best[q], taps[q] = value, tap
+        out = plane * out_height * out_width
+        for oy in range(out_height):
+            for ox in range(out_width):
+                q = oy * half + ox
+                i = taps[q] // 3
+                y = min(max(2 * oy + i - padding_y, 0), height - 1)
+                x = min(max(2 * ox + taps[q] - 3 * i - padding_x, 0), width - 1)
+                maxima[unsigned(out + oy * out_width + ox)] = best[q]
+                switches[unsigned(out + oy * out_width + ox)] = y * width + x
+
+
+def three_by_three_stride_two(kernel, stride, dilation):
+    """Whether _maxpool_3x3_stride2_loops can pool these windows (any padding, ceil_mode or
+    not). It takes them where some window is clipped (padding, ceil_mode), in place of
+    _maxpool_forward_loops; where every tap is inside, _maxpool_inside_loops stays, as fast
+    on 13x13 planes and faster on 7x7 ones (benchmarks/README.md, "3x3 max pooling with
+    stride 2")."""
+    return tuple(kernel) == (3, 3) and tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
+
+
 def all_taps_inside(size, kernel, stride, padding, dilation, out):
     """True when no window along this axis has a tap in the padding or past the edge."""
     return padding == 0 and (out - 1) * stride + dilation * (kernel - 1) < size
@@ -298,6 +381,13 @@ def chunk_pooler(size, pool, dtype):
             part = slice(first * windows, (first + count) * windows)
             _maxpool_inside_loops(images, *settings, pooled[part], switches[part], 0, count)
         return pool_planes
+    if three_by_three_stride_two(kernel, stride, dilation):
+        settings = ints(*size, *padding, *pooled_size)
+
+        def pool_planes(images, pooled, switches, first, count):
+            part = slice(first * windows, (first + count) * windows)
+            _maxpool_3x3_stride2_loops(images, *settings, pooled[part], switches[part], 0, count)
+        return pool_planes
     row_taps = _taps_inside(pooled_size[0], kernel[0], stride[0], padding[0], dilation[0], size[0])
     column_taps = _taps_inside(pooled_size[1], kernel[1], stride[1], padding[1], dilation[1], size[1])
     settings = ints(*size, *stride, *padding, *dilation)
@@ -326,6 +416,10 @@ def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):
                   *ints(height, width, *stride, *dilation, *kernel, out_height, out_width),
                   y.reshape(-1), switches.reshape(-1),
               share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+        return y, switches
+    if three_by_three_stride_two(kernel, stride, dilation):              # some windows clipped
+        share_out(_maxpool_3x3_stride2_loops, n * c, flat(x), *ints(height, width, *padding, *out),
+                  y.reshape(-1), switches.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
         return y, switches
     row_taps = _taps_inside(out_height, kernel[0], stride[0], padding[0], dilation[0], height)
     column_taps = _taps_inside(out_width, kernel[1], stride[1], padding[1], dilation[1], width)
