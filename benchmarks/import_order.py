@@ -32,7 +32,8 @@ fraction of the step's arithmetic limit: its GEMM FLOPs
 machine with all its threads (a 2048 x 2048 product, best of 5, measured
 here).
 
-Writes ``benchmarks/results/import-order-cpu-<date>.{md,json}`` (or --out).
+Writes ``benchmarks/results/import-order-cpu-<date>.{md,json}`` (or --out;
+``-2``, ``-3`` ... added to a second run of the same day, which keeps the first).
 """
 
 import argparse
@@ -240,7 +241,8 @@ def main():
                                   **summarize(results, limit_ms), "raw": results})
     folder = arguments.out or ROOT / "benchmarks" / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"import-order-cpu-{document['date']}"
+    from minicnn.bench.report import unused_stem
+    stem = unused_stem(folder, f"import-order-cpu-{document['date']}")
     stem.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
     text = markdown(document)
     stem.with_suffix(".md").write_text(text)

@@ -16,7 +16,8 @@ other), per job; 0.5 means the two jobs share the machine as well as two
 jobs can when each could use it all, less means they get in each other's
 way (threads spinning or waiting on cores the other holds).
 
-Writes ``benchmarks/results/two-jobs-cpu-<date>.{md,json}`` (or --out).
+Writes ``benchmarks/results/two-jobs-cpu-<date>.{md,json}`` (or --out;
+``-2``, ``-3`` ... added to a second run of the same day, which keeps the first).
 """
 
 import argparse
@@ -139,7 +140,8 @@ def main():
              "|---|---:|---:|---:|---:|", *rows, ""]
     out = pathlib.Path(arguments.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"two-jobs-cpu-{date}"
+    from minicnn.bench.report import unused_stem
+    stem = unused_stem(out, f"two-jobs-cpu-{date}")
     stem.with_suffix(".md").write_text("\n".join(lines))
     stem.with_suffix(".json").write_text(json.dumps({"machine": info, "arguments": vars(arguments),
                                                      "results": raw}, indent=1, default=str))

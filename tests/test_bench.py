@@ -356,3 +356,14 @@ def test_maxpool_3x3_ab_times_both_loops_and_checks_they_agree(tmp_path):
     table = [line for line in done.stdout.splitlines() if line.startswith("| (")]
     assert len(table) == len(saved["results"]) == 7
     assert {result["replaced"] for result in saved["results"]} == {"inside", "general (clipped)"}
+
+
+def test_a_second_result_of_the_same_day_gets_a_new_name(tmp_path):
+    """benchmarks/import_order.py and two_jobs.py name their files by the date: a second run
+    that day must not overwrite the first (as happened to a committed result)."""
+    from minicnn.bench.report import unused_stem
+    assert unused_stem(tmp_path, "two-jobs-cpu-2026-12-07") == tmp_path / "two-jobs-cpu-2026-12-07"
+    (tmp_path / "two-jobs-cpu-2026-12-07.md").write_text("first")
+    assert unused_stem(tmp_path, "two-jobs-cpu-2026-12-07") == tmp_path / "two-jobs-cpu-2026-12-07-2"
+    (tmp_path / "two-jobs-cpu-2026-12-07-2.json").write_text("{}")
+    assert unused_stem(tmp_path, "two-jobs-cpu-2026-12-07") == tmp_path / "two-jobs-cpu-2026-12-07-3"

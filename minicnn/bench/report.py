@@ -9,6 +9,16 @@ of the machine's GEMM peak, GB/s) and every case that was skipped or failed.
 SUITE_TITLES = {"ops": "Ops", "models": "Models", "scaling": "Scaling"}
 
 
+def unused_stem(folder, name):
+    """folder / name, or folder / name-2, name-3 ...: the first whose .md and .json do not
+    exist yet, so that a second run on the same day keeps the first one's results."""
+    stem, number = folder / name, 1
+    while stem.with_name(stem.name + ".md").exists() or stem.with_name(stem.name + ".json").exists():
+        number += 1
+        stem = folder / f"{name}-{number}"
+    return stem
+
+
 def _number(value, digits=3):
     if value is None:
         return "-"
