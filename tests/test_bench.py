@@ -281,36 +281,37 @@ def test_two_jobs_benchmark_times_each_library_alone_and_side_by_side(tmp_path):
         assert figures["kept"] == pytest.approx([figures["solo_ms"][0] / v for v in figures["pair_ms"]])
 
 
-def test_maxpool_loops_ab_compares_two_trees_on_the_same_arrays():
-    """benchmarks/maxpool_loops_ab.py end to end, this checkout against itself: a row per case,
-    both trees' loops agree (the script asserts it); no time is judged."""
+def run_benchmark_script(name, *arguments):
+    """benchmarks/<name> run as a learner runs it, in a fresh process: its standard output.
+    Skips without numba (these scripts time compiled loops); fails with the script's errors."""
     if not mc.backends()["numba"][0]:
-        pytest.skip("numba is not available: the script times compiled loops")
+        pytest.skip("numba is not available: the script times compiled loops on the numba backend")
     import pathlib
     import subprocess
     import sys
     root = pathlib.Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "maxpool_loops_ab.py"), str(root),
-                           "--calls", "2"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / name), *map(str, arguments)],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    return done.stdout
+
+
+def test_maxpool_loops_ab_compares_two_trees_on_the_same_arrays():
+    """benchmarks/maxpool_loops_ab.py end to end, this checkout against itself: a row per case,
+    both trees' loops agree (the script asserts it); no time is judged."""
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    out = run_benchmark_script("maxpool_loops_ab.py", root, "--calls", "2")
+    rows = [line for line in out.splitlines() if line.startswith("| (")]
     assert len(rows) == 4 and all(line.count("|") == 6 for line in rows)
 
 
 def test_route_ab_times_both_routes_of_every_case(tmp_path):
     """benchmarks/route_ab.py end to end, one step each: a row per case, and the JSON's
     figures; the script checks that each route ran. No time is judged."""
-    if not mc.backends()["numba"][0]:
-        pytest.skip("numba is not available: the routes run on the numba backend")
     import json
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "route_ab.py"), "--steps", "1",
-                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    table = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    out = run_benchmark_script("route_ab.py", "--steps", "1", "--json", tmp_path / "ab.json")
+    table = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 6 and all(line.count("|") == 8 for line in table)   # header, rule, 6 cases
     saved = json.loads((tmp_path / "ab.json").read_text())
     assert [result["case"] for result in saved["results"]] == [line.split(" | ")[0][2:] for line in table[2:]]
@@ -322,17 +323,9 @@ def test_route_ab_times_both_routes_of_every_case(tmp_path):
 def test_im2col_table_ab_times_both_paths_and_checks_they_agree(tmp_path):
     """benchmarks/im2col_table_ab.py end to end, one call each: a row per case, and the JSON;
     the script asserts the loops and the table give the same bits. No time is judged."""
-    if not mc.backends()["numba"][0]:
-        pytest.skip("numba is not available: the script times compiled loops")
     import json
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "im2col_table_ab.py"), "--calls", "1",
-                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    table = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    out = run_benchmark_script("im2col_table_ab.py", "--calls", "1", "--json", tmp_path / "ab.json")
+    table = [line for line in out.splitlines() if line.startswith("| (")]
     saved = json.loads((tmp_path / "ab.json").read_text())
     assert len(table) == len(saved["results"]) == 7
     assert all(len(r["im2col_ms"]) == len(r["col2im_ms"]) == 2 and min(r["im2col_ms"] + r["col2im_ms"]) > 0
@@ -342,18 +335,10 @@ def test_im2col_table_ab_times_both_paths_and_checks_they_agree(tmp_path):
 def test_maxpool_3x3_ab_times_both_loops_and_checks_they_agree(tmp_path):
     """benchmarks/maxpool_3x3_ab.py end to end, one call each: a row per case; the script
     asserts the two loops give the same bits. No time is judged."""
-    if not mc.backends()["numba"][0]:
-        pytest.skip("numba is not available: the script times compiled loops")
     import json
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "maxpool_3x3_ab.py"), "--calls", "1",
-                           "--json", str(tmp_path / "ab.json")], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    out = run_benchmark_script("maxpool_3x3_ab.py", "--calls", "1", "--json", tmp_path / "ab.json")
     saved = json.loads((tmp_path / "ab.json").read_text())
-    table = [line for line in done.stdout.splitlines() if line.startswith("| (")]
+    table = [line for line in out.splitlines() if line.startswith("| (")]
     assert len(table) == len(saved["results"]) == 7
     assert {result["replaced"] for result in saved["results"]} == {"inside", "general (clipped)"}
 

@@ -389,33 +389,17 @@ def test_a_picture_thinner_than_a_pixel_once_fitted_is_fitted_as_one_pixel(serve
 
 
 # ===== 3. fairness ===========================================================================
-def test_a_click_goes_before_background_work_between_its_slices():
-    lock, order = ModelLock(), []
-    inside = threading.Event()
-
-    def background():
-        with lock.background():
-            for k in range(6):
-                order.append(f"slice {k}")
-                inside.set()
-                time.sleep(0.05)
-                lock.pause()
-    worker = threading.Thread(target=background)
-    worker.start()
-    assert inside.wait(10)
-    with lock.interactive():
-        order.append("click")
-    worker.join(10)
-    assert order.index("click") <= 2, order                # after the slice running when it came, not all six
-
-
-def test_a_click_goes_first_even_when_the_background_slices_run_under_no_grad():
-    """The gradient switch is each thread's own, so pausing inside no_grad hands the model over too."""
+def click_during_background(*inside_background):
+    """A ModelLock's background task of six slices, each ended by lock.pause(), run inside the
+    context managers made by ``inside_background`` (e.g. no_grad); a click once it has begun.
+    Returns (the order of the slices and the click, whether the click's thread recorded gradients)."""
     lock, order, seen = ModelLock(), [], []
     inside = threading.Event()
 
     def background():
-        with lock.background(), no_grad():
+        with lock.background(), contextlib.ExitStack() as stack:
+            for make in inside_background:
+                stack.enter_context(make())
             for k in range(6):
                 order.append(f"slice {k}")
                 inside.set()
@@ -428,6 +412,17 @@ def test_a_click_goes_first_even_when_the_background_slices_run_under_no_grad():
         order.append("click")
         seen.append(is_grad_enabled())
     worker.join(10)
+    return order, seen
+
+
+def test_a_click_goes_before_background_work_between_its_slices():
+    order, _ = click_during_background()
+    assert order.index("click") <= 2, order                # after the slice running when it came, not all six
+
+
+def test_a_click_goes_first_even_when_the_background_slices_run_under_no_grad():
+    """The gradient switch is each thread's own, so pausing inside no_grad hands the model over too."""
+    order, seen = click_during_background(no_grad)
     assert order.index("click") <= 2, order
     assert seen == [True]                                  # the click's thread records, whatever the background's does
 

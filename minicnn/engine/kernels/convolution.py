@@ -62,6 +62,17 @@ def images_per_chunk(column_bytes_per_image, batch):
     return max(1, min(batch, CHUNK_BYTES // max(1, column_bytes_per_image)))
 
 
+def sum_in_chunk_order(parts):
+    """parts[0] + parts[1] + ... added one after the other, in chunk order (a new array).
+
+    The chunked routes add their per-chunk dL/dW and dL/db this way: the same
+    order whatever the number of threads, so the same result from run to run."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
 def _geometry(x, weight, out):
     batch, channels, height, width = x.shape
     filters, _, kernel_height, kernel_width = weight.shape
@@ -202,15 +213,9 @@ def _backward(chunk_gradient, x, weight, stride, padding, dilation, out, needs_x
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     grad_weight = grad_bias = None
     if needs_weight:
-        grad_weight = weight_parts[0].copy()
-        for part in weight_parts[1:]:                                            # in chunk order
-            grad_weight += part
-        grad_weight = numpy.ascontiguousarray(grad_weight.T).reshape(weight.shape)
+        grad_weight = numpy.ascontiguousarray(sum_in_chunk_order(weight_parts).T).reshape(weight.shape)
     if needs_bias:
-        sums = bias_parts[0].copy()
-        for part in bias_parts[1:]:
-            sums += part
-        grad_bias = sums.sum(axis=1).astype(dtype)                               # as the reference
+        grad_bias = sum_in_chunk_order(bias_parts).sum(axis=1).astype(dtype)     # as the reference
     return grad_x, grad_weight, grad_bias
 
 

@@ -58,7 +58,8 @@ import numpy
 
 from .. import buffers, threads
 from .compiled import flat, ints, numba_helper, numba_loop, unsigned
-from .convolution import conv2d_max_pool_backward_numba, conv2d_max_pool_forward_numba, images_per_chunk
+from .convolution import (conv2d_max_pool_backward_numba, conv2d_max_pool_forward_numba, images_per_chunk,
+                          sum_in_chunk_order)
 
 TAPS = 9    # taps per pass: nine weights (forward) or nine sums (backward) held in registers
 
@@ -150,7 +151,7 @@ def _direct_loops(x, channels, height, width, padding_h, padding_w, padded_heigh
     for n in range(first, last):
         _pad_image(x, n, channels, height, width, padding_h, padding_w, padded_width, padded)
         for f in range(filters):
-            for block in range(0, per_filter, 9):
+            for block in range(0, per_filter, TAPS):
                 w0, w1, w2, w3, w4, w5, w6, w7, w8 = _nine(weights, f * per_filter + block)
                 o0, o1, o2, o3, o4, o5, o6, o7, o8 = _nine(offsets, block)
                 if block == 0:
@@ -199,7 +200,7 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
             for w in range(start, start + windows):
                 total += grad_pooled[unsigned(w)]
             grad_bias[f] += total
-            for block in range(0, per_filter, 9):
+            for block in range(0, per_filter, TAPS):
                 o0, o1, o2, o3, o4, o5, o6, o7, o8 = _nine(offsets, block)
                 s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = 0.0        # nine sums, in registers
                 for w in range(start, start + windows):
@@ -288,6 +289,9 @@ def conv2d_max_pool_backward_direct(grad_pooled, switches, finite, x, weight, pa
     """(dL/dx, dL/dW, dL/db) of conv2d_max_pool_forward_direct's pooled output, read at the
     switches; each None where its ``needs_*`` is False. ``finite``: the forward pass's; where
     False, the chunks route's backward (convolution.py), as the module's docstring says.
+
+    grad_pooled, switches: (N, F, PH, PW), switches int64 flat indices oy*OW + ox; x: (N, C,
+    H, W); weight: (F, C, KH, KW). Returns (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
     """
     if not finite:
         return conv2d_max_pool_backward_numba(grad_pooled, switches, x, weight, (1, 1), padding,
@@ -313,13 +317,8 @@ def conv2d_max_pool_backward_direct(grad_pooled, switches, finite, x, weight, pa
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     grad_weight = grad_bias = None
     if needs_weight:
-        sums = weight_parts[0].copy()
-        for part in weight_parts[1:]:                                            # in chunk order
-            sums += part
+        sums = sum_in_chunk_order(weight_parts)                                  # (F, blocks*9)
         grad_weight = numpy.ascontiguousarray(sums[:, :taps]).astype(dtype).reshape(weight.shape)
     if needs_bias:
-        sums = bias_parts[0].copy()
-        for part in bias_parts[1:]:
-            sums += part
-        grad_bias = sums.astype(dtype)
+        grad_bias = sum_in_chunk_order(bias_parts).astype(dtype)
     return (grad_x if needs_x else None), grad_weight, grad_bias

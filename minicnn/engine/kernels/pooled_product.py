@@ -39,7 +39,7 @@ import numpy
 
 from .. import buffers, threads
 from .compiled import flat, ints, numba_loop, unsigned
-from .convolution import images_per_chunk, input_gradient_numba
+from .convolution import images_per_chunk, input_gradient_numba, sum_in_chunk_order
 from .im2col_col2im import im2col_numba
 
 
@@ -153,10 +153,7 @@ def conv2d_max_pool_backward_rows(grad_pooled, switches, cols, weight, input_sha
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     grad_x = grad_weight = grad_bias = None
     if needs_bias:
-        sums = per_pixel[0].copy()
-        for part in per_pixel[1:]:                                                # in chunk order
-            sums += part
-        grad_bias = sums.sum(axis=1).astype(dtype)
+        grad_bias = sum_in_chunk_order(per_pixel).sum(axis=1).astype(dtype)
     if needs_weight:              # dL/dW = g @ cols^T, as (cols @ g^T)^T: the reference's product
         grad_weight = threads.matmul(cols.reshape(-1, batch * size), g.T).T.reshape(weight.shape)
     if needs_x:                                                                   # col2im(W^T @ g)
