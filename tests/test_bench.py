@@ -306,18 +306,42 @@ def test_maxpool_loops_ab_compares_two_trees_on_the_same_arrays():
     assert len(rows) == 4 and all(line.count("|") == 6 for line in rows)
 
 
-def test_route_ab_times_both_routes_of_every_case(tmp_path):
+@pytest.mark.parametrize("layers, cases", [("first", 6), ("later", 9)])
+def test_route_ab_times_both_routes_of_every_case(tmp_path, layers, cases):
     """benchmarks/route_ab.py end to end, one step each: a row per case, and the JSON's
     figures; the script checks that each route ran. No time is judged."""
     import json
-    out = run_benchmark_script("route_ab.py", "--steps", "1", "--json", tmp_path / "ab.json")
+    out = run_benchmark_script("route_ab.py", "--layers", layers, "--steps", "1", "--json", tmp_path / "ab.json")
     table = [line for line in out.splitlines() if line.startswith("|")]
-    assert len(table) == 2 + 6 and all(line.count("|") == 8 for line in table)   # header, rule, 6 cases
+    assert len(table) == 2 + cases and all(line.count("|") == 8 for line in table)   # header, rule, cases
     saved = json.loads((tmp_path / "ab.json").read_text())
     assert [result["case"] for result in saved["results"]] == [line.split(" | ")[0][2:] for line in table[2:]]
     for result in saved["results"]:
         a, b = (result["median_ms"][name] for name in saved["routes"])
         assert a > 0 and b > 0 and result["b_over_a"] == pytest.approx(b / a)
+
+
+def test_step_ab_times_whole_steps_with_and_without_a_route(tmp_path):
+    """benchmarks/step_ab.py end to end, two steps each: both medians, their ratio, the
+    machine. No time is judged."""
+    import json
+    out = run_benchmark_script("step_ab.py", "--batch", "4", "--steps", "2", "--json", tmp_path / "ab.json")
+    saved = json.loads((tmp_path / "ab.json").read_text())
+    assert saved["without"] == "im2col pooled, gradients at switches" and saved["batch"] == 4
+    assert min(saved["median_ms"].values()) > 0 and saved["machine"]["cpu_model"]
+    assert saved["without_over_with"] == pytest.approx(saved["median_ms"]["without"] / saved["median_ms"]["with"])
+    assert "without / with" in out
+
+
+def test_step_ab_names_the_routes_when_asked_for_one_that_is_not():
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "step_ab.py"
+    done = subprocess.run([sys.executable, str(script), "--without", "nonsense"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode != 0
+    assert "no route is named 'nonsense'; the routes are" in done.stderr and "'chunks'" in done.stderr
 
 
 def test_im2col_table_ab_times_both_paths_and_checks_they_agree(tmp_path):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
+from minicnn.engine import threads
 
 from oracles import import_oracle
 
@@ -48,6 +49,23 @@ def test_conv2d_max_pool2d_is_pytorchs_max_pool2d_of_conv2d(backend_name, channe
     theirs = tF.max_pool2d(tF.conv2d(tx, tw, tb, stride, p, d), pool[0], pool[1], pool[2], ceil_mode=pool[3])
     if backend_name == "numba" and stride == 1 and channels * k[0] * k[1] <= 27:
         assert ours.creator.name == "conv2d+max_pool2d by direct, pooled in cache"
+    check(ours, theirs, [(x, tx), (w, tw), (b, tb)])
+
+
+@given(kh=st.integers(2, 3), kw=st.integers(3, 4), stride=st.integers(1, 2),
+       p=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+       pool=st.sampled_from([(2, 2, 0, False), (3, 2, 1, True), (3, 2, 0, False)]), seed=st.integers(0, 999))
+def test_conv2d_max_pool2d_of_sixteen_channels_is_pytorchs(backend_name, kh, kw, stride, p, pool, seed):
+    """A later layer's fused op (16 channels: 96 rows or more, runs of 48 or more) through its public
+    function, on every backend: on numba, stride 1 with a 2x2 pool takes the route "im2col
+    pooled, gradients at switches"."""
+    x_np = np.random.default_rng(seed).standard_normal((3, 16, 10, 9))
+    (x, tx), (w, tw), (b, tb) = both(x_np), both(np.random.default_rng(seed + 1).standard_normal((5, 16, kh, kw))), \
+        both(np.random.default_rng(seed + 2).standard_normal(5))
+    ours = F.conv2d_max_pool2d(x, w, b, stride, p, 1, 1, *pool)
+    theirs = tF.max_pool2d(tF.conv2d(tx, tw, tb, stride, p), pool[0], pool[1], pool[2], ceil_mode=pool[3])
+    if backend_name == "numba" and stride == 1 and pool == (2, 2, 0, False) and threads.blas_control():
+        assert ours.creator.name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
     check(ours, theirs, [(x, tx), (w, tw), (b, tb)])
 
 

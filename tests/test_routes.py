@@ -134,7 +134,7 @@ def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, 
 
 @needs_split_blas
 @pytest.mark.parametrize("name", ["direct, pooled in cache", "chunks, pooled in cache",
-                                  "im2col, pooled from the product"])
+                                  "im2col pooled, gradients at switches", "im2col, pooled from the product"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
        pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
@@ -211,6 +211,82 @@ def test_the_direct_route_takes_first_layers_of_stride_1_and_at_most_27_taps():
     assert route(1, 3, 1) == route(1, 5, 1) == route(3, 3, 1) == "direct, pooled in cache"   # 9, 25, 27 taps
     chunks = "chunks, pooled in cache" if threads.blas_control() else "conv2d, then max_pool2d"
     assert route(1, 3, 2) == route(4, 3, 1) == chunks
+
+
+def not_finite(dtype, shape, where, bad, rng):
+    """(values, scale, times) whose product values * scale * times is finite but at ``where``,
+    where it is inf, -inf or NaN: made by an op, as a leaf input that is not finite is refused."""
+    values = rng.standard_normal(shape).astype(dtype)
+    scale, times = numpy.ones_like(values), numpy.ones_like(values)
+    values[where], scale[where] = numpy.finfo(dtype).max, -2.0 if bad == "-inf" else 2.0
+    times[where] = 0.0 if bad == "nan" else 1.0
+    return values, scale, times
+
+
+@needs_split_blas
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
+@pytest.mark.parametrize("where", ["input", "weight", "gradient"])
+def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, where):
+    """The reference multiplies the zeros of dL/dy by every pixel and weight: one that is not
+    finite makes NaN where reading at the switches alone would make a number. So then the
+    backward pass is the pooled product's. A pooled gradient that is not finite reaches the
+    same entries either way. Every gradient is NaN, inf or finite where the reference's is,
+    and close to it where finite."""
+    rng = numpy.random.default_rng(6)
+    x, x_scale, x_times = not_finite(dtype, (3, 8, 9, 8), (1, 2, 4, 3), bad, rng)
+    weight, w_scale, w_times = not_finite(dtype, (4, 8, 3, 3), (2, 5, 1, 1), bad, rng)
+    if where != "input":
+        x_scale[...], x_times[...] = 1.0, 1.0
+        x[1, 2, 4, 3] = 0.5
+    if where != "weight":
+        w_scale[...], w_times[...] = 1.0, 1.0
+        weight[2, 5, 1, 1] = 0.5
+    bias = rng.standard_normal(4).astype(dtype)
+    grad = rng.standard_normal((3, 4, 3, 3)).astype(dtype)
+    if where == "gradient":
+        grad[1, 2, 1, 1] = {"inf": numpy.inf, "-inf": -numpy.inf, "nan": numpy.nan}[bad]
+
+    def run():
+        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            y = F.conv2d_max_pool2d(xt * tensor(x_scale) * tensor(x_times), wt * tensor(w_scale) * tensor(w_times),
+                                    bt, 1, 0, 1, 1, 2, 2)
+            y.backward(grad)
+        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            _, expected = run()
+        name, got = run()
+    assert name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+    # the case this is about: x's makes dL/dW NaN, W's dL/dx, dL/dpooled's both
+    for index in {"input": [2], "weight": [1], "gradient": [1, 2]}[where]:
+        assert not numpy.isfinite(expected[index]).all()
+    for mine, theirs in zip(got, expected):
+        numpy.testing.assert_array_equal(numpy.isnan(mine), numpy.isnan(theirs))
+        numpy.testing.assert_array_equal(numpy.isinf(mine), numpy.isinf(theirs))
+        finite = numpy.isfinite(theirs)
+        if finite.any():
+            assert_close([mine[finite]], [theirs[finite]], dtype, sum_terms(x.shape, weight.shape, (7, 6)))
+
+
+@needs_numba
+def test_gradients_at_the_switches_take_pools_of_few_windows_over_long_runs():
+    """The keras-MNIST second layer's geometry takes the route; a pool of stride 1 (nearly
+    every output a switch) or runs of 15 numbers (3 channels, 5x5) take the pooled product."""
+    def route(channels, kernel, pool_stride, size=13):
+        x = numpy.zeros((2, channels, size, size), numpy.float32)
+        out = conv_out(x.shape, (8, channels, kernel, kernel), (1, 1), (0, 0), (1, 1))
+        pooled = tuple((o - 2) // pool_stride + 1 for o in out)
+        pool = ((2, 2), (pool_stride, pool_stride), (0, 0), (1, 1), pooled)
+        call = routes.ConvCall.of(x, (8, channels, kernel, kernel), (1, 1), (0, 0), (1, 1), 1, out, pool=pool,
+                                  backend="numba")
+        return routes.describe("conv2d+max_pool2d", call)
+    if not threads.blas_control():
+        assert route(32, 3, 2) == "conv2d, then max_pool2d"
+        return
+    assert route(32, 3, 2) == route(8, 3, 2) == "im2col pooled, gradients at switches"   # runs of 96, 24
+    assert route(32, 3, 1) == route(3, 5, 2, size=16) == "im2col, pooled from the product"
 
 
 @needs_split_blas
@@ -423,8 +499,9 @@ def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
     keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
     assert keras["0"] == "direct, pooled in cache, fused with 1, 2"
-    # no Winograd there (it does not pay): the formulas, the pool taken from the product's rows
-    assert keras["3"] == "im2col, pooled from the product, fused with 4, 5"
+    # no Winograd there (it does not pay): the formulas, the pool taken from the product's
+    # rows, the gradients read at the switches
+    assert keras["3"] == "im2col pooled, gradients at switches, fused with 4, 5"
     assert keras["5"] == "fused into 3" and keras["6"] == "im2col; dL/dx chunks"
     with mc.using_routes("reference"):
         plain = _runs_as("zfnet_small", "numba")

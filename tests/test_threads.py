@@ -244,6 +244,36 @@ def test_chunked_sums_do_not_depend_on_the_thread_count():
         assert numpy.array_equal(grad_bias, results[0][2])
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_gradients_at_the_switches_do_not_depend_on_the_thread_count(dtype):
+    """Chunks of a size the shapes alone decide, added in chunk order: bit for bit the same
+    gradients on 1, 2 or 3 threads, with several chunks (CHUNK_BYTES small)."""
+    from minicnn.engine.kernels import pooled_product, switch_gradients
+    rng = numpy.random.default_rng(4)
+    x = rng.standard_normal((7, 8, 9, 8)).astype(dtype)
+    weight = rng.standard_normal((5, 8, 3, 3)).astype(dtype)
+    pool = ((2, 2), (2, 2), (0, 0), (1, 1), (3, 3))
+    previous_chunk, convolution.CHUNK_BYTES = convolution.CHUNK_BYTES, 400
+    results = []
+    try:
+        _, switches, _ = pooled_product.conv2d_max_pool_forward_rows(x, weight, None, (1, 1), (0, 0), (1, 1),
+                                                                     (7, 6), pool)
+        grad = rng.standard_normal(switches.shape).astype(dtype)
+        for count in (1, 2, 3):
+            previous = threads.set_num_threads(count)
+            try:
+                results.append(switch_gradients.conv2d_max_pool_backward_at_switches(
+                    grad, switches, x, weight, (1, 1), (0, 0), (1, 1), (7, 6), True, True, True))
+            finally:
+                threads.set_num_threads(previous)
+    finally:
+        convolution.CHUNK_BYTES = previous_chunk
+    for result in results[1:]:
+        for mine, first in zip(result, results[0]):
+            assert numpy.array_equal(mine, first)
+
+
 # ----- Sequential runs max-pool before ReLU ---------------------------------------------------
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])
@@ -286,9 +316,12 @@ def test_thread_count_default_reads_the_environment(monkeypatch):
 
 @contextlib.contextmanager
 def bit_exact_routes():
-    """The conv+pool routes without the direct one, which adds dL/dW in another order."""
+    """The conv+pool routes that promise the reference's numbers bit for bit: the chunks route
+    and the pooled product (the direct route and the gradients at the switches add dL/dW in
+    another order)."""
     table = routes.ROUTES["conv2d+max_pool2d"]
-    routes.ROUTES["conv2d+max_pool2d"] = tuple(route for route in table if not route.name.startswith("direct"))
+    routes.ROUTES["conv2d+max_pool2d"] = tuple(
+        route for route in table if route.name in ("chunks, pooled in cache", "im2col, pooled from the product"))
     try:
         yield
     finally:
@@ -304,7 +337,7 @@ def test_conv2d_max_pool2d_is_the_two_ops(geometry, seed, with_bias, chunk_bytes
     """Bit for bit: output and every gradient, pooling windows with padding, ceil_mode partial
     windows, dilation and ties (small integers) included. The routes that promise that: the
     chunks route and the pooled product (the direct route adds dL/dW in another order and is
-    compared with the reference in tests/test_routes.py)."""
+    compared with the reference in tests/test_routes.py, as the gradients at the switches)."""
     input_shape, weight_shape, stride, padding, dilation = geometry
     out = [conv_output_size(input_shape[2 + axis], weight_shape[2 + axis], stride[axis], padding[axis],
                             dilation=dilation[axis]) for axis in (0, 1)]

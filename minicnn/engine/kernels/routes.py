@@ -12,6 +12,8 @@ against the reference, for every dtype the route takes).
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
     conv2d+max_pool2d      conv2d, then max_pool2d              direct, pooled in cache;
                            (functional/conv_pool.py)            chunks, pooled in cache;
+                                                                im2col pooled, gradients at
+                                                                switches;
                                                                 im2col, pooled from the product
     local_response_norm    x * scale ** -beta                   square roots (beta 3/4)
                            functional/normalization.py
@@ -28,7 +30,7 @@ route an op would take, without running it; ``model.summary()`` and
 Routes are one level above the kernels (KERNELS in kernels/__init__.py,
 which pick a compiled twin of one hot loop); a route calls whole functions
 of the kernels/ file its ``code`` names (winograd.py, convolution.py,
-direct_pool.py, pooled_product.py, lrn_square_roots.py), which call
+direct_pool.py, pooled_product.py, switch_gradients.py, lrn_square_roots.py), which call
 kernels. Why each route is faster, and when it is not: the docstrings of
 those files; the measurements: benchmarks/README.md and benchmarks/results/.
 """
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import convolution, direct_pool, lrn_square_roots, pooled_product, winograd
+from . import convolution, direct_pool, lrn_square_roots, pooled_product, switch_gradients, winograd
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -180,6 +182,16 @@ def pooled_from_the_product(call):
             and threads.blas_control())
 
 
+def at_the_switches(call):
+    """pooled_from_the_product's forward pass, and gradients read at the pool's switches,
+    channels last (kernels/switch_gradients.py): where that route runs and the pool leaves few
+    switches (a pool of stride 2 or more) over runs of channels long enough for vector
+    instructions (switch_gradients.pays)."""
+    return (pooled_from_the_product(call)
+            and switch_gradients.pays(call.weight_shape[1], call.weight_shape[3], call.dilation[1],
+                                      call.out, call.pool[4]))
+
+
 def input_gradient_in_chunks(call):
     """dL/dx = col2im(W^T @ g) a few images at a time on each thread: the numba backend,
     one group, and minicnn able to split BLAS on its threads (every layer size: the
@@ -271,6 +283,18 @@ def _pooled_product_backward(call, saved, grad_pooled, needs):
         call.dilation, call.out, *needs)
 
 
+def _switches_forward(call, x, weight, bias):
+    pooled, switches, _ = pooled_product.conv2d_max_pool_forward_rows(
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
+    return pooled, (switches, x, weight)                  # the columns are not needed again
+
+
+def _switches_backward(call, saved, grad_pooled, needs):
+    switches, x, weight = saved
+    return switch_gradients.conv2d_max_pool_backward_at_switches(
+        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
+
+
 # ----- the table -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -323,6 +347,9 @@ ROUTES = {
         Route("conv2d+max_pool2d", "chunks, pooled in cache",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
               in_chunks, _conv_pool_forward, _conv_pool_backward),
+        Route("conv2d+max_pool2d", "im2col pooled, gradients at switches",
+              "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/switch_gradients.py",
+              at_the_switches, _switches_forward, _switches_backward),
         Route("conv2d+max_pool2d", "im2col, pooled from the product",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/pooled_product.py",
               pooled_from_the_product, _pooled_product_forward, _pooled_product_backward),

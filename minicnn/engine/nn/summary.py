@@ -42,6 +42,7 @@ def summary(model, input_shape, print_table=True, backend=None, batch=32, dtype=
     field, jump = [1, 1], [1, 1]
     rows = []
     steps, fused = fusion_notes(model), set()
+    layers = dict(leaf_layers(model))
     for name, layer in leaf_layers(model):
         layer_input = shape
         shape = layer.output_shape(shape)
@@ -60,7 +61,7 @@ def summary(model, input_shape, print_table=True, backend=None, batch=32, dtype=
             "params": sum(p.size for p in layer.parameters()),
             "receptive_field": tuple(field),
             "runs_as": runs_as(name, layer, layer_input, shape, steps, backend, batch, dtype, fused,
-                               first=not rows),
+                               first=not rows, layers=layers),
         })
     if print_table:
         print(format_table(type(model).__name__, input_shape, rows, backend, batch))
@@ -82,17 +83,24 @@ def fusion_notes(model):
     return notes
 
 
-def conv_call(layer, input_shape, output_shape, backend, batch, dtype):
-    """The kernels.routes.ConvCall a Conv2d layer makes for ``batch`` inputs (C, H, W)."""
+def conv_call(layer, input_shape, output_shape, backend, batch, dtype, pool=None):
+    """The kernels.routes.ConvCall a Conv2d layer makes for ``batch`` inputs (C, H, W); with
+    the MaxPool2d layer ``pool`` after it, the one its conv+pool step makes (functional/conv_pool.py)."""
+    settings = None
+    if pool is not None:
+        settings = (pool.kernel_size, pool.stride, pool.padding, pool.dilation,
+                    tuple(pool.output_shape(output_shape)[1:]))
     return routes.ConvCall((batch,) + tuple(input_shape), tuple(layer.weight.shape),
                            numpy.dtype(dtype), backend == "cupy", backend, layer.stride,
-                           layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]))
+                           layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]), settings)
 
 
-def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused, first=False):
+def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused, first=False,
+            layers=None):
     """How one leaf layer is computed, in words (the "runs as" column). ``fused`` collects
     the first layers of the conv+pool steps whose convolution and pool run as one route;
-    ``first``: the model's first layer, whose input (the images) needs no gradient."""
+    ``first``: the model's first layer, whose input (the images) needs no gradient;
+    ``layers``: {qualified name: leaf layer}, where a conv+pool step finds its pool."""
     how, names = steps.get(name, ("layer", [name]))
     if how in ("pool first", "conv+pool") and name != names[0]:
         relu, pool = names[-2], names[-1]
@@ -110,7 +118,9 @@ def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype
         return ""
     call = conv_call(layer, input_shape, output_shape, backend, batch, dtype)
     if how == "conv+pool":
-        route = routes.choose("conv2d+max_pool2d", call)
+        pool_call = conv_call(layer, input_shape, output_shape, backend, batch, dtype,
+                              pool=layers[names[-1]])
+        route = routes.choose("conv2d+max_pool2d", pool_call)
         if route is not None:
             fused.add(name)
             return f"{route.name}, fused with {', '.join(names[1:])}"

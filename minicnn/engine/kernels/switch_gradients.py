@@ -1,0 +1,230 @@
+"""A convolution's gradients read at its pool's switches, channels last: the backward pass of a
+conv2d+max_pool2d route.
+
+The reference's backward pass (functional/conv_pool.py) puts the pooled gradient back at the
+switches as a whole dL/dy, (N, F, OH, OW), then computes two matrix products over all of it:
+
+    dL/dW = g @ cols^T                      (F, K) from (F, N*S) and (N*S, K)     S = OH*OW
+    dL/dx = col2im(W^T @ g)                 K = C*KH*KW
+
+But dL/dy is zero except at the switches: after a 2x2 pool of stride 2, at one output in four
+(keras-MNIST's second layer: 25 of 121). Both products multiply all the zeros all the same.
+Here only the windows' switches are visited, N*F*PH*PW of them instead of N*F*OH*OW:
+
+    for each image n, filter f, pooled window w:   g = dL/dpooled[n, f, w]
+        (oy, ox) = w's switch, where the maximum was: the output it came from
+        dL/db[f]                                           += g
+        for each tap (ky, kx) and channel c:               (the window of the input that (oy, ox) saw)
+            p = (oy*SH + ky*DH, ox*SW + kx*DW)                 in the padded input xp
+            dL/dW[f, c, ky, kx]  += g * xp[n, c, p]
+            dL/dxp[n, c, p]      += g * W[f, c, ky, kx]
+    dL/dx = dL/dxp without its padding
+
+Channels last. An image is copied to (Hp, Wp, C), padded with zeros (Hp = H + 2*PH), and the
+weight to (F, KH, KW, C). Then, for a tap, the C channels are C neighbouring numbers in both,
+and for a row of the filter (ky fixed, dilation 1 along the width) its KW taps are KW*C
+neighbouring numbers: one run, which the compiler turns into vector instructions. In the
+images' own (C, H, W) layout the channels lie a plane apart and nothing is contiguous. (The
+direct route's backward, direct_pool.py, keeps that layout: a first layer has one channel.)
+
+    corner[oy*OW + ox] = (oy*SH*Wp + ox*SW) * C         where output (oy, ox)'s window starts in xp
+    offset[r]          = (ky*DH*Wp) * C,  run = KW*C    r = ky            (DW = 1)
+                         (ky*DH*Wp + kx*DW) * C, run = C  r = ky*KW + kx  (DW > 1)
+    dL/dW_r[f, r*run + j] += g * xp[corner + offset[r] + j]     j < run,  dL/dW_r in (F, KH, KW, C) order
+    dL/dxp[corner + offset[r] + j] += g * W_r[f, r*run + j]
+
+Results: the same nonzero products as the reference's, added in another order: dL/dW image by
+image (each image's windows in the dtype, then added in float64), chunk by chunk in chunk order
+(the same for any number of threads); dL/dx in the dtype, filter by filter; dL/db in float64.
+tests/test_routes.py compares them with the reference.
+
+That holds for finite pixels and weights only. The reference multiplies the zeros of dL/dy by
+every pixel and every weight: an infinite one makes NaN where reading at the switches alone
+would make a number. So where x or W holds a number that is not finite, the pass is
+pooled_product.py's, which computes as the reference does. Checking x costs no pass of its own:
+the loops add x - x (0, or NaN for inf and NaN) while they copy each image. A pooled gradient
+that is not finite needs no such care: its switch's products reach the same entries as the
+reference's, the padding's zeros included (they are in the padded copy), and make NaN or inf
+there as the reference's do.
+
+When it pays (``pays``): the windows must be few against the outputs (a pool of stride 1 keeps
+nearly every output a switch, and BLAS multiplies faster than these loops), and the runs long
+enough for vector instructions (a few channels are not). benchmarks/README.md, "Gradients at
+the switches", has the measurements these thresholds come from.
+"""
+
+import functools
+
+import numpy
+
+from .. import buffers, threads
+from .compiled import flat, ints, numba_helper, numba_loop, unsigned
+from .convolution import images_per_chunk, sum_in_chunk_order
+
+# Pays where the pool leaves at most one output in FEWER_WINDOWS a switch (a 2x2 or 3x3 pool of
+# stride 2: about one in four) ...
+FEWER_WINDOWS = 3
+# ... and a run (KW*C numbers, or C with a dilated width) holds at least this many numbers:
+# runs of 24 (8 channels, 3x3) were faster than the products, runs of 15 (3 channels, 5x5)
+# slower (benchmarks/README.md, "Gradients at the switches").
+SHORTEST_RUN = 24
+
+
+def pays(channels, kernel_width, dilation_width, out, pooled):
+    """Whether reading at the switches beats the two products (the thresholds above)."""
+    run = channels * kernel_width if dilation_width == 1 else channels
+    return run >= SHORTEST_RUN and out[0] * out[1] >= FEWER_WINDOWS * pooled[0] * pooled[1]
+
+
+@functools.lru_cache(maxsize=64)
+def corner_table(out, stride, padded_width, channels):
+    """corners[oy*OW + ox] = (oy*SH*Wp + ox*SW) * C (int64, made once per geometry, read-only)."""
+    oy, ox = numpy.meshgrid(numpy.arange(out[0]), numpy.arange(out[1]), indexing="ij")
+    table = ((oy * stride[0] * padded_width + ox * stride[1]) * channels).reshape(-1).astype(numpy.int64)
+    table.setflags(write=False)
+    return table
+
+
+@functools.lru_cache(maxsize=64)
+def run_offsets(kernel, dilation, padded_width, channels):
+    """(offsets, run): where each run of the filter starts in xp, relative to a corner, and
+    how many numbers it holds (the module's docstring). int64, read-only."""
+    if dilation[1] == 1:
+        offsets, run = numpy.arange(kernel[0]) * dilation[0] * padded_width * channels, kernel[1] * channels
+    else:
+        ky, kx = numpy.meshgrid(numpy.arange(kernel[0]), numpy.arange(kernel[1]), indexing="ij")
+        offsets, run = ((ky * dilation[0] * padded_width + kx * dilation[1]) * channels).reshape(-1), channels
+    offsets = offsets.astype(numpy.int64)
+    offsets.setflags(write=False)
+    return offsets, run
+
+
+@numba_helper
+def _add_scaled(target, at, source, start, scale, count):
+    """target[at + j] += scale * source[start + j] for j < count: one run."""
+    for j in range(count):
+        target[unsigned(at + j)] += scale * source[unsigned(start + j)]
+
+
+@numba_loop
+def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, padding_h, padding_w,
+                           padded_height, padded_width, windows, corners, offsets, run, weight_last,
+                           needs_x, needs_weight, grad_weight, grad_bias, grad_x, checks, first, last):
+    """The gradients of images first .. last-1 read at their switches, channels last (the
+    module's docstring).
+
+    grad_pooled, switches: (N, F, PH*PW) flat, windows = PH*PW; a switch is the flat index
+    oy*OW + ox of its window's maximum. x: (N, C, H, W) flat. weight_last: W as (F, KH, KW,
+    C) flat. grad_weight: (F, KH*KW*C), float64, added to, if needs_weight; grad_bias: (F,),
+    float64, added to; grad_x: (N, C, H, W) flat, images first .. last-1 written if needs_x;
+    checks: (1,) float64, x - x added for every pixel (NaN where one is not finite).
+    """
+    taps = offsets.shape[0] * run                                # KH*KW*C
+    filters = weight_last.shape[0] // taps
+    padded = numpy.zeros(padded_height * padded_width * channels, dtype=x.dtype)
+    grad_padded = numpy.zeros(padded.shape[0] if needs_x else 1, dtype=x.dtype)
+    row = numpy.zeros(taps, dtype=x.dtype)                       # one (n, f)'s dL/dW
+    check = 0.0
+    both = needs_x and needs_weight
+    for n in range(first, last):
+        for c in range(channels):                                # (C, H, W) -> (Hp, Wp, C), interior
+            for r in range(height):
+                source = ((n * channels + c) * height + r) * width
+                target = ((r + padding_h) * padded_width + padding_w) * channels + c
+                for column in range(width):
+                    value = x[unsigned(source + column)]
+                    padded[unsigned(target + column * channels)] = value
+                    check += value - value
+        if needs_x:
+            for i in range(grad_padded.shape[0]):
+                grad_padded[i] = 0.0
+        for f in range(filters):
+            start = (n * filters + f) * windows
+            total = 0.0
+            if needs_weight:
+                for t in range(taps):
+                    row[t] = 0.0
+            for w in range(start, start + windows):
+                g = grad_pooled[unsigned(w)]
+                total += g
+                corner = corners[unsigned(switches[unsigned(w)])]
+                for k in range(offsets.shape[0]):
+                    at, along, weights_at = corner + offsets[k], k * run, f * taps + k * run
+                    if both:                                 # one pass over the run for both
+                        for j in range(run):
+                            row[unsigned(along + j)] += g * padded[unsigned(at + j)]
+                            grad_padded[unsigned(at + j)] += g * weight_last[unsigned(weights_at + j)]
+                    elif needs_weight:
+                        _add_scaled(row, along, padded, at, g, run)
+                    else:
+                        _add_scaled(grad_padded, at, weight_last, weights_at, g, run)
+            grad_bias[f] += total
+            if needs_weight:
+                for t in range(taps):
+                    grad_weight[unsigned(f * taps + t)] += row[t]
+        if needs_x:
+            for c in range(channels):                            # (Hp, Wp, C) -> (C, H, W), interior
+                for r in range(height):
+                    source = ((r + padding_h) * padded_width + padding_w) * channels + c
+                    target = ((n * channels + c) * height + r) * width
+                    for column in range(width):
+                        grad_x[unsigned(target + column)] = grad_padded[unsigned(source + column * channels)]
+    checks[0] += check
+
+
+def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+                                         needs_x, needs_weight, needs_bias):
+    """(dL/dx, dL/dW, dL/db) of max_pool2d(conv2d(x)), read at the switches, channels last
+    (the module's docstring); each None where its ``needs_*`` is False. Where x or W holds a
+    number that is not finite: pooled_product.py's backward pass.
+
+    grad_pooled, switches: (N, F, PH, PW), switches int64 flat indices oy*OW + ox; x: (N, C,
+    H, W); weight: (F, C, KH, KW); stride, padding, dilation, out: (h, w) pairs. Returns
+    (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
+    """
+    x = numpy.ascontiguousarray(x)
+    batch, channels, height, width = x.shape
+    filters, _, kernel_height, kernel_width = weight.shape
+    dtype = x.dtype
+    padded = (height + 2 * padding[0], width + 2 * padding[1])
+    offsets, run = run_offsets((kernel_height, kernel_width), tuple(dilation), padded[1], channels)
+    weight_last = numpy.ascontiguousarray(numpy.transpose(weight, (0, 2, 3, 1))).reshape(-1)
+    windows = grad_pooled.shape[2] * grad_pooled.shape[3]
+    per_chunk = images_per_chunk(filters * out[0] * out[1] * dtype.itemsize, batch)   # as pooled_product's
+    chunks = -(-batch // per_chunk)
+    taps = channels * kernel_height * kernel_width
+    weight_parts = numpy.zeros((chunks, filters * taps) if needs_weight else (chunks, 1), numpy.float64)
+    bias_parts = numpy.zeros((chunks, filters), numpy.float64)
+    checks = numpy.zeros((chunks, 1), numpy.float64)
+    grad_x = buffers.empty(x.shape, dtype) if needs_x else numpy.empty(1, dtype)
+    arguments = (flat(grad_pooled), flat(switches), x.reshape(-1), *ints(channels, height, width, *padding,
+                 *padded, windows), corner_table(tuple(out), tuple(stride), padded[1], channels), offsets,
+                 run, weight_last, needs_x, needs_weight)
+
+    def work(first, last):
+        for chunk in range(first, last):
+            start = chunk * per_chunk
+            _switch_gradient_loops(*arguments, weight_parts[chunk], bias_parts[chunk], grad_x.reshape(-1),
+                                   checks[chunk], start, min(batch, start + per_chunk))
+
+    threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
+    if not (numpy.isfinite(checks).all() and numpy.isfinite(weight).all()):
+        return _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+                                 needs_x, needs_weight, needs_bias)
+    grad_weight = grad_bias = None
+    if needs_weight:                                       # (F, KH, KW, C) -> (F, C, KH, KW)
+        sums = sum_in_chunk_order(weight_parts).reshape(filters, kernel_height, kernel_width, channels)
+        grad_weight = numpy.ascontiguousarray(numpy.transpose(sums, (0, 3, 1, 2))).astype(dtype)
+    if needs_bias:
+        grad_bias = sum_in_chunk_order(bias_parts).astype(dtype)
+    return (grad_x if needs_x else None), grad_weight, grad_bias
+
+
+def _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+                      needs_x, needs_weight, needs_bias):
+    """pooled_product.py's backward pass, its columns made again: for numbers not finite."""
+    from .im2col_col2im import im2col_numba
+    from .pooled_product import conv2d_max_pool_backward_rows
+    cols = im2col_numba(x, tuple(weight.shape[2:]), stride, padding, out, dilation=dilation)
+    return conv2d_max_pool_backward_rows(grad_pooled, switches, cols, weight, x.shape, stride, padding,
+                                         dilation, out, needs_x, needs_weight, needs_bias)
