@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn.engine import threads
 from minicnn.bench import flops, harness, run, targets, timing
 from minicnn.bench.flops import ConvGeometry
 from minicnn.bench.suite_ops import OpCase
@@ -242,6 +243,20 @@ def test_profile_lists_a_winograd_layers_sixteen_products_of_each_kind():
     # its first layer takes "direct, pooled in cache", which computes no product
     assert not any(label.startswith("conv2d (32, 25,") for label in products)
     assert profile["ms_per_step"]["conv2d+max_pool2d by direct, pooled in cache forward"] > 0
+
+
+@pytest.mark.skipif(not mc.backends()["numba"][0] or not threads.blas_control(),
+                    reason="the route runs on the numba backend with NumPy's OpenBLAS taking a thread count")
+def test_profile_lists_only_the_forward_product_of_gradients_at_the_switches():
+    from minicnn.bench.profile import profile_training_step
+
+    # keras-MNIST's second layer takes "im2col pooled, gradients at switches": F=64, K=32*3*3,
+    # P=4*11*11; its gradients are read at the switches, with no product
+    profile = profile_training_step("keras_mnist_cnn", "numba", batch=4, steps=1, warmup=1)
+    products = profile["matrix_products_ms"]
+    assert "conv2d, forward only (64, 288, 484) forward" in products
+    assert not any("(64, 288, 484)" in label and "gradient" in label for label in products)
+    assert profile["ms_per_step"]["conv2d+max_pool2d by im2col pooled, gradients at switches backward"] > 0
 
 
 @pytest.mark.parametrize("arguments, named", [

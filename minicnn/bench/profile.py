@@ -109,7 +109,9 @@ def instrumented(timers):
 def recording_products(products):
     """Append the shapes of every conv2d and linear matrix product to ``products``: conv2d
     by its formulas or in chunks as (F, K, P) (the chunks split P), by Winograd as 16
-    products (F, C, T) of each kind; the route "direct, pooled in cache" computes none."""
+    products (F, C, T) of each kind; the route "direct, pooled in cache" computes none, the
+    route "im2col pooled, gradients at switches" the forward one only (its gradients are
+    read at the switches, kernels/switch_gradients.py)."""
     conv_forward, routed_forward = Conv2dFunction.forward, RoutedFunction.forward
     linear_forward = LinearFunction.forward
 
@@ -128,9 +130,10 @@ def recording_products(products):
             tiles = x.shape[0] * winograd.tiles(call.out)[0] * winograd.tiles(call.out)[1]
             products.append(("conv2d by Winograd, 16 x", (weight.shape[0], weight.shape[1], tiles),
                              self.needs_input_grad[0], x.dtype))
-        else:                                                              # chunks of the formulas
+        else:                                                              # the formulas, or chunks of them
             p = x.shape[0] * call.out[0] * call.out[1]
-            products.append(("conv2d", (weight.shape[0], int(numpy.prod(weight.shape[1:])), p),
+            kind = "conv2d, forward only" if self.route.code == "kernels/switch_gradients.py" else "conv2d"
+            products.append((kind, (weight.shape[0], int(numpy.prod(weight.shape[1:])), p),
                              self.needs_input_grad[0], x.dtype))
         return routed_forward(self, *arrays)
 
@@ -171,12 +174,14 @@ def time_products(products, put, synchronize, repeat=15):
                      ("weight gradient", sixteen(lambda k: m[k] @ v[k].T))]
             if input_grad:
                 calls.append(("input gradient", sixteen(lambda k: u[k].T @ m[k])))
-        elif kind == "conv2d":
+        elif kind.startswith("conv2d"):
             filters, k, p = sizes
             w, cols, g = array(filters, k), array(k, p), array(filters, p)
-            calls = [("forward", lambda: w @ cols), ("weight gradient", lambda: g @ cols.T)]
-            if input_grad:
-                calls.append(("input gradient", lambda: w.T @ g))
+            calls = [("forward", lambda: w @ cols)]
+            if kind == "conv2d":                                   # not "conv2d, forward only"
+                calls.append(("weight gradient", lambda: g @ cols.T))
+                if input_grad:
+                    calls.append(("input gradient", lambda: w.T @ g))
         else:
             n, inputs, outputs = sizes
             x, w, g = array(n, inputs), array(outputs, inputs), array(n, outputs)
