@@ -42,6 +42,7 @@ LATER_LAYERS = (
     ("keras-MNIST's second layer", 1, (32, 13, 13), 64, 3, 0, (2, 2, 0, False)),
     ("zfnet_small's second layer (3x3/2 pool)", 128, (32, 14, 14), 64, 3, 1, (3, 2, 0, True)),
     ("zfnet_small's fifth layer (3x3/2 pool)", 128, (96, 7, 7), 64, 3, 1, (3, 2, 0, False)),
+    ("zfnet_small's fifth layer (3x3/2 pool)", 32, (96, 7, 7), 64, 3, 1, (3, 2, 0, False)),
     ("a 2x2 pool of stride 1", 64, (32, 13, 13), 64, 3, 0, (2, 1, 0, False)),
     ("3 channels 5x5, runs of 15", 128, (3, 32, 32), 32, 5, 2, (2, 2, 0, False)),
     ("8 channels, runs of 24", 128, (8, 16, 16), 32, 3, 0, (2, 2, 0, False)),
