@@ -292,6 +292,36 @@ def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, w
             assert_close([mine[finite]], [theirs[finite]], dtype, sum_terms(x.shape, weight.shape, (7, 6)))
 
 
+@needs_split_blas
+@pytest.mark.parametrize("name", ["im2col pooled, gradients at switches", "winograd pooled, gradients at switches"])
+@pytest.mark.parametrize("x_grad, w_grad, with_bias", [(True, False, True), (False, True, True), (False, False, True),
+                                                       (True, True, False), (False, False, False)])
+def test_gradients_at_the_switches_compute_those_asked_for(monkeypatch, name, x_grad, w_grad, with_bias):
+    """Inputs that need no gradient (a first layer's images, frozen weights, no bias): the
+    others are still the reference's, and those get none."""
+    rng = numpy.random.default_rng(7)
+    arrays = [rng.standard_normal(shape) for shape in ((3, 8, 9, 8), (4, 8, 3, 3), (4,))]
+    (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
+
+    def run():
+        x, w = tensor(arrays[0], requires_grad=x_grad), tensor(arrays[1], requires_grad=w_grad)
+        b = tensor(arrays[2], requires_grad=True) if with_bias else None
+        y = F.conv2d_max_pool2d(x, w, b, 1, 0, 1, 1, 2, 2)
+        if y.requires_grad:
+            y.backward(numpy.ones(y.shape))
+        return y.creator.name if y.creator else None, [y.data, x.grad, w.grad, None if b is None else b.grad]
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            _, expected = run()
+        monkeypatch.setitem(routes.ROUTES, "conv2d+max_pool2d", (forced(route, on_numba),))
+        ran, got = run()
+    if x_grad or w_grad or with_bias:                    # else no graph: nothing names the op
+        assert ran == f"conv2d+max_pool2d by {name}"
+    assert [g is None for g in got] == [e is None for e in expected] == [False, not x_grad, not w_grad, not with_bias]
+    assert_close([g for g in got if g is not None], [e for e in expected if e is not None], numpy.float64,
+                 sum_terms((3, 8, 9, 8), (4, 8, 3, 3), (7, 6)))
+
+
 @needs_numba
 def test_gradients_at_the_switches_take_pools_of_few_windows_over_long_runs():
     """The keras-MNIST second layer's geometry takes the route; a pool of stride 1 (nearly

@@ -156,7 +156,7 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
                             grad_padded[unsigned(at + j)] += g * weight_last[unsigned(weights_at + j)]
                     elif needs_weight:
                         _add_scaled(row, along, padded, at, g, run)
-                    else:
+                    elif needs_x:
                         _add_scaled(grad_padded, at, weight_last, weights_at, g, run)
             grad_bias[f] += total
             if needs_weight:
