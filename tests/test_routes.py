@@ -160,28 +160,6 @@ def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, 
     check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
 
 
-@needs_split_blas
-@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-@given(geometry=geometries(three_by_three=True), seed=st.integers(0, 999),
-       pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1), (3, 2, 0, True, 1),
-                             (2, 2, 0, False, 2)]),
-       chunk_bytes=st.sampled_from([1, 200, 1 << 19]))
-@settings(max_examples=15, deadline=None)
-def test_winograd_pooled_with_gradients_at_switches_equals_the_two_ops(monkeypatch, dtype, geometry, seed, pool,
-                                                                       chunk_bytes):
-    """The route whose forward pass is Winograd's (3x3, stride 1: Winograd's geometries), then
-    the pool; with chunks of one image, a few, or the whole batch."""
-    from minicnn.engine.kernels import convolution
-    input_shape, weight_shape, stride, padding, dilation = geometry
-    out = conv_out(input_shape, weight_shape, stride, padding, dilation)
-    kernel, _, pool_padding, _, pool_dilation = pool
-    if min(out) < pool_dilation * (kernel - 1) + 1 - 2 * pool_padding:
-        return                                     # the pool does not fit this output: not a case
-    (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == "winograd pooled, gradients at switches"]
-    monkeypatch.setattr(convolution, "CHUNK_BYTES", chunk_bytes)
-    check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
-
-
 @needs_numba
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
@@ -293,12 +271,12 @@ def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, w
 
 
 @needs_split_blas
-@pytest.mark.parametrize("name", ["im2col pooled, gradients at switches", "winograd pooled, gradients at switches"])
 @pytest.mark.parametrize("x_grad, w_grad, with_bias", [(True, False, True), (False, True, True), (False, False, True),
                                                        (True, True, False), (False, False, False)])
-def test_gradients_at_the_switches_compute_those_asked_for(monkeypatch, name, x_grad, w_grad, with_bias):
+def test_gradients_at_the_switches_compute_those_asked_for(monkeypatch, x_grad, w_grad, with_bias):
     """Inputs that need no gradient (a first layer's images, frozen weights, no bias): the
     others are still the reference's, and those get none."""
+    name = "im2col pooled, gradients at switches"
     rng = numpy.random.default_rng(7)
     arrays = [rng.standard_normal(shape) for shape in ((3, 8, 9, 8), (4, 8, 3, 3), (4,))]
     (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
@@ -545,10 +523,7 @@ def test_summary_on_numpy_names_the_reference_and_the_reordering():
 @needs_split_blas
 def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     rows = _runs_as("zfnet_small", "numba", batch=32)
-    assert [rows[name] for name in ("8", "10")] == ["winograd F(2x2,3x3)"] * 2
-    # the 3x3 layers followed by a max-pool: Winograd's forward pass, the gradients at the switches
-    assert rows["4"] == "winograd pooled, gradients at switches, fused with 5, 6"
-    assert rows["12"] == "winograd pooled, gradients at switches, fused with 13, 14"
+    assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
     assert rows["0"] == "direct, pooled in cache, fused with 1, 2"
     assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
@@ -568,8 +543,7 @@ def test_summary_command_names_the_routes():
     out = subprocess.run([sys.executable, "-m", "minicnn", "summary", "zfnet_small", "--backend", "numba"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert "runs as: on the numba backend, batch 32" in out
-    assert out.count("winograd F(2x2,3x3)") == 2 and "fused with 1, 2" in out
-    assert out.count("winograd pooled, gradients at switches") == 2
+    assert out.count("winograd F(2x2,3x3)") == 4 and "fused with 1, 2" in out
 
 
 def test_summary_of_a_model_on_flat_inputs_and_of_a_first_layer():

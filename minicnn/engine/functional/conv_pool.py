@@ -16,13 +16,20 @@ table gives a route, on the numba backend:
   convolution output is pooled while it is still in the cache, and its
   gradient is rebuilt from the switches there in the backward pass
   (kernels/convolution.py);
+- "im2col pooled, gradients at switches", for a later layer whose
+  convolution runs by the formulas, with many channels and a pool of stride
+  2 or more: the forward pass as the next route's; the backward pass reads
+  the input and the weights only at the switches, channels last, and
+  multiplies none of the zeros of dL/dy (kernels/switch_gradients.py);
 - "im2col, pooled from the product", for a layer whose convolution runs by
   the formulas (one product for the whole batch): the product's rows are
   pooled a chunk of images at a time, and the backward pass puts the pooled
   gradient back into rows the same way (kernels/pooled_product.py).
 
 Either way the (N, F, OH, OW) output, the largest array of keras-MNIST's and
-zfnet_small's steps, is never written to memory and read back.
+zfnet_small's steps, is never written to memory and read back; and in the
+backward pass of the routes that read at the switches, neither is its
+gradient.
 
 nn.Sequential uses it for Conv2d, ReLU, MaxPool2d written in a row (ReLU
 after the pool: see Sequential.forward) unless built with fuse=False. The

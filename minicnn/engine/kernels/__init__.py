@@ -29,8 +29,8 @@ One level up, a whole op can be computed another way (Winograd's
 convolution, a convolution a few images at a time, a convolution fused with
 its max-pool, LRN's power 3/4 by square roots): those are *routes*, in
 routes.py beside this file, with their own table, ``ROUTES``, and their
-loops in convolution.py, winograd.py, pooled_product.py and
-lrn_square_roots.py.
+loops in convolution.py, winograd.py, direct_pool.py, pooled_product.py,
+switch_gradients.py and lrn_square_roots.py.
 """
 
 from dataclasses import dataclass

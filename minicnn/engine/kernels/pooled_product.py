@@ -33,6 +33,11 @@ adds the same values in another order (chunk by chunk; the same for any
 number of threads), and dL/dx is the chunks route's col2im(W^T @ g)
 (convolution.py), which conv2d's own backward takes on this backend too.
 tests/test_routes.py compares them all with the reference.
+
+Where the pool leaves few switches and the layer has channels enough, the
+route "im2col pooled, gradients at switches" takes this forward pass and
+skips the backward pass above: its gradients are read at the switches only
+(switch_gradients.py).
 """
 
 import numpy

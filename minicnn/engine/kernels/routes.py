@@ -12,8 +12,6 @@ against the reference, for every dtype the route takes).
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
     conv2d+max_pool2d      conv2d, then max_pool2d              direct, pooled in cache;
                            (functional/conv_pool.py)            chunks, pooled in cache;
-                                                                winograd pooled, gradients at
-                                                                switches;
                                                                 im2col pooled, gradients at
                                                                 switches;
                                                                 im2col, pooled from the product
@@ -184,23 +182,14 @@ def pooled_from_the_product(call):
             and threads.blas_control())
 
 
-def _few_switches(call):
-    """The pool leaves few switches (a pool of stride 2 or more) over runs of channels long
-    enough for vector instructions (switch_gradients.pays)."""
-    return switch_gradients.pays(call.weight_shape[1], call.weight_shape[3], call.dilation[1], call.out,
-                                 call.pool[4])
-
-
-def winograd_at_the_switches(call):
-    """Winograd's forward pass (where by_winograd holds), pooled, and gradients read at the
-    pool's switches, channels last (kernels/switch_gradients.py), where they pay."""
-    return by_winograd(call) and _few_switches(call)
-
-
 def at_the_switches(call):
     """pooled_from_the_product's forward pass, and gradients read at the pool's switches,
-    channels last (kernels/switch_gradients.py): where that route runs and they pay."""
-    return pooled_from_the_product(call) and _few_switches(call)
+    channels last (kernels/switch_gradients.py): where that route runs and the pool leaves
+    few switches (a pool of stride 2 or more) over runs of channels long enough for vector
+    instructions (switch_gradients.pays)."""
+    return (pooled_from_the_product(call)
+            and switch_gradients.pays(call.weight_shape[1], call.weight_shape[3], call.dilation[1],
+                                      call.out, call.pool[4]))
 
 
 def input_gradient_in_chunks(call):
@@ -300,12 +289,6 @@ def _switches_forward(call, x, weight, bias):
     return pooled, (switches, x, weight)                  # the columns are not needed again
 
 
-def _winograd_switches_forward(call, x, weight, bias):
-    pooled, switches = switch_gradients.conv2d_max_pool_forward_winograd(x, weight, bias, call.padding,
-                                                                        call.out, call.pool)
-    return pooled, (switches, x, weight)
-
-
 def _switches_backward(call, saved, grad_pooled, needs):
     switches, x, weight = saved
     return switch_gradients.conv2d_max_pool_backward_at_switches(
@@ -364,9 +347,6 @@ ROUTES = {
         Route("conv2d+max_pool2d", "chunks, pooled in cache",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/convolution.py",
               in_chunks, _conv_pool_forward, _conv_pool_backward),
-        Route("conv2d+max_pool2d", "winograd pooled, gradients at switches",
-              "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/switch_gradients.py",
-              winograd_at_the_switches, _winograd_switches_forward, _switches_backward),
         Route("conv2d+max_pool2d", "im2col pooled, gradients at switches",
               "max_pool2d(conv2d(x)), functional/conv_pool.py", "kernels/switch_gradients.py",
               at_the_switches, _switches_forward, _switches_backward),

@@ -220,20 +220,6 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     return (grad_x if needs_x else None), grad_weight, grad_bias
 
 
-def conv2d_max_pool_forward_winograd(x, weight, bias, padding, out, pool):
-    """max_pool2d(conv2d(x)) for a 3x3 filter, stride 1: the convolution by Winograd's F(2x2,
-    3x3) (winograd.py), then max pooled (pooling.py's loops). Returns (pooled (N, F, PH, PW),
-    switches (N, F, PH, PW) int64 flat indices oy*OW + ox): what the backward pass above
-    reads. Winograd's transformed tiles, which its own backward pass would need, are dropped.
-
-    pool: (kernel, stride, padding, dilation, pooled size), (h, w) pairs."""
-    from .pooling import maxpool_forward_numba
-    from .winograd import winograd_forward_numba
-    y, _ = winograd_forward_numba(x, weight, bias, padding, out)
-    kernel, stride, pool_padding, dilation, pooled = pool
-    return maxpool_forward_numba(y, kernel, stride, pool_padding, pooled, dilation=dilation)
-
-
 def _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out,
                       needs_x, needs_weight, needs_bias):
     """pooled_product.py's backward pass, its columns made again: for numbers not finite."""
