@@ -30,8 +30,12 @@ import MPI`` starts MPI, which a single-process run has no use for.
 
 import os
 import sys
+import time
 
 from ..engine.backend import is_cupy_array, to_numpy
+
+# Seconds a rank that ends the job waits, after printing why, before MPI_Abort (MPI.abort).
+ABORT_GRACE = 0.25
 
 
 class Communicator:
@@ -188,6 +192,10 @@ class MPICommunicator(Communicator):
     def abort(self, status=1):
         sys.stdout.flush()
         sys.stderr.flush()
+        # What this rank just printed sits in a pipe to mpiexec's proxy until the proxy reads it;
+        # Abort ends the proxy too, and a message it had not yet read was lost (about one run in
+        # eight, tests/test_distributed.py). A moment's wait lets it pass on the rank's last words.
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(status)   # asks mpiexec to end every rank of the job
         os._exit(status)          # MPICH's Abort may return before its kill arrives: go no further
 
