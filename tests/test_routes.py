@@ -160,6 +160,48 @@ def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, 
     check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
 
 
+def not_finite(dtype, shape, where, bad, rng):
+    """(values, scale, times) whose product values * scale * times is finite but at ``where``,
+    where it is inf, -inf or NaN: made by an op, as a leaf input that is not finite is refused."""
+    values = rng.standard_normal(shape).astype(dtype)
+    scale, times = numpy.ones_like(values), numpy.ones_like(values)
+    values[where], scale[where] = numpy.finfo(dtype).max, -2.0 if bad == "-inf" else 2.0
+    times[where] = 0.0 if bad == "nan" else 1.0
+    return values, scale, times
+
+
+def fused_both_ways(x, x_factors, weight, w_factors, bias, grad, padding):
+    """(route name, got, expected): conv2d_max_pool2d (2x2 pool) of x * factors and weight *
+    factors, forward and backward, by the table's route and by the reference, on numba.
+    got, expected: [y, dL/dx, dL/dW, dL/db]."""
+    def run():
+        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
+        scaled_x, scaled_w = xt, wt
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            for factor in x_factors:
+                scaled_x = scaled_x * tensor(factor)
+            for factor in w_factors:
+                scaled_w = scaled_w * tensor(factor)
+            y = F.conv2d_max_pool2d(scaled_x, scaled_w, bt, 1, padding, 1, 1, 2, 2)
+            y.backward(grad)
+        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
+    with using_backend("numba"):
+        with routes.using_routes("reference"):
+            _, expected = run()
+        name, got = run()
+    return name, got, expected
+
+
+def assert_same_non_finite(got, expected, dtype, terms):
+    """NaN and inf where the reference has them, and close to it where it is finite."""
+    for mine, theirs in zip(got, expected):
+        numpy.testing.assert_array_equal(numpy.isnan(mine), numpy.isnan(theirs))
+        numpy.testing.assert_array_equal(numpy.isinf(mine), numpy.isinf(theirs))
+        finite = numpy.isfinite(theirs)
+        if finite.any():                                      # dL/dW may be NaN throughout
+            assert_close([mine[finite]], [theirs[finite]], dtype, terms)
+
+
 @needs_numba
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
@@ -170,31 +212,13 @@ def test_the_direct_route_gives_the_references_nan_and_inf_for_a_pixel_that_is_n
     reference's is, and close to it where finite. (A leaf input that is not finite is refused
     up front; this one comes out of an op: x * scale, overflowing, times 0 for NaN.)"""
     rng = numpy.random.default_rng(5)
-    x = rng.standard_normal((3, 1, 9, 8)).astype(dtype)
-    scale, times = numpy.ones_like(x), numpy.ones_like(x)
-    x[1, 0, 4, 3], scale[1, 0, 4, 3] = numpy.finfo(dtype).max, -2.0 if bad == "-inf" else 2.0
-    times[1, 0, 4, 3] = 0.0 if bad == "nan" else 1.0
+    x, scale, times = not_finite(dtype, (3, 1, 9, 8), (1, 0, 4, 3), bad, rng)
     weight, bias = rng.standard_normal((4, 1, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
     grad = rng.standard_normal((3, 4, 4, 4)).astype(dtype)
-
-    def run():
-        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
-        with numpy.errstate(over="ignore", invalid="ignore"):
-            y = F.conv2d_max_pool2d(xt * tensor(scale) * tensor(times), wt, bt, 1, 1, 1, 1, 2, 2)
-            y.backward(grad)
-        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
-    with using_backend("numba"):
-        with routes.using_routes("reference"):
-            _, expected = run()
-        name, got = run()
+    name, got, expected = fused_both_ways(x, (scale, times), weight, (), bias, grad, 1)
     assert name == "conv2d+max_pool2d by direct, pooled in cache"
     assert numpy.isnan(expected[2]).any()                     # dL/dW: the case this is about
-    for mine, theirs in zip(got, expected):
-        numpy.testing.assert_array_equal(numpy.isnan(mine), numpy.isnan(theirs))
-        numpy.testing.assert_array_equal(numpy.isinf(mine), numpy.isinf(theirs))
-        finite = numpy.isfinite(theirs)
-        if finite.any():                                      # dL/dW may be NaN throughout
-            assert_close([mine[finite]], [theirs[finite]], dtype, sum_terms(x.shape, weight.shape, (9, 8)))
+    assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (9, 8)))
 
 
 @needs_numba
@@ -211,16 +235,6 @@ def test_the_direct_route_takes_first_layers_of_stride_1_and_at_most_27_taps():
     assert route(1, 3, 1) == route(1, 5, 1) == route(3, 3, 1) == "direct, pooled in cache"   # 9, 25, 27 taps
     chunks = "chunks, pooled in cache" if threads.blas_control() else "conv2d, then max_pool2d"
     assert route(1, 3, 2) == route(4, 3, 1) == chunks
-
-
-def not_finite(dtype, shape, where, bad, rng):
-    """(values, scale, times) whose product values * scale * times is finite but at ``where``,
-    where it is inf, -inf or NaN: made by an op, as a leaf input that is not finite is refused."""
-    values = rng.standard_normal(shape).astype(dtype)
-    scale, times = numpy.ones_like(values), numpy.ones_like(values)
-    values[where], scale[where] = numpy.finfo(dtype).max, -2.0 if bad == "-inf" else 2.0
-    times[where] = 0.0 if bad == "nan" else 1.0
-    return values, scale, times
 
 
 @needs_split_blas
@@ -247,27 +261,11 @@ def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, w
     if where == "gradient":
         grad[1, 2, 1, 1] = {"inf": numpy.inf, "-inf": -numpy.inf, "nan": numpy.nan}[bad]
 
-    def run():
-        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
-        with numpy.errstate(over="ignore", invalid="ignore"):
-            y = F.conv2d_max_pool2d(xt * tensor(x_scale) * tensor(x_times), wt * tensor(w_scale) * tensor(w_times),
-                                    bt, 1, 0, 1, 1, 2, 2)
-            y.backward(grad)
-        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
-    with using_backend("numba"):
-        with routes.using_routes("reference"):
-            _, expected = run()
-        name, got = run()
-    assert name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+    name, got, expected = fused_both_ways(x, (x_scale, x_times), weight, (w_scale, w_times), bias, grad, 0)
     # the case this is about: x's makes dL/dW NaN, W's dL/dx, dL/dpooled's both
     for index in {"input": [2], "weight": [1], "gradient": [1, 2]}[where]:
         assert not numpy.isfinite(expected[index]).all()
-    for mine, theirs in zip(got, expected):
-        numpy.testing.assert_array_equal(numpy.isnan(mine), numpy.isnan(theirs))
-        numpy.testing.assert_array_equal(numpy.isinf(mine), numpy.isinf(theirs))
-        finite = numpy.isfinite(theirs)
-        if finite.any():
-            assert_close([mine[finite]], [theirs[finite]], dtype, sum_terms(x.shape, weight.shape, (7, 6)))
+    assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (7, 6)))
 
 
 @needs_split_blas
