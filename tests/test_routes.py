@@ -240,19 +240,22 @@ def test_the_direct_route_takes_first_layers_of_stride_1_and_at_most_27_taps():
 @needs_split_blas
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
-@pytest.mark.parametrize("where", ["input", "weight", "gradient"])
+@pytest.mark.parametrize("where", ["input", "input beyond the pool's reach", "weight", "gradient"])
 def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, where):
     """The reference multiplies the zeros of dL/dy by every pixel and weight: one that is not
     finite makes NaN where reading at the switches alone would make a number. So then the
     backward pass is the pooled product's. A pooled gradient that is not finite reaches the
     same entries either way. Every gradient is NaN, inf or finite where the reference's is,
-    and close to it where finite."""
+    and close to it where finite. The 9x9 images give 7x7 outputs, of which the 2x2 pool
+    reads 6x6: a pixel of the last row is seen by the seventh row of outputs only, which the
+    route does not compute, and still makes the reference's dL/dW NaN."""
     rng = numpy.random.default_rng(6)
-    x, x_scale, x_times = not_finite(dtype, (3, 8, 9, 8), (1, 2, 4, 3), bad, rng)
+    pixel = (1, 2, 8, 3) if where.endswith("reach") else (1, 2, 4, 3)
+    x, x_scale, x_times = not_finite(dtype, (3, 8, 9, 9), pixel, bad, rng)
     weight, w_scale, w_times = not_finite(dtype, (4, 8, 3, 3), (2, 5, 1, 1), bad, rng)
-    if where != "input":
+    if not where.startswith("input"):
         x_scale[...], x_times[...] = 1.0, 1.0
-        x[1, 2, 4, 3] = 0.5
+        x[pixel] = 0.5
     if where != "weight":
         w_scale[...], w_times[...] = 1.0, 1.0
         weight[2, 5, 1, 1] = 0.5
@@ -263,9 +266,51 @@ def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, w
 
     name, got, expected = fused_both_ways(x, (x_scale, x_times), weight, (w_scale, w_times), bias, grad, 0)
     # the case this is about: x's makes dL/dW NaN, W's dL/dx, dL/dpooled's both
-    for index in {"input": [2], "weight": [1], "gradient": [1, 2]}[where]:
+    for index in {"input": [2], "weight": [1], "gradient": [1, 2]}[where.split(" beyond")[0]]:
         assert not numpy.isfinite(expected[index]).all()
-    assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (7, 6)))
+    assert name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+    assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (7, 7)))
+
+
+@given(out=st.integers(1, 12), kernel=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 2),
+       dilation=st.integers(1, 2), ceil_mode=st.booleans())
+def test_the_pools_reach_is_the_last_output_a_window_reads(out, kernel, stride, padding, dilation, ceil_mode):
+    """switch_gradients.pool_reach along one axis against every window's taps, one by one."""
+    from minicnn.engine.kernels.switch_gradients import pool_reach
+    from minicnn.engine.shapes import ShapeError, conv_output_size
+    if padding > (dilation * (kernel - 1) + 1) // 2:
+        return                                       # PyTorch's pools refuse so much padding
+    try:
+        pooled = conv_output_size(out, kernel, stride, padding, ceil_mode, dilation=dilation)
+    except ShapeError:
+        return                                       # the window does not fit
+    read = [p * stride - padding + k * dilation for p in range(pooled) for k in range(kernel)]
+    last = max([r for r in read if 0 <= r < out], default=0)      # a window wholly in the padding: none
+    pool = ((kernel, 1), (stride, 1), (padding, 0), (dilation, 1), (pooled, 1))
+    assert pool_reach((out, 1), pool) == (last + 1, 1)
+
+
+@needs_split_blas
+def test_gradients_at_the_switches_compute_the_outputs_the_pool_reads_only(monkeypatch):
+    """keras-MNIST's second layer: 11x11 outputs, of which a 2x2 pool of stride 2 reads
+    10x10; im2col and the product cover those (400 columns for 4 images), and the numbers
+    are the reference's (test_conv_pool_routes_equal_the_two_ops draws the geometries)."""
+    from minicnn.engine.kernels import pooled_product
+    seen, im2col = [], pooled_product.im2col_numba
+
+    def recording(x, kernel, stride, padding, out, **options):
+        seen.append(tuple(out))
+        return im2col(x, kernel, stride, padding, out, **options)
+    monkeypatch.setattr(pooled_product, "im2col_numba", recording)
+    rng = numpy.random.default_rng(8)
+    x, weight = rng.standard_normal((4, 32, 13, 13)), rng.standard_normal((64, 32, 3, 3))
+    with using_backend("numba"):
+        y = F.conv2d_max_pool2d(tensor(x), tensor(weight, requires_grad=True), None, 1, 0, 1, 1, 2, 2)
+        with routes.using_routes("reference"):
+            expected = F.conv2d_max_pool2d(tensor(x), tensor(weight), None, 1, 0, 1, 1, 2, 2)
+    assert y.creator.name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+    assert seen == [(10, 10)]
+    assert_close([y.data], [expected.data], numpy.float64, sum_terms(x.shape, weight.shape, (11, 11)))
 
 
 @needs_split_blas

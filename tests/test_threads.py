@@ -249,7 +249,7 @@ def test_chunked_sums_do_not_depend_on_the_thread_count():
 def test_gradients_at_the_switches_do_not_depend_on_the_thread_count(dtype):
     """Chunks of a size the shapes alone decide, added in chunk order: bit for bit the same
     gradients on 1, 2 or 3 threads, with several chunks (CHUNK_BYTES small)."""
-    from minicnn.engine.kernels import pooled_product, switch_gradients
+    from minicnn.engine.kernels import switch_gradients
     rng = numpy.random.default_rng(4)
     x = rng.standard_normal((7, 8, 9, 8)).astype(dtype)
     weight = rng.standard_normal((5, 8, 3, 3)).astype(dtype)
@@ -257,14 +257,14 @@ def test_gradients_at_the_switches_do_not_depend_on_the_thread_count(dtype):
     previous_chunk, convolution.CHUNK_BYTES = convolution.CHUNK_BYTES, 400
     results = []
     try:
-        _, switches, _ = pooled_product.conv2d_max_pool_forward_rows(x, weight, None, (1, 1), (0, 0), (1, 1),
-                                                                     (7, 6), pool)
+        _, switches, reach = switch_gradients.conv2d_max_pool_forward_in_reach(x, weight, None, (1, 1), (0, 0),
+                                                                               (1, 1), (7, 6), pool)
         grad = rng.standard_normal(switches.shape).astype(dtype)
         for count in (1, 2, 3):
             previous = threads.set_num_threads(count)
             try:
                 results.append(switch_gradients.conv2d_max_pool_backward_at_switches(
-                    grad, switches, x, weight, (1, 1), (0, 0), (1, 1), (7, 6), True, True, True))
+                    grad, switches, x, weight, (1, 1), (0, 0), (1, 1), (7, 6), reach, True, True, True))
             finally:
                 threads.set_num_threads(previous)
     finally:

@@ -37,7 +37,7 @@ import numpy
 
 from ..engine import functional as F
 from ..engine import kernels, optim
-from ..engine.kernels import winograd
+from ..engine.kernels import switch_gradients, winograd
 from ..engine.backend import backends, using_backend
 from ..models import NAMES as MODEL_NAMES
 from ..models import get_model, input_shape
@@ -110,8 +110,8 @@ def recording_products(products):
     """Append the shapes of every conv2d and linear matrix product to ``products``: conv2d
     by its formulas or in chunks as (F, K, P) (the chunks split P), by Winograd as 16
     products (F, C, T) of each kind; the route "direct, pooled in cache" computes none, the
-    route "im2col pooled, gradients at switches" the forward one only (its gradients are
-    read at the switches, kernels/switch_gradients.py)."""
+    route "im2col pooled, gradients at switches" the forward one only, over the outputs its
+    pool reads (its gradients are read at the switches, kernels/switch_gradients.py)."""
     conv_forward, routed_forward = Conv2dFunction.forward, RoutedFunction.forward
     linear_forward = LinearFunction.forward
 
@@ -131,8 +131,10 @@ def recording_products(products):
             products.append(("conv2d by Winograd, 16 x", (weight.shape[0], weight.shape[1], tiles),
                              self.needs_input_grad[0], x.dtype))
         else:                                                              # the formulas, or chunks of them
-            p = x.shape[0] * call.out[0] * call.out[1]
-            kind = "conv2d, forward only" if self.route.code == "kernels/switch_gradients.py" else "conv2d"
+            kind, out = "conv2d", call.out
+            if self.route.code == "kernels/switch_gradients.py":         # over the outputs the pool reads
+                kind, out = "conv2d, forward only", switch_gradients.pool_reach(call.out, call.pool)
+            p = x.shape[0] * out[0] * out[1]
             products.append((kind, (weight.shape[0], int(numpy.prod(weight.shape[1:])), p),
                              self.needs_input_grad[0], x.dtype))
         return routed_forward(self, *arrays)

@@ -18,7 +18,9 @@ table gives a route, on the numba backend:
   (kernels/convolution.py);
 - "im2col pooled, gradients at switches", for a later layer whose
   convolution runs by the formulas, with many channels and a pool of stride
-  2 or more: the forward pass as the next route's; the backward pass reads
+  2 or more: the forward pass as the next route's, over the outputs the
+  pool reads only (a 2x2 pool of stride 2 over 11x11 outputs reads 10x10;
+  the others feed no window); the backward pass reads
   the input and the weights only at the switches, channels last, and
   multiplies none of the zeros of dL/dy (kernels/switch_gradients.py);
 - "im2col, pooled from the product", for a layer whose convolution runs by

@@ -284,15 +284,15 @@ def _pooled_product_backward(call, saved, grad_pooled, needs):
 
 
 def _switches_forward(call, x, weight, bias):
-    pooled, switches, _ = pooled_product.conv2d_max_pool_forward_rows(
+    pooled, switches, reach = switch_gradients.conv2d_max_pool_forward_in_reach(
         x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
-    return pooled, (switches, x, weight)                  # the columns are not needed again
+    return pooled, (switches, reach, x, weight)
 
 
 def _switches_backward(call, saved, grad_pooled, needs):
-    switches, x, weight = saved
+    switches, reach, x, weight = saved
     return switch_gradients.conv2d_max_pool_backward_at_switches(
-        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
+        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, reach, *needs)
 
 
 # ----- the table -------------------------------------------------------------------------------

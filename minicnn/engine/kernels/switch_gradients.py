@@ -47,6 +47,13 @@ that is not finite needs no such care: its switch's products reach the same entr
 reference's, the padding's zeros included (they are in the padded copy), and make NaN or inf
 there as the reference's do.
 
+The forward pass is pooled_product.py's, over the outputs the pool reads only (``pool_reach``):
+a 2x2 pool of stride 2 over 11x11 outputs reads rows and columns 0..9, and the reference's 21
+others feed no window (floor division drops them). im2col, the product and the pooling then
+cover (RH, RW) = (10, 10) outputs instead of (OH, OW) = (11, 11): the same columns, the same
+products, the same maxima. The switches count in that smaller plane, oy*RW + ox, and the
+backward pass reads them so.
+
 When it pays (``pays``): the windows must be few against the outputs (a pool of stride 1 keeps
 nearly every output a switch, and BLAS multiplies faster than these loops), and the runs long
 enough for vector instructions (a few channels are not). benchmarks/README.md, "Gradients at
@@ -74,6 +81,38 @@ def pays(channels, kernel_width, dilation_width, out, pooled):
     """Whether reading at the switches beats the two products (the thresholds above)."""
     run = channels * kernel_width if dilation_width == 1 else channels
     return run >= SHORTEST_RUN and out[0] * out[1] >= FEWER_WINDOWS * pooled[0] * pooled[1]
+
+
+@functools.lru_cache(maxsize=64)
+def pool_reach(out, pool):
+    """(RH, RW): how many of the convolution's (OH, OW) output rows and columns the pool's
+    windows read. pool: (kernel, stride, padding, dilation, pooled size), (h, w) pairs.
+
+    Along an axis window p starts at p*stride - padding and reads every dilation-th output
+    from there; the outputs after the last one any window reads feed none. (Usually the last
+    window's; with dilation, a ceil-mode pool's cut-off last window may stop short of the one
+    before it. At least 1: a window wholly in the padding reads none.)"""
+    kernel, stride, padding, dilation, pooled = pool
+    reach = []
+    for a in (0, 1):
+        last = 0
+        for p in range(pooled[a]):
+            start = p * stride[a] - padding[a]
+            taps = min(kernel[a] - 1, (out[a] - 1 - start) // dilation[a])    # its last tap inside
+            if taps >= 0:
+                last = max(last, start + taps * dilation[a])
+        reach.append(last + 1)
+    return tuple(reach)
+
+
+def conv2d_max_pool_forward_in_reach(x, weight, bias, stride, padding, dilation, out, pool):
+    """max_pool2d(conv2d(x)) by pooled_product.py's forward pass over the outputs the pool
+    reads only (the module's docstring). Returns (pooled (N, F, PH, PW), switches (N, F, PH,
+    PW) int64 flat indices oy*RW + ox, reach (RH, RW)); im2col's columns are not kept."""
+    from .pooled_product import conv2d_max_pool_forward_rows
+    reach = pool_reach(tuple(out), pool)
+    pooled, switches, _ = conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, reach, pool)
+    return pooled, switches, reach
 
 
 @functools.lru_cache(maxsize=64)
@@ -173,14 +212,15 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
 
 
 def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, stride, padding, dilation, out,
-                                         needs_x, needs_weight, needs_bias):
+                                         reach, needs_x, needs_weight, needs_bias):
     """(dL/dx, dL/dW, dL/db) of max_pool2d(conv2d(x)), read at the switches, channels last
     (the module's docstring); each None where its ``needs_*`` is False. Where x or W holds a
     number that is not finite: pooled_product.py's backward pass.
 
-    grad_pooled, switches: (N, F, PH, PW), switches int64 flat indices oy*OW + ox; x: (N, C,
-    H, W); weight: (F, C, KH, KW); stride, padding, dilation, out: (h, w) pairs. Returns
-    (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
+    grad_pooled, switches: (N, F, PH, PW), switches int64 flat indices oy*RW + ox in the
+    plane of the pool's reach, (RH, RW) (``pool_reach``; ``out`` itself for switches of the
+    whole output); x: (N, C, H, W); weight: (F, C, KH, KW); stride, padding, dilation, out,
+    reach: (h, w) pairs. Returns (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
     """
     x = numpy.ascontiguousarray(x)
     batch, channels, height, width = x.shape
@@ -190,7 +230,7 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     offsets, run = run_offsets((kernel_height, kernel_width), tuple(dilation), padded[1], channels)
     weight_last = numpy.ascontiguousarray(numpy.transpose(weight, (0, 2, 3, 1))).reshape(-1)
     windows = grad_pooled.shape[2] * grad_pooled.shape[3]
-    per_chunk = images_per_chunk(filters * out[0] * out[1] * dtype.itemsize, batch)   # as pooled_product's
+    per_chunk = images_per_chunk(filters * reach[0] * reach[1] * dtype.itemsize, batch)   # as pooled_product's
     chunks = -(-batch // per_chunk)
     taps = channels * kernel_height * kernel_width
     weight_parts = numpy.zeros((chunks, filters * taps) if needs_weight else (chunks, 1), numpy.float64)
@@ -198,7 +238,7 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     checks = numpy.zeros((chunks, 1), numpy.float64)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else numpy.empty(1, dtype)
     arguments = (flat(grad_pooled), flat(switches), x.reshape(-1), *ints(channels, height, width, *padding,
-                 *padded, windows), corner_table(tuple(out), tuple(stride), padded[1], channels), offsets,
+                 *padded, windows), corner_table(tuple(reach), tuple(stride), padded[1], channels), offsets,
                  run, weight_last, needs_x, needs_weight)
 
     def work(first, last):
@@ -209,7 +249,7 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
 
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     if not (numpy.isfinite(checks).all() and numpy.isfinite(weight).all()):
-        return _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+        return _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out, reach,
                                  needs_x, needs_weight, needs_bias)
     grad_weight = grad_bias = None
     if needs_weight:                                       # (F, KH, KW, C) -> (F, C, KH, KW)
@@ -220,11 +260,15 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     return (grad_x if needs_x else None), grad_weight, grad_bias
 
 
-def _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out,
+def _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out, reach,
                       needs_x, needs_weight, needs_bias):
-    """pooled_product.py's backward pass, its columns made again: for numbers not finite."""
+    """pooled_product.py's backward pass, its columns made again over the whole (OH, OW)
+    output, as the reference's: for numbers not finite (a pixel that only the outputs beyond
+    the pool's reach see still makes the reference's dL/dW NaN)."""
     from .im2col_col2im import im2col_numba
     from .pooled_product import conv2d_max_pool_backward_rows
+    if tuple(reach) != tuple(out):                         # oy*RW + ox -> oy*OW + ox
+        switches = switches // reach[1] * out[1] + switches % reach[1]
     cols = im2col_numba(x, tuple(weight.shape[2:]), stride, padding, out, dilation=dilation)
     return conv2d_max_pool_backward_rows(grad_pooled, switches, cols, weight, x.shape, stride, padding,
                                          dilation, out, needs_x, needs_weight, needs_bias)
