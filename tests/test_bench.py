@@ -349,6 +349,24 @@ def test_step_ab_times_whole_steps_with_and_without_a_route(tmp_path):
     assert "without / with" in out
 
 
+@pytest.mark.parametrize("cases, only, row", [
+    ("training", "keras_mnist_cnn 32", "| keras_mnist_cnn 32 |"),
+    ("elsewhere", "projection, keras", "| projection, keras_mnist_cnn, numba, batch 1 |")])
+def test_compare_trees_times_both_trees_in_fresh_processes(tmp_path, cases, only, row):
+    """benchmarks/compare_trees.py end to end, this tree against itself, one round of one
+    step, the training case or an explorer click's projection: a row with both trees' figures,
+    and the raw JSON. No time is judged."""
+    import json
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    out = run_benchmark_script("compare_trees.py", root, root, "--rounds", "1", "--steps", "1", "--cases", cases,
+                               "--only", only, "--out", tmp_path / "trees.md")
+    assert row in out and (tmp_path / "trees.md").read_text() in out
+    (case, runs), = json.loads((tmp_path / "trees.json").read_text()).items()
+    assert only in case and [len(runs["before"]), len(runs["after"])] == [1, 1]
+    assert all(run["median_ms"] > 0 for run in runs["before"] + runs["after"])
+
+
 def test_step_ab_names_the_routes_when_asked_for_one_that_is_not():
     import pathlib
     import subprocess
