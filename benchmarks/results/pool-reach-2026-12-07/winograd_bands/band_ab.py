@@ -30,10 +30,19 @@ for dtype in (numpy.float32, numpy.float64):
     W._output_loops(*margs, y_old.reshape(-1), 0, N*F); NL._output_band_loops(*margs, y_new.reshape(-1), 0, N*F)
     assert numpy.array_equal(y_old, y_new), "output"
     if dtype == numpy.float32 and N == 32:
-        r = {}
-        for name, loop in (("input old", W._input_loops), ("input new", NL._input_band_loops)):
-            r[name] = t(lambda: loop(*args, v_old.reshape(-1), 0, N*C))
-        for name, loop in (("output old", W._output_loops), ("output new", NL._output_band_loops)):
-            r[name] = t(lambda: loop(*margs, y_old.reshape(-1), 0, N*F))
-        print((N, C, F, H), "one thread:", " ".join(f"{k} {v:.3f}" for k, v in r.items()))
+        calls = {"input old": lambda: W._input_loops(*args, v_old.reshape(-1), 0, N*C),
+                 "input new": lambda: NL._input_band_loops(*args, v_old.reshape(-1), 0, N*C),
+                 "output old": lambda: W._output_loops(*margs, y_old.reshape(-1), 0, N*F),
+                 "output new": lambda: NL._output_band_loops(*margs, y_old.reshape(-1), 0, N*F)}
+        times = {name: [] for name in calls}
+        for round_number in range(60):                       # alternating, the order turning each round
+            names = list(calls)[round_number % 4:] + list(calls)[:round_number % 4]
+            for name in names:
+                start = time.perf_counter()
+                calls[name]()
+                times[name].append((time.perf_counter() - start) * 1e3)
+        r = {name: statistics.median(values[5:]) for name, values in times.items()}
+        print((N, C, F, H), "one thread, medians of 55 alternating calls:",
+              " ".join(f"{k} {v:.3f}" for k, v in r.items()),
+              f"| new / old: input {r['input new'] / r['input old']:.2f}, output {r['output new'] / r['output old']:.2f}")
 print("bit for bit the same")
