@@ -1,6 +1,7 @@
 """Winograd F(4x4, 3x3) against the F(2x2, 3x3) that minicnn uses: the forward products alone
 (36 of (F, C) by (C, T/4) against 16 of (F, C) by (C, T)), zfnet_small's four 3x3 layers, batch 32
-and 128, float32, on minicnn's threads with BLAS on one thread each. Measured, not built.
+and 128, float32, on minicnn's threads with BLAS on one thread each, alternating call by call.
+Measured, not built.
 
     python benchmarks/results/pool-reach-2026-12-07/winograd_f4_products.py
 """
@@ -25,7 +26,14 @@ for batch in (32, 128):
             numpy.matmul(u4[first:last], v4[first:last], out=m4[first:last])
         with threads.blas_on_one_thread():
             threads.parallel_for(36, work)
-    a = t(lambda: W._products(u2, v2, m2)); b = t(p4)
+    calls = {"2x2": lambda: W._products(u2, v2, m2), "4x4": p4}
+    times = {name: [] for name in calls}
+    for round_number in range(40):                          # alternating, the order turning each round
+        for name in (list(calls) if round_number % 2 else list(calls)[::-1]):
+            start = time.perf_counter()
+            calls[name]()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    a, b = (statistics.median(times[name][4:]) for name in ("2x2", "4x4"))
     tot2 += a; tot4 += b
     print(batch, (C, F, H), f"F(2x2) 16 x ({F},{C},{t2}) {a:.2f} ms   F(4x4) 36 x ({F},{C},{t4}) {b:.2f} ms")
   print(batch, f"total forward products F(2x2) {tot2:.2f} F(4x4) {tot4:.2f} ratio {tot4/tot2:.2f}")
