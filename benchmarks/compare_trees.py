@@ -45,30 +45,8 @@ ELSEWHERE = (("train step", "keras_mnist_cnn", "numpy", 32), ("train step", "zfn
              ("projection", "keras_mnist_cnn", "numba", 1), ("projection", "zfnet_small", "numba", 1),
              ("projection", "zfnet_small", "numpy", 1))
 
+# One child for every case: (what, model, backend, batch, steps) on its command line.
 CHILD = """
-import json, statistics, sys, time
-import numpy
-import minicnn
-from minicnn.bench.suite_models import ModelCase
-from minicnn.bench.targets import make_targets
-model, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-case = ModelCase(model, "train step", batch, 4)
-arrays = case.inputs(numpy.random.default_rng(0), "time")
-(target,), missing = make_targets(["numba"])
-with target.active():
-    run = case.runner(target, arrays, "time")
-    for _ in range(3):
-        run()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-print(json.dumps({"median_ms": statistics.median(times), "fastest_ms": min(times),
-                  "file": minicnn.__file__}))
-"""
-
-CHILD_ELSEWHERE = """
 import json, statistics, sys, time
 import numpy
 import minicnn
@@ -108,13 +86,11 @@ print(json.dumps({"median_ms": statistics.median(times), "fastest_ms": min(times
 """
 
 
-def one_process(tree, model, batch, steps, elsewhere=None):
-    """Median and fastest step (ms) of ``model`` at ``batch`` with minicnn imported from ``tree``;
-    elsewhere: (what, backend) of an ELSEWHERE case, timed in its place."""
+def one_process(tree, what, model, backend, batch, steps):
+    """Median and fastest step (ms) of one case, ``what`` ("train step", "forward" or
+    "projection") of ``model`` at ``batch`` on ``backend``, with minicnn imported from ``tree``."""
     environment = dict(os.environ, PYTHONPATH=str(tree))
-    arguments = [CHILD, model, str(batch), str(steps)] if elsewhere is None else \
-        [CHILD_ELSEWHERE, elsewhere[0], model, elsewhere[1], str(batch), str(steps)]
-    result = subprocess.run([sys.executable, "-c", *arguments], cwd="/",
+    result = subprocess.run([sys.executable, "-c", CHILD, what, model, backend, str(batch), str(steps)], cwd="/",
                             env=environment, capture_output=True, text=True, check=True)
     timing = json.loads(result.stdout.strip().splitlines()[-1])
     if not timing.pop("file").startswith(str(tree)):
@@ -135,10 +111,10 @@ def main():
     arguments = parser.parse_args()
     trees = {"before": arguments.before.resolve(), "after": arguments.after.resolve()}
     if arguments.cases == "training":
-        cases = {f"{model} {batch}": (model, batch, None) for model, batch in CASES}
+        cases = {f"{model} {batch}": ("train step", model, "numba", batch) for model, batch in CASES}
         title = "numba training step"
     else:
-        cases = {f"{what}, {model}, {backend}, batch {batch}": (model, batch, (what, backend))
+        cases = {f"{what}, {model}, {backend}, batch {batch}": (what, model, backend, batch)
                  for what, model, backend, batch in ELSEWHERE}
         title = "what the numba training step must not slow"
     cases = {case: how for case, how in cases.items() if arguments.only in case}
@@ -146,9 +122,9 @@ def main():
         parser.error(f"--only {arguments.only!r}: no case's name holds it")
     raw = {case: {"before": [], "after": []} for case in cases}
     for round_number in range(arguments.rounds):
-        for case, (model, batch, elsewhere) in cases.items():
+        for case, how in cases.items():
             for name, tree in trees.items():
-                raw[case][name].append(one_process(tree, model, batch, arguments.steps, elsewhere))
+                raw[case][name].append(one_process(tree, *how, arguments.steps))
         print(f"round {round_number + 1} of {arguments.rounds} done", file=sys.stderr)
     lines = [f"# {title}, two trees ({datetime.date.today().isoformat()})", "",
              f"`python benchmarks/compare_trees.py {' '.join(sys.argv[1:])}`", "",

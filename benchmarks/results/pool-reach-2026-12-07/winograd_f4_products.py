@@ -9,11 +9,6 @@ import time, statistics, numpy
 import minicnn
 from minicnn.engine.kernels import winograd as W
 rng = numpy.random.default_rng(0)
-def t(f, n=30):
-    f(); ts=[]
-    for _ in range(n):
-        s=time.perf_counter(); f(); ts.append(time.perf_counter()-s)
-    return statistics.median(ts)*1e3
 for batch in (32, 128):
   tot2 = tot4 = 0
   for (C, F, H) in ((32, 64, 14), (64, 96, 7), (96, 96, 7), (96, 64, 7)):

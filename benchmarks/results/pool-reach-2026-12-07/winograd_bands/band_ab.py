@@ -11,11 +11,6 @@ from minicnn.engine.kernels import winograd as W
 from minicnn.engine.kernels.compiled import flat, ints, share_out
 import band_loops as NL
 rng = numpy.random.default_rng(0)
-def t(f, n=40):
-    f(); ts=[]
-    for _ in range(n):
-        s=time.perf_counter(); f(); ts.append(time.perf_counter()-s)
-    return statistics.median(ts)*1e3
 for dtype in (numpy.float32, numpy.float64):
   for (N, C, F, H, P) in ((32, 32, 64, 14, 1), (32, 96, 96, 7, 1), (3, 5, 4, 9, 0), (2, 3, 5, 8, 1), (2, 2, 3, 5, 0)):
     x = rng.standard_normal((N, C, H, H + 1)).astype(dtype)
