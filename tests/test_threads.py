@@ -87,13 +87,16 @@ def test_set_num_threads_refuses_nonsense():
 
 # ----- products ---------------------------------------------------------------------------------
 
-@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 90), st.sampled_from(["C", "T"]))
-@settings(max_examples=40, deadline=None)
-def test_matmul_equals_numpy(rows, inner, columns, layout):
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 90), st.sampled_from(["C", "T"]),
+       st.sampled_from(["split", "whole"]))
+@settings(max_examples=60, deadline=None)
+def test_matmul_equals_numpy(rows, inner, columns, layout, way):
+    """Split on three threads, or (below SPLIT_FROM_MULTIPLY_ADDS) whole on the calling thread."""
     previous_split = threads.SPLIT_FROM_MULTIPLY_ADDS
     previous = threads.set_num_threads(3)
     try:
-        threads.SPLIT_FROM_MULTIPLY_ADDS = 0                # split even these small products
+        # "split": even these small products are shared out; "whole": none of them is
+        threads.SPLIT_FROM_MULTIPLY_ADDS = 0 if way == "split" else rows * inner * columns + 1
         rng = numpy.random.default_rng(rows * 10000 + inner * 100 + columns)
         a = rng.standard_normal((rows, inner))
         b = rng.standard_normal((inner, columns)) if layout == "C" else rng.standard_normal((columns, inner)).T
@@ -125,7 +128,8 @@ def test_blas_thread_count_is_put_back(three_threads):
 
     with threads.blas_on_one_thread():
         threads.parallel_for(300, work)
-    threads.matmul(a, a)
+    threads.matmul(a, a)                                   # 27 million multiply-adds: split
+    threads.matmul(a[:10], a)                              # 0.9 million: whole, BLAS on one thread
     assert set(seen) == {1}
     assert _blas_threads() == before
 

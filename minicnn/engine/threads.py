@@ -270,9 +270,17 @@ def blas_on_one_thread():
     return _OneBlasThread() if blas_control() else contextlib.nullcontext()
 
 
-# Below this many multiply-adds a product is not worth sharing out (a few
-# microseconds of work; waking a thread costs tens).
-SPLIT_FROM_MULTIPLY_ADDS = 2**18
+# Below this many multiply-adds a product is not worth sharing out. Sharing
+# costs the same whatever the size: the worker must be woken (a system call,
+# and on a virtual machine a message from one virtual core to the other), it
+# must take Python's lock before it can start, and the caller must be woken
+# when it is done. Each thread's half must save more than that. A thread's
+# BLAS computes some tens of billions of multiply-adds a second, so a product
+# of 2**23 (8 million) takes a few hundred microseconds whole on one thread:
+# from there its halves save more than the hand-over costs, counted on a
+# virtual machine where the hand-over is slow (benchmarks/README.md, "When
+# a second thread pays"). Smaller products run whole on the calling thread.
+SPLIT_FROM_MULTIPLY_ADDS = 2**23
 
 
 def matmul(a, b):
@@ -286,15 +294,20 @@ def matmul(a, b):
 
     so that the larger operand is the one that is divided. Each block is one
     product by NumPy's BLAS, told to use one thread while the blocks run.
-    Small products, and every product where that cannot be told, run whole.
+    Products of fewer than SPLIT_FROM_MULTIPLY_ADDS multiply-adds run whole,
+    by BLAS on the calling thread alone (so BLAS's own pool is not woken
+    either). Where minicnn has one thread, or cannot tell BLAS how many to
+    use, every product runs whole on BLAS's own threads.
     """
     import numpy
     rows, inner = a.shape
     columns = b.shape[1]
     threads = get_num_threads()
-    if (threads <= 1 or rows * inner * columns < SPLIT_FROM_MULTIPLY_ADDS
-            or getattr(_local, "inside", False) or not blas_control()):
+    if threads <= 1 or getattr(_local, "inside", False) or not blas_control():
         return numpy.matmul(a, b)
+    if rows * inner * columns < SPLIT_FROM_MULTIPLY_ADDS:
+        with _OneBlasThread():
+            return numpy.matmul(a, b)
     from . import buffers
     out = buffers.empty((rows, columns), numpy.result_type(a, b))
     if rows >= columns:
