@@ -32,6 +32,7 @@ case = ModelCase(arguments.model, "train step", arguments.batch, 4)
 arrays = case.inputs(numpy.random.default_rng(0), "time")
 (target,), _ = make_targets(["numba"])
 times = {name: [] for name in settings}
+original = threads.SPLIT_FROM_MULTIPLY_ADDS
 with target.active():
     run = case.runner(target, arrays, "time")
     for _ in range(3):
@@ -44,7 +45,7 @@ with target.active():
                 run()
                 times[name].append((time.perf_counter() - start) * 1e3)
     finally:
-        threads.SPLIT_FROM_MULTIPLY_ADDS = 2**23
+        threads.SPLIT_FROM_MULTIPLY_ADDS = original
 info = machine_info(threads=None)
 medians = {name: statistics.median(values) for name, values in times.items()}
 print(json.dumps({"machine": {key: info[key] for key in ("date", "cpu_model", "usable_cores",
