@@ -152,6 +152,48 @@ def test_the_result_does_not_depend_on_the_thread_count():
             assert numpy.array_equal(mine, first)
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@pytest.mark.parametrize("input_shape, filters, padding", [
+    ((5, 2, 19, 17), 3, (1, 1)),     # 10 x 9 tiles: runs of 2 images, then 1; odd OH and OW
+    ((3, 2, 33, 30), 2, (1, 2)),     # 17 x 16 tiles: more than a run's values, so runs of 1
+    ((9, 3, 12, 13), 4, (0, 1)),     # 5 x 7 tiles: runs of 7, then 2, cut by the threads' shares
+])
+@pytest.mark.parametrize("thread_count", [1, 3])
+def test_the_loops_that_go_along_runs_of_images_handle_every_run(input_shape, filters, padding,
+                                                                  dtype, thread_count):
+    """_output_loops and _gradient_loops take up to RUN_VALUES // (TY*TX) images of one filter
+    at a time: here with more tiles per image than the hypothesis test draws, so that a run
+    ends before the batch does, runs of different lengths follow each other (with odd sizes,
+    whose last tile row or column is partly beyond the image) and the threads' shares cut
+    runs short."""
+    out = (input_shape[2] + 2 * padding[0] - 2, input_shape[3] + 2 * padding[1] - 2)
+    tiles = winograd.tiles(out)
+    assert winograd.RUN_VALUES // (tiles[0] * tiles[1]) < input_shape[0]   # several runs a filter
+    rng = numpy.random.default_rng(5)
+    weight_shape = (filters, input_shape[1], 3, 3)
+    x, weight = rng.standard_normal(input_shape), rng.standard_normal(weight_shape)
+    bias, grad_y = rng.standard_normal(filters), rng.standard_normal((input_shape[0], filters) + out)
+    expected = _expected(x, weight, bias, padding, grad_y)
+    arrays = [a.astype(dtype) for a in (x, weight, bias, grad_y)]
+    previous = threads.set_num_threads(thread_count)
+    try:
+        with using_backend("numba"):
+            y, saved = winograd.winograd_forward_numba(*arrays[:3], padding, out)
+            got = (y,) + winograd.winograd_backward_numba(arrays[3], saved, input_shape, padding,
+                                                          True, True, True)
+    finally:
+        threads.set_num_threads(previous)
+    terms = (9 * input_shape[1], 9 * filters, grad_y.size, grad_y.size)
+    for name, ours, exact, count in zip(("y", "dL/dx", "dL/dw", "dL/db"), got, expected, terms):
+        assert ours.dtype == dtype and ours.shape == exact.shape, name
+        if dtype == numpy.float64:
+            assert _close(ours, exact, count), name
+        else:   # float32: within a few roundings of float32 of the largest value
+            scale = numpy.abs(exact).max()
+            assert numpy.abs(ours - exact).max() <= 4 * count * numpy.finfo(numpy.float32).eps * scale, name
+
+
 @pytest.fixture
 def winograd_everywhere(monkeypatch):
     """Make every 3x3, stride-1 layer of the numba backend take the Winograd path, however

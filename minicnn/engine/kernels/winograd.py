@@ -156,9 +156,11 @@ def winograd_forward(x, weight, bias, padding, out):
 # Numba loops (CPU)
 # ==========================================================================
 # Each 4x4 transform is written out on scalars, one row or column of four
-# (or two, or three) values at a time by a small helper; the loops go over
+# (or two, or three) values at a time by a small helper. The loops go over
 # image planes, so one plane's tiles are transformed while it is in the
-# cache. Flat offsets, as in kernels/compiled.py:
+# cache; two of them (the output transform and dL/dy's) take a run of
+# consecutive planes at once, as said further down. Flat offsets, as in
+# kernels/compiled.py:
 #     V, dV   (16, C, T)   value k of channel c, tile t:   (k*C + c)*T + t
 #     M, dM   (16, F, T)   value k of filter f, tile t:    (k*F + f)*T + t
 #     U       (16, F, C)   value k of filter f, channel c: (k*F + f)*C + c
@@ -227,12 +229,13 @@ def _gather(array, first, stride, length, values):
 
 
 @numba_helper
-def _scatter(values, array, first, stride, length):
-    """The reverse of _gather: the 16 runs of ``values`` into their rows of ``array``."""
+def _scatter(values, row_length, array, first, stride, length):
+    """The reverse of _gather: the 16 runs values[k*row_length ...][:length] into their rows
+    of ``array``, array[first + k*stride ...][:length]."""
     for k in range(16):
         start = first + k * stride
         for t in range(length):
-            array[unsigned(start + t)] = values[unsigned(k * length + t)]
+            array[unsigned(start + t)] = values[unsigned(k * row_length + t)]
 
 
 @numba_loop
@@ -251,7 +254,7 @@ def _weight_loops(weight, filters, channels, out, first, last):
             c2 = _g(weight[w + 2], weight[w + 5], weight[w + 8], half)
             for i in range(4):                                  # (G w) G^T: row i to four values
                 _store(values, 4 * i * channels + c, channels, _g(c0[i], c1[i], c2[i], half))
-        _scatter(values, out, f * channels, filters * channels, channels)
+        _scatter(values, channels, out, f * channels, filters * channels, channels)
 
 
 @numba_loop
@@ -275,6 +278,35 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
                 grad_weight[unsigned(w + 3 * i)] = row[0]
                 grad_weight[unsigned(w + 3 * i + 1)] = row[1]
                 grad_weight[unsigned(w + 3 * i + 2)] = row[2]
+
+
+# ----- the tiles' transforms ------------------------------------------------------------------
+# _input_loops and _input_adjoint_loops go tile by tile. _output_loops and
+# _gradient_loops go along a run of tiles instead: a plane's tiles are
+# consecutive in M's (or dM's) rows, and so are the tiles of consecutive
+# images of one filter, t = (n*TY + ty)*TX + tx. So these two take up to
+# RUN_VALUES // (TY*TX) such images at once and compute their transform in
+# one pass along t over the whole run, one row i of the 4x4 (or 2x2) result
+# at a time: long loops over contiguous values, which the compiler turns into
+# vector instructions (eight float32 at a time with AVX2), where tile by tile
+# it works on one value at a time. (A 7x7 layer's plane has only 16 tiles,
+# too few for a vector loop on its own; and a loop writing all 16 rows at
+# once is not vectorised: the compiler gives up on checking that many pairs
+# of rows for overlap.) What is left tile by tile in them is moving pixels
+# between the image and the rows: copies, not arithmetic. Timed against the
+# tile-by-tile loops at zfnet_small's batch-32 sizes, this made the output
+# transform and dL/dy's faster; the input transform and its adjoint, which
+# move 16 values per tile between the image and the rows (the adjoint adds
+# them, overlapping), gained little or nothing from it, so they stay as they
+# are (benchmarks/README.md, "Winograd's transforms along a run of tiles").
+RUN_VALUES = 256      # tiles per run at most (16 rows of them: 16 KB in float32, in the L1 cache)
+
+
+@numba_helper
+def _run_length(plane, last, count, longest):
+    """How many planes from ``plane`` on (items c*N + n, or f*N + n) are consecutive images of
+    one channel or filter: at most ``longest``, and none past image N-1 or item last-1."""
+    return min(longest, count - plane % count, last - plane)
 
 
 @numba_loop
@@ -313,7 +345,8 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (B^T d) B: row i
                     _store(values, 4 * i * per_image + t, per_image, _b_t(c0[i], c1[i], c2[i], c3[i]))
-        _scatter(values, transformed, c * columns + n * per_image, channels * columns, per_image)
+        _scatter(values, per_image, transformed, c * columns + n * per_image, channels * columns,
+                 per_image)
 
 
 @numba_loop
@@ -321,35 +354,49 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
                   images, first, last):
     """y = A^T M A + b for every tile: product M (16, F, T) -> images (N, F, OH, OW), flat.
 
-    Items: planes f*N + n (image n moving fastest: consecutive planes read
-    on along the same 16 rows of M). A plane's 16 runs of TY*TX values are
-    first copied into ``values``, as _input_loops does the other way round.
-    The last tile's second row or column is dropped where OH or OW is odd.
+    Items: planes f*N + n (image n moving fastest), a run of images of one
+    filter at a time. The run's 16 runs of P tiles' values are first copied
+    into ``values`` (16, P), as _input_loops does the other way round; A^T M A
+    is then computed in one pass along the run's tiles t, the four output
+    pixels of tile t, (y00, y01, y10, y11), into ``corners`` (4, P); and last
+    every image row is filled from its two rows of ``corners`` (even pixels
+    from y?0, odd ones from y?1). The last tile's second row or column is
+    dropped where OH or OW is odd.
     """
     per_image = tiles_y * tiles_x
     columns = count * per_image
-    values = numpy.empty(16 * per_image, dtype=product.dtype)
-    for plane in range(first, last):
+    longest = max(1, RUN_VALUES // per_image)
+    values = numpy.empty(16 * longest * per_image, dtype=product.dtype)
+    corners = numpy.empty(4 * longest * per_image, dtype=product.dtype)
+    pairs = out_width // 2
+    plane = first
+    while plane < last:
         f, n = plane // count, plane % count
-        _gather(product, f * columns + n * per_image, filters * columns, per_image, values)
-        image = (n * filters + f) * out_height * out_width
+        run = _run_length(plane, last, count, longest)
+        p = run * per_image                                     # P
+        _gather(product, f * columns + n * per_image, filters * columns, p, values)
         b = bias[f]                                             # zeros when the layer has none
-        for ty in range(tiles_y):
-            for tx in range(tiles_x):
-                t = ty * tiles_x + tx
-                # A^T M: columns j of M, four values to two
-                c0 = _a_t(*_load(values, t, 4 * per_image))
-                c1 = _a_t(*_load(values, t + per_image, 4 * per_image))
-                c2 = _a_t(*_load(values, t + 2 * per_image, 4 * per_image))
-                c3 = _a_t(*_load(values, t + 3 * per_image, 4 * per_image))
-                for i in range(2):                              # (A^T M) A: row i
-                    y = 2 * ty + i
-                    if y < out_height:
-                        top = _a_t(c0[i], c1[i], c2[i], c3[i])
-                        x = 2 * tx
-                        images[unsigned(image + y * out_width + x)] = top[0] + b
-                        if x + 1 < out_width:
-                            images[unsigned(image + y * out_width + x + 1)] = top[1] + b
+        for t in range(p):
+            # A^T M: columns j of M (values j, 4 + j, 8 + j, 12 + j), four values to two
+            c0 = _a_t(*_load(values, t, 4 * p))
+            c1 = _a_t(*_load(values, t + p, 4 * p))
+            c2 = _a_t(*_load(values, t + 2 * p, 4 * p))
+            c3 = _a_t(*_load(values, t + 3 * p, 4 * p))
+            for i in range(2):                                  # (A^T M) A: row i, two pixels
+                top = _a_t(c0[i], c1[i], c2[i], c3[i])
+                corners[unsigned(2 * i * p + t)] = top[0] + b
+                corners[unsigned((2 * i + 1) * p + t)] = top[1] + b
+        for image in range(run):
+            start = ((n + image) * filters + f) * out_height * out_width
+            for y in range(out_height):
+                at = start + y * out_width
+                even = 2 * (y & 1) * p + image * per_image + (y >> 1) * tiles_x   # y?0 of the row
+                for pair in range(pairs):
+                    images[unsigned(at + 2 * pair)] = corners[unsigned(even + pair)]
+                    images[unsigned(at + 2 * pair + 1)] = corners[unsigned(even + p + pair)]
+                if out_width & 1:
+                    images[unsigned(at + out_width - 1)] = corners[unsigned(even + pairs)]
+        plane += run
 
 
 @numba_loop
@@ -357,35 +404,57 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                     transformed, sums, first, last):
     """dM = A dY A^T for every 2x2 tile dY of dL/dy (zeros beyond OH, OW):
     grad_images (N, F, OH, OW) -> transformed (16, F, T), flat; and sums[f*N + n] = the
-    sum of plane (n, f) in float64 (for dL/db). Items: planes f*N + n; each plane's
-    values are gathered in ``values`` first, as in _input_loops."""
+    sum of plane (n, f) in float64 (for dL/db).
+
+    Items: planes f*N + n, a run of images of one filter at a time, the
+    reverse of _output_loops: each plane's pixels go to ``corners`` (4, P),
+    pixel (2ty + i, 2tx + j) of the plane to row 2i + j at its tile t; A dY A^T
+    is computed in one pass along t into ``values`` (16, P); its 16 rows go to
+    their rows of dM. The plane's sum is added in four running sums (pixels
+    4m, 4m + 1, 4m + 2, 4m + 3), so that one does not wait for the other.
+    """
     per_image = tiles_y * tiles_x
     columns = count * per_image
-    zero = numpy.zeros(1, dtype=grad_images.dtype)[0]
-    values = numpy.empty(16 * per_image, dtype=grad_images.dtype)
-    for plane in range(first, last):
+    pixels = out_height * out_width
+    longest = max(1, RUN_VALUES // per_image)
+    values = numpy.empty(16 * longest * per_image, dtype=grad_images.dtype)
+    corners = numpy.zeros(4 * longest * per_image, dtype=grad_images.dtype)  # beyond OH, OW: 0
+    pairs = out_width // 2
+    plane = first
+    while plane < last:
         f, n = plane // count, plane % count
-        image = (n * filters + f) * out_height * out_width
-        total = 0.0
-        for pixel in range(out_height * out_width):
-            total += grad_images[unsigned(image + pixel)]
-        sums[plane] = total
-        for ty in range(tiles_y):
-            for tx in range(tiles_x):
-                y, x = 2 * ty, 2 * tx
-                top = image + y * out_width + x
-                g00 = grad_images[unsigned(top)]
-                g01 = grad_images[unsigned(top + 1)] if x + 1 < out_width else zero
-                g10, g11 = zero, zero
-                if y + 1 < out_height:
-                    g10 = grad_images[unsigned(top + out_width)]
-                    g11 = grad_images[unsigned(top + out_width + 1)] if x + 1 < out_width else zero
-                c0 = _a(g00, g10)                               # A dY: columns j, two to four
-                c1 = _a(g01, g11)
-                t = ty * tiles_x + tx
-                for i in range(4):                              # (A dY) A^T: row i, two to four
-                    _store(values, 4 * i * per_image + t, per_image, _a(c0[i], c1[i]))
-        _scatter(values, transformed, f * columns + n * per_image, filters * columns, per_image)
+        run = _run_length(plane, last, count, longest)
+        p = run * per_image
+        if (out_height | out_width) & 1:
+            corners[:4 * p] = 0             # a shorter run's rows start elsewhere: clear the gaps
+        for image in range(run):
+            start = ((n + image) * filters + f) * pixels
+            s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+            for m in range(pixels // 4):
+                at = start + 4 * m
+                s0 += grad_images[unsigned(at)]
+                s1 += grad_images[unsigned(at + 1)]
+                s2 += grad_images[unsigned(at + 2)]
+                s3 += grad_images[unsigned(at + 3)]
+            for pixel in range(pixels - pixels % 4, pixels):
+                s0 += grad_images[unsigned(start + pixel)]
+            sums[plane + image] = (s0 + s1) + (s2 + s3)
+            for y in range(out_height):
+                at = start + y * out_width
+                even = 2 * (y & 1) * p + image * per_image + (y >> 1) * tiles_x
+                for pair in range(pairs):
+                    corners[unsigned(even + pair)] = grad_images[unsigned(at + 2 * pair)]
+                    corners[unsigned(even + p + pair)] = grad_images[unsigned(at + 2 * pair + 1)]
+                if out_width & 1:
+                    corners[unsigned(even + pairs)] = grad_images[unsigned(at + out_width - 1)]
+        for i in range(4):                                      # row i of A dY A^T
+            for t in range(p):
+                # (A dY)[i]: row i of A times the two columns of dY (corners 0, 2 and 1, 3)
+                c0 = _a(corners[unsigned(t)], corners[unsigned(2 * p + t)])[i]
+                c1 = _a(corners[unsigned(p + t)], corners[unsigned(3 * p + t)])[i]
+                _store(values, 4 * i * p + t, p, _a(c0, c1))            # times A^T
+        _scatter(values, p, transformed, f * columns + n * per_image, filters * columns, p)
+        plane += run
 
 
 @numba_loop
