@@ -131,15 +131,25 @@ def test_float32_is_as_accurate_as_im2col_in_float32():
 
 
 @needs_numba
-def test_the_result_does_not_depend_on_the_thread_count():
+def test_the_result_does_not_depend_on_the_thread_count(monkeypatch):
+    """Nor on whether the 16 products are shared out among the threads: at this size they run
+    on the calling thread (fewer multiply-adds than threads.SPLIT_FROM_MULTIPLY_ADDS), and with
+    the threshold at 0 they are shared out."""
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal((5, 8, 9, 7)).astype(numpy.float32)
     weight = rng.standard_normal((6, 8, 3, 3)).astype(numpy.float32)
     bias = rng.standard_normal(6).astype(numpy.float32)
     grad_y = rng.standard_normal((5, 6, 9, 7)).astype(numpy.float32)
+    sections = []                                # the totals of the parallel sections run
+    parallel_for = threads.parallel_for
+    monkeypatch.setattr(threads, "parallel_for",
+                        lambda total, work, *rest: (sections.append(total), parallel_for(total, work, *rest))[1])
     results = []
-    for count in (1, 2, 3):
+    for count, split_from in ((1, None), (2, None), (3, None), (2, 0), (3, 0)):
+        if split_from is not None:
+            monkeypatch.setattr(threads, "SPLIT_FROM_MULTIPLY_ADDS", split_from)
         previous = threads.set_num_threads(count)
+        sections.clear()
         try:
             with using_backend("numba"):
                 y, saved = winograd.winograd_forward_numba(x, weight, bias, (1, 1), (9, 7))
@@ -147,6 +157,8 @@ def test_the_result_does_not_depend_on_the_thread_count():
                     grad_y, saved, x.shape, (1, 1), True, True, True))
         finally:
             threads.set_num_threads(previous)
+        # the three kinds of products (forward, dU, dV): shared out only with the threshold at 0
+        assert sections.count(16) == (3 if split_from == 0 else 0), (count, split_from, sections)
     for other in results[1:]:
         for mine, first in zip(other, results[0]):
             assert numpy.array_equal(mine, first)

@@ -70,7 +70,8 @@ Only stride 1, dilation 1, one group and a 3x3 filter; any padding. Which
 layers take this path: kernels/routes.py (``by_winograd``, in the table ROUTES).
 In this file: the NumPy reference (read it to learn), then the Numba loops
 and the numba backend's forward and backward, whose 16 products run on
-minicnn's threads, each with NumPy's BLAS on one thread.
+minicnn's threads, each with NumPy's BLAS on one thread (all on the calling
+thread when there are too few multiply-adds to share: a batch of a few images).
 """
 
 import numpy
@@ -499,14 +500,21 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
 def _products(left, right, out, transpose_left=False, transpose_right=False):
     """out[k] = left[k] @ right[k] for the 16 values k (each operand optionally
     transposed), on minicnn's threads: each thread one stacked product over its share
-    of the k (NumPy's matmul, which calls BLAS once per k), BLAS on one thread."""
+    of the k (NumPy's matmul, which calls BLAS once per k), BLAS on one thread.
+    Below threads.SPLIT_FROM_MULTIPLY_ADDS multiply-adds in all (a batch of a few
+    images) the 16 run on the calling thread: handing half to another thread would
+    cost more than it saves (threads.py says why)."""
     def work(first, last):
         a, b = left[first:last], right[first:last]
         numpy.matmul(a.transpose(0, 2, 1) if transpose_left else a,
                      b.transpose(0, 2, 1) if transpose_right else b, out=out[first:last])
 
+    inner = left.shape[1] if transpose_left else left.shape[2]
     with threads.blas_on_one_thread():
-        threads.parallel_for(16, work)
+        if out.size * inner < threads.SPLIT_FROM_MULTIPLY_ADDS:
+            work(0, 16)
+        else:
+            threads.parallel_for(16, work)
     return out
 
 
