@@ -1,14 +1,19 @@
-"""Before: Winograd's output transform and dL/dy's tile by tile, as kernels/winograd.py had them.
+"""Before: Winograd's output transform and dL/dy's tile by tile, and its 16 products always
+shared out, as kernels/winograd.py had them.
 
-The engine now computes these two along runs of tiles (consecutive images of
-one filter), so that the compiler vectorises them; these are the loops they
-replaced, kept for the A/Bs beside them (loops_ab.py, step_ab.py), with
-_scatter's new row-length argument. They give the same numbers (dL/db's
-plane sums to rounding: the engine adds them in four running sums).
+The engine now computes these two transforms along runs of tiles
+(consecutive images of one filter), so that the compiler vectorises them;
+these are the loops they replaced, kept for the A/Bs beside them
+(loops_ab.py, step_ab.py), with _scatter's new row-length argument. They
+give the same numbers (dL/db's plane sums to rounding: the engine adds them
+in four running sums). ``_products`` shared the 16 products out among the
+threads at every size; the engine's runs them on the calling thread below
+threads.SPLIT_FROM_MULTIPLY_ADDS (small_batch_ab.py).
 """
 
 import numpy
 
+from minicnn.engine import threads
 from minicnn.engine.kernels.compiled import numba_loop, unsigned
 from minicnn.engine.kernels.winograd import _a, _a_t, _gather, _load, _scatter, _store
 
@@ -84,3 +89,15 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                     _store(values, 4 * i * per_image + t, per_image, _a(c0[i], c1[i]))
         _scatter(values, per_image, transformed, f * columns + n * per_image, filters * columns,
                  per_image)
+
+
+def _products(left, right, out, transpose_left=False, transpose_right=False):
+    """out[k] = left[k] @ right[k] for the 16 values k, always shared out among minicnn's threads."""
+    def work(first, last):
+        a, b = left[first:last], right[first:last]
+        numpy.matmul(a.transpose(0, 2, 1) if transpose_left else a,
+                     b.transpose(0, 2, 1) if transpose_right else b, out=out[first:last])
+
+    with threads.blas_on_one_thread():
+        threads.parallel_for(16, work)
+    return out
