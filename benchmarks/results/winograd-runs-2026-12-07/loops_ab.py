@@ -8,6 +8,7 @@ calling thread (the whole range of planes) and prints the medians and the
 median of the per-pair ratios (other / engine, or engine / before). Rows:
     output, dL/dy     the engine (along runs) against tile_by_tile.py (before)
     input, adjoint    tried_runs.py (along runs, not kept) against the engine
+    input, phases     tried_runs.py's third try at the input transform
 Also checks that both give the same numbers (largest difference printed).
 """
 
@@ -78,6 +79,10 @@ def main():
                                        (x, *ints(n, c, h, h, 1, 1, ty, tx), va, 0, n * c),
                                        (x, *ints(n, c, h, h, 1, 1, ty, tx), vb, 0, n * c),
                                        lambda: numpy.abs(va - vb).max()),
+            "input, phases (tried / engine)": (winograd._input_loops, tried_runs._input_loops_from_phases,
+                                               (x, *ints(n, c, h, h, 1, 1, ty, tx), va, 0, n * c),
+                                               (x, *ints(n, c, h, h, 1, 1, ty, tx), vb, 0, n * c),
+                                               lambda: numpy.abs(va - vb).max()),
             "adjoint (tried / engine)": (winograd._input_adjoint_loops, tried_runs._input_adjoint_loops,
                                          (grad_v, *ints(n, c, h, h, 1, 1, ty, tx), xa, 0, n * c),
                                          (grad_v, *ints(n, c, h, h, 1, 1, ty, tx), xb, 0, n * c),

@@ -140,3 +140,64 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
                     grad_images[unsigned(start + y * width + x)] = padded[
                         unsigned((y + padding_y) * row + padding_x + x)]
         plane += run
+
+
+@numba_helper
+def _tap(phases, capacity, q, tiles_x, r, c):
+    """d[r][c] of the tile at q."""
+    return phases[unsigned((((r & 1) * 2 + (c & 1)) * 2 + (c >> 1)) * capacity + q + (r >> 1) * tiles_x)]
+
+@numba_loop
+def _input_loops_from_phases(images, count, channels, height, width, padding_y, padding_x, tiles_y,
+                             tiles_x, transformed, first, last):
+    """V = B^T d B along a run of images of one channel, from the padded image's phases.
+
+    Pixel (Y, X) of the padded image (Y = y + PH, X = x + PW) goes to phase
+    (Y % 2, X % 2), row Y // 2, column X // 2, in two copies shifted by one
+    column (dj = 0, 1: ``phases`` holds 8 arrays of (TY + 1, TX) per image), so
+    that tap d[i][j] of tile (ty, tx) is phase (i % 2, j % 2, j // 2) at
+    q + (i // 2)*TX, q = (image*(TY + 1) + ty)*TX + tx: contiguous along q.
+    Then B^T d B one row i at a time along q, as the engine's output
+    transform, and each image's 16 runs to V. The same numbers as the
+    engine's loop, bit for bit (the same additions in the same order).
+    """
+    per_image = tiles_y * tiles_x
+    columns = count * per_image
+    longest = max(1, RUN_VALUES // per_image)
+    block = (tiles_y + 1) * tiles_x
+    capacity = longest * block
+    phases = numpy.zeros(8 * capacity, dtype=images.dtype)
+    staged = numpy.empty(16 * capacity, dtype=images.dtype)
+    plane = first
+    while plane < last:
+        c, n = plane // count, plane % count
+        run = _run_length(plane, last, count, longest)
+        span = run * block
+        for image in range(run):
+            start = ((n + image) * channels + c) * height * width
+            for y in range(height):
+                big_y = y + padding_y
+                for x in range(width):
+                    big_x = x + padding_x
+                    m = big_x >> 1
+                    at = (((big_y & 1) * 2 + (big_x & 1)) * 2) * capacity + image * block + (big_y >> 1) * tiles_x + m
+                    value = images[unsigned(start + y * width + x)]
+                    if m < tiles_x:
+                        phases[unsigned(at)] = value
+                    if m >= 1:
+                        phases[unsigned(at + capacity - 1)] = value
+        for i in range(4):
+            for q in range(span - tiles_x):
+                e0 = _b_t(_tap(phases, capacity, q, tiles_x, 0, 0), _tap(phases, capacity, q, tiles_x, 1, 0),
+                          _tap(phases, capacity, q, tiles_x, 2, 0), _tap(phases, capacity, q, tiles_x, 3, 0))[i]
+                e1 = _b_t(_tap(phases, capacity, q, tiles_x, 0, 1), _tap(phases, capacity, q, tiles_x, 1, 1),
+                          _tap(phases, capacity, q, tiles_x, 2, 1), _tap(phases, capacity, q, tiles_x, 3, 1))[i]
+                e2 = _b_t(_tap(phases, capacity, q, tiles_x, 0, 2), _tap(phases, capacity, q, tiles_x, 1, 2),
+                          _tap(phases, capacity, q, tiles_x, 2, 2), _tap(phases, capacity, q, tiles_x, 3, 2))[i]
+                e3 = _b_t(_tap(phases, capacity, q, tiles_x, 0, 3), _tap(phases, capacity, q, tiles_x, 1, 3),
+                          _tap(phases, capacity, q, tiles_x, 2, 3), _tap(phases, capacity, q, tiles_x, 3, 3))[i]
+                _store(staged, 4 * i * span + q, span, _b_t(e0, e1, e2, e3))
+        for image in range(run):
+            _scatter(staged[image * block:], span, transformed, c * columns + (n + image) * per_image,
+                     channels * columns, per_image)
+        plane += run
