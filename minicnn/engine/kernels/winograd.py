@@ -286,14 +286,15 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
 # _gradient_loops go along a run of tiles instead: a plane's tiles are
 # consecutive in M's (or dM's) rows, and so are the tiles of consecutive
 # images of one filter, t = (n*TY + ty)*TX + tx. So these two take up to
-# RUN_VALUES // (TY*TX) such images at once and compute their transform in
-# one pass along t over the whole run, one row i of the 4x4 (or 2x2) result
-# at a time: long loops over contiguous values, which the compiler turns into
-# vector instructions (eight float32 at a time with AVX2), where tile by tile
-# it works on one value at a time. (A 7x7 layer's plane has only 16 tiles,
-# too few for a vector loop on its own; and a loop writing all 16 rows at
-# once is not vectorised: the compiler gives up on checking that many pairs
-# of rows for overlap.) What is left tile by tile in them is moving pixels
+# RUN_VALUES // (TY*TX) such images at once and compute their transform
+# along t over the whole run (the output transform its four pixels in one
+# pass, dL/dy's its 16 values one row of four at a time): long loops over
+# contiguous values, which the compiler turns into vector instructions
+# (eight float32 at a time with AVX2), where tile by tile it works on one
+# value at a time. (A 7x7 layer's plane has only 16 tiles, too few for a
+# vector loop on its own; and a loop writing all 16 rows at once is not
+# vectorised: the compiler gives up on checking that many pairs of rows
+# for overlap.) What is left tile by tile in them is moving pixels
 # between the image and the rows: copies, not arithmetic. Timed against the
 # tile-by-tile loops at zfnet_small's batch-32 sizes, this made the output
 # transform and dL/dy's faster; the input transform and its adjoint, which
