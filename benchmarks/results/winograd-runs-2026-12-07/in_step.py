@@ -12,16 +12,15 @@ microseconds a call).
 
 import argparse
 import collections
+import pathlib
+import sys
 import time
 
 import numpy
 
-import minicnn as mc
-from minicnn import functional as F
-from minicnn import optim
-from minicnn.bench.machine import machine_info
-from minicnn.engine.kernels import winograd
-from minicnn.models import get_model
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import common  # noqa: E402
+from minicnn.engine.kernels import winograd  # noqa: E402
 
 
 def timed(function, name, totals):
@@ -38,7 +37,6 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    mc.set_backend("numba")
     totals = collections.defaultdict(float)
     kinds = {(False, False): "products M = U V", (False, True): "products dU = dM V^T",
              (True, False): "products dV = U^T dM"}
@@ -53,29 +51,18 @@ def main():
     winograd.winograd_backward_numba = timed(originals["winograd_backward_numba"],
                                              lambda a, k: "backward, whole", totals)
     try:
-        rng = numpy.random.default_rng(0)
-        mc.manual_seed(0)
-        model = get_model("zfnet_small")
-        x = mc.tensor(rng.standard_normal((args.batch,) + tuple(model.input_shape)).astype(numpy.float32))
-        labels = rng.integers(0, 10, args.batch)
-        optimizer = optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+        model, x, labels, optimizer = common.setup("zfnet_small", args.batch)
         steps = []
         for round_ in range(args.steps + 3):
             if round_ == 3:
                 totals.clear()
-            start = time.perf_counter()
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), labels).backward()
-            optimizer.step()
+            seconds = common.train_step(model, x, labels, optimizer)
             if round_ >= 3:
-                steps.append(time.perf_counter() - start)
+                steps.append(seconds)
     finally:
         for name, function in originals.items():
             setattr(winograd, name, function)
-    info = machine_info(threads=None)
-    print("machine:", info["cpu_model"], "| cores", info["cpu_count"], "| minicnn threads",
-          info["minicnn_threads"], "| BLAS",
-          info["numpy_blas"].get("openblas configuration", info["numpy_blas"]))
+    print(common.machine_line())
     print(f"zfnet_small, batch {args.batch}: median step {numpy.median(steps) * 1e3:.1f} ms; "
           f"its four Winograd layers, ms per step:")
     for name in sorted(totals):

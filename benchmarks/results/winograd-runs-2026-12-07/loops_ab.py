@@ -20,9 +20,9 @@ import time
 import numpy
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import common  # noqa: E402
 import tile_by_tile  # noqa: E402
 import tried_runs  # noqa: E402
-from minicnn.bench.machine import machine_info  # noqa: E402
 from minicnn.engine.kernels import winograd  # noqa: E402
 from minicnn.engine.kernels.compiled import ints  # noqa: E402
 
@@ -44,9 +44,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=60)
     pairs = parser.parse_args().pairs
-    info = machine_info(threads=None)
-    print("machine:", info["cpu_model"], "| cores", info["cpu_count"], "| BLAS",
-          info["numpy_blas"].get("openblas configuration", info["numpy_blas"]), "| one thread")
+    print(common.machine_line(), "| these loops on one thread")
     rng = numpy.random.default_rng(0)
     totals = {}
     for n, c, h, f in LAYERS:
