@@ -1,0 +1,53 @@
+"""3x3 max pooling with stride 2 from four phases (tried_pool_phases.py) against minicnn's loop,
+alternating step by step in one process: zfnet_small's training step (its first layer's pool,
+in the direct route, and its second, after Winograd, go through this loop), numba backend,
+default threads, nothing set. First checks that both give the same maxima and switches.
+
+    python benchmarks/results/sgd-and-pool-2026-12-07/pool_ab.py --batch 32 --steps 60
+"""
+
+import argparse
+import pathlib
+import sys
+
+import numpy
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "winograd-runs-2026-12-07"))
+sys.path.insert(0, str(HERE))
+from common import after_before, alternate, machine_line, setup, train_step  # noqa: E402
+import tried_pool_phases  # noqa: E402
+
+from minicnn.engine.kernels import pooling  # noqa: E402
+from minicnn.engine.kernels.compiled import flat, ints  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", default="zfnet_small")
+parser.add_argument("--batch", type=int, default=32)
+parser.add_argument("--steps", type=int, default=60)
+args = parser.parse_args()
+
+minicnn_loop, phases = pooling._maxpool_3x3_stride2_loops, tried_pool_phases.maxpool_3x3_stride2_from_phases
+rng = numpy.random.default_rng(0)
+for (n, c, h, w, oh, ow, py, px) in [(32, 64, 14, 14, 7, 7, 0, 0), (32, 32, 28, 28, 14, 14, 0, 0),
+                                     (8, 16, 13, 13, 7, 7, 1, 1), (4, 8, 11, 9, 6, 5, 1, 0)]:
+    for dtype in (numpy.float32, numpy.float64):
+        x = rng.integers(-2, 3, (n, c, h, w)).astype(dtype)
+        x.ravel()[::37], x.ravel()[::41] = numpy.nan, -numpy.inf
+        results = []
+        for loops in (minicnn_loop, phases):
+            y, s = numpy.empty((n, c, oh, ow), dtype), numpy.empty((n, c, oh, ow), numpy.int64)
+            loops(flat(x), *ints(h, w, py, px, oh, ow), y.reshape(-1), s.reshape(-1), 0, n * c)
+            results.append((y, s))
+        assert numpy.array_equal(results[0][0], results[1][0], equal_nan=True), (n, c, h, w, dtype)
+        assert numpy.array_equal(results[0][1], results[1][1]), (n, c, h, w, dtype)
+
+model, x, labels, optimizer = setup(args.model, args.batch)
+versions = {"before": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", minicnn_loop),
+            "after": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", phases)}
+times = alternate(versions, lambda: train_step(model, x, labels, optimizer), args.steps, warm_up=4)
+pooling._maxpool_3x3_stride2_loops = minicnn_loop
+print(machine_line())
+print(f"{args.model} batch {args.batch}, {args.steps} training steps each, alternating; the same maxima "
+      f"and switches on 8 drawn cases")
+print(after_before(times["before"], times["after"]))
