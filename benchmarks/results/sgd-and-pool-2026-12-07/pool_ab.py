@@ -42,6 +42,25 @@ for (n, c, h, w, oh, ow, py, px) in [(32, 64, 14, 14, 7, 7, 0, 0), (32, 32, 28, 
         assert numpy.array_equal(results[0][0], results[1][0], equal_nan=True), (n, c, h, w, dtype)
         assert numpy.array_equal(results[0][1], results[1][1]), (n, c, h, w, dtype)
 
+# the loops alone, one thread, alternating call by call, at zfnet_small's two sizes (batch 32)
+import time  # noqa: E402
+for (n, c, h, w, oh, ow) in [(32, 32, 28, 28, 14, 14), (32, 64, 14, 14, 7, 7)]:
+    x = rng.standard_normal((n, c, h, w)).astype(numpy.float32)
+    y, s = numpy.empty((n, c, oh, ow), numpy.float32), numpy.empty((n, c, oh, ow), numpy.int64)
+    arguments = (flat(x), *ints(h, w, 0, 0, oh, ow), y.reshape(-1), s.reshape(-1), 0, n * c)
+    seconds = {minicnn_loop: [], phases: []}
+    for round_ in range(42):
+        for loops in seconds:
+            start = time.perf_counter()
+            loops(*arguments)
+            if round_ >= 2:
+                seconds[loops].append(time.perf_counter() - start)
+    before, after = numpy.median(seconds[minicnn_loop]), numpy.median(seconds[phases])
+    print(f"the loops alone, {n * c} planes {h}x{w} -> {oh}x{ow}, float32, one thread: minicnn's "
+          f"{before * 1e6:.0f} us, from phases {after * 1e6:.0f} us; after / before "
+          f"{numpy.median(numpy.array(seconds[phases]) / numpy.array(seconds[minicnn_loop])):.3f} "
+          f"(median of pairs)")
+
 model, x, labels, optimizer = setup(args.model, args.batch)
 versions = {"before": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", minicnn_loop),
             "after": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", phases)}
