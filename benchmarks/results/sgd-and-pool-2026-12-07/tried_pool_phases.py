@@ -14,10 +14,12 @@ import numba
 
 from minicnn.engine.kernels.compiled import unsigned
 
+
 @numba.njit(nogil=True)
 def _pick(value, tap, best_value, best_tap):
     take = (value > best_value) | ((value != value) & (best_value == best_value))
     return (value if take else best_value), (tap if take else best_tap)
+
 
 @numba.njit(nogil=True, fastmath=False)
 def maxpool_3x3_stride2_from_phases(images, height, width, padding_y, padding_x, out_height, out_width, maxima, switches, first, last):

@@ -2,7 +2,8 @@
 
 It was written as a kernel of minicnn/engine/kernels/ (sgd.py, a twin in KERNELS, tested bit
 for bit against its reference with every pair of special values) and measured with sgd_ab.py:
-no gain at batch 32 or 128, about 2% at batch 1 (sgd-ab.txt). Kept here, outside the
+about 1-2% for zfnet_small at batch 1 and 32, nothing for keras-MNIST at 32 or 128
+(sgd-ab.txt). Kept here, outside the
 engine, with the A/B that measured it. ``step(optimizer)`` is SGD.step through it.
 
 As it stood in the engine:
