@@ -6,7 +6,6 @@ default threads, nothing set. First checks that both give the same maxima and sw
     python benchmarks/results/sgd-and-pool-2026-12-07/pool_ab.py --batch 32 --steps 60
 """
 
-import argparse
 import pathlib
 import sys
 
@@ -15,17 +14,13 @@ import numpy
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "winograd-runs-2026-12-07"))
 sys.path.insert(0, str(HERE))
-from common import after_before, alternate, machine_line, setup, train_step  # noqa: E402
+from common import after_before, machine_line, options, setup, swapped, train_step  # noqa: E402
 import tried_pool_phases  # noqa: E402
 
 from minicnn.engine.kernels import pooling  # noqa: E402
 from minicnn.engine.kernels.compiled import flat, ints  # noqa: E402
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--model", default="zfnet_small")
-parser.add_argument("--batch", type=int, default=32)
-parser.add_argument("--steps", type=int, default=60)
-args = parser.parse_args()
+args = options()
 
 minicnn_loop, phases = pooling._maxpool_3x3_stride2_loops, tried_pool_phases.maxpool_3x3_stride2_from_phases
 rng = numpy.random.default_rng(0)
@@ -62,10 +57,8 @@ for (n, c, h, w, oh, ow) in [(32, 32, 28, 28, 14, 14), (32, 64, 14, 14, 7, 7)]:
           f"(median of pairs)")
 
 model, x, labels, optimizer = setup(args.model, args.batch)
-versions = {"before": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", minicnn_loop),
-            "after": lambda: setattr(pooling, "_maxpool_3x3_stride2_loops", phases)}
-times = alternate(versions, lambda: train_step(model, x, labels, optimizer), args.steps, warm_up=4)
-pooling._maxpool_3x3_stride2_loops = minicnn_loop
+times = swapped(pooling, "_maxpool_3x3_stride2_loops", phases, lambda: train_step(model, x, labels, optimizer),
+                args.steps)
 print(machine_line())
 print(f"{args.model} batch {args.batch}, {args.steps} training steps each, alternating; the same maxima "
       f"and switches on 8 drawn cases")

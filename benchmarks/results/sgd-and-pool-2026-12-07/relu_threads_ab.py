@@ -5,21 +5,15 @@ process, numba backend, default threads, nothing set.
     python benchmarks/results/sgd-and-pool-2026-12-07/relu_threads_ab.py --model keras_mnist_cnn --batch 32
 """
 
-import argparse
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "winograd-runs-2026-12-07"))
-from common import after_before, alternate, machine_line, setup, train_step  # noqa: E402
+from common import after_before, machine_line, options, setup, swapped, train_step  # noqa: E402
 
 from minicnn.engine.kernels import compiled, relu  # noqa: E402
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--model", default="keras_mnist_cnn")
-parser.add_argument("--batch", type=int, default=32)
-parser.add_argument("--steps", type=int, default=150)
-args = parser.parse_args()
-
+args = options(model="keras_mnist_cnn", steps=150)
 model, x, labels, optimizer = setup(args.model, args.batch)
 minicnn_share_out = relu.share_out
 
@@ -28,10 +22,7 @@ def shared_from_less(loops, total, *arguments, share_from_bytes=None):
     return minicnn_share_out(loops, total, *arguments, share_from_bytes=compiled.SHARE_FROM_BYTES_COMPUTING)
 
 
-versions = {"before": lambda: setattr(relu, "share_out", minicnn_share_out),
-            "after": lambda: setattr(relu, "share_out", shared_from_less)}
-times = alternate(versions, lambda: train_step(model, x, labels, optimizer), args.steps, warm_up=5)
-relu.share_out = minicnn_share_out
+times = swapped(relu, "share_out", shared_from_less, lambda: train_step(model, x, labels, optimizer), args.steps)
 print(machine_line())
 print(f"{args.model} batch {args.batch}, {args.steps} training steps each, alternating; after: ReLU shared "
       f"out from {compiled.SHARE_FROM_BYTES_COMPUTING} bytes")

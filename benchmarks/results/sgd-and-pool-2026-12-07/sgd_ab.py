@@ -5,27 +5,19 @@ alternating step by step in one process: a learner's training step (common.py of
     python benchmarks/results/sgd-and-pool-2026-12-07/sgd_ab.py --model zfnet_small --batch 32 --steps 60
 """
 
-import argparse
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "winograd-runs-2026-12-07"))
-from common import after_before, alternate, machine_line, setup, train_step  # noqa: E402
+from common import after_before, machine_line, options, setup, swapped, train_step  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import tried_sgd  # noqa: E402
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--model", default="zfnet_small")
-parser.add_argument("--batch", type=int, default=32)
-parser.add_argument("--steps", type=int, default=60)
-args = parser.parse_args()
-
+args = options()
 model, x, labels, optimizer = setup(args.model, args.batch)
-numpy_step = optimizer.step
-versions = {"before": lambda: setattr(optimizer, "step", numpy_step),
-            "after": lambda: setattr(optimizer, "step", lambda: tried_sgd.step(optimizer))}
-times = alternate(versions, lambda: train_step(model, x, labels, optimizer), args.steps, warm_up=4)
+times = swapped(optimizer, "step", lambda: tried_sgd.step(optimizer), lambda: train_step(model, x, labels, optimizer),
+                args.steps)
 print(machine_line())
 print(f"{args.model} batch {args.batch}, {args.steps} training steps each, alternating")
 print(after_before(times["before"], times["after"]))

@@ -30,6 +30,7 @@ versions = {"winograd": lambda: setattr(winograd, "pays", pays),
 step = (lambda: train_step(model, x, labels, optimizer)) if args.mode == "train" else (lambda: infer_step(model, x))
 times = alternate(versions, step, args.steps, warm_up=5)
 winograd.pays = pays
+print(machine_line())
 by_winograd, by_im2col = numpy.array(times["winograd"]), numpy.array(times["im2col"])
 print(f"{args.model} batch {args.batch} {args.mode}: winograd {numpy.median(by_winograd) * 1e3:.2f} ms, "
       f"im2col {numpy.median(by_im2col) * 1e3:.2f} ms; im2col / winograd {numpy.median(by_im2col / by_winograd):.3f} "

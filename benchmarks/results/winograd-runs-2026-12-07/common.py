@@ -1,4 +1,4 @@
-"""What the scripts in this folder share: a learner's training step, the machine, and an A/B.
+"""What the scripts in this folder (and in ../sgd-and-pool-2026-12-07) share: a learner's training step, the machine, and an A/B.
 
 A learner's step: zfnet_small (or another zoo model) on the numba backend,
 float32, minicnn's default threads, nothing set; a fixed random batch of N
@@ -73,3 +73,24 @@ def after_before(before, after):
     return (f"before {numpy.median(before) * 1e3:.2f} ms, after {numpy.median(after) * 1e3:.2f} ms; "
             f"after / before {numpy.median(after) / numpy.median(before):.3f} (medians), "
             f"{numpy.median(after / before):.3f} (median of step pairs)")
+
+
+def options(model="zfnet_small", batch=32, steps=60):
+    """--model, --batch and --steps from the command line, with these defaults."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--steps", type=int, default=steps)
+    return parser.parse_args()
+
+
+def swapped(owner, name, replacement, step, rounds, warm_up=4):
+    """alternate() between ``owner.name`` as it is ("before") and ``replacement`` in its
+    place ("after"), ``step()`` timed each round; the original is put back at the end."""
+    original = getattr(owner, name)
+    try:
+        return alternate({"before": lambda: setattr(owner, name, original),
+                          "after": lambda: setattr(owner, name, replacement)}, step, rounds, warm_up)
+    finally:
+        setattr(owner, name, original)
