@@ -115,11 +115,12 @@ def check_route(monkeypatch, op, route, geometry, seed, dtype, pool=None):
 
 
 @needs_split_blas
+@pytest.mark.parametrize("name", ["winograd F(2x2,3x3)", "winograd F(4x4,3x3)"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(geometry=geometries(three_by_three=True), seed=st.integers(0, 999))
 @settings(max_examples=15, deadline=None)
-def test_winograd_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, seed):
-    (route,) = [r for r in routes.ROUTES["conv2d"] if r.name.startswith("winograd")]
+def test_winograd_routes_equal_the_im2col_reference(monkeypatch, name, dtype, geometry, seed):
+    (route,) = [r for r in routes.ROUTES["conv2d"] if r.name == name]
     check_route(monkeypatch, "conv2d", route, geometry, seed, dtype)
 
 
@@ -514,7 +515,7 @@ def _names_used(path):
 def test_ops_and_layers_never_ask_the_backend_or_the_machine():
     """Only kernels/ (KERNELS and ROUTES) decides how an op runs: the ops and layers never
     look at the backend, the BLAS library or a route's own condition."""
-    deciders = {"get_backend", "blas_control", "is_cupy_array", "by_winograd", "in_chunks",
+    deciders = {"get_backend", "blas_control", "is_cupy_array", "by_winograd", "by_winograd_4x4", "in_chunks",
                 "input_gradient_in_chunks", "by_square_roots", "pooled_from_the_product", "pays",
                 "CHUNKS_BELOW_ROWS", "_pick"}
     offenders = {}
@@ -566,7 +567,9 @@ def test_summary_on_numpy_names_the_reference_and_the_reordering():
 @needs_split_blas
 def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     rows = _runs_as("zfnet_small", "numba", batch=32)
-    assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
+    assert [rows[name] for name in ("4", "8", "10", "12")] == ["winograd F(4x4,3x3)"] * 4
+    few = _runs_as("zfnet_small", "numba", batch=8)               # fewer images: 2x2 tiles
+    assert [few[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
     assert rows["0"] == "direct, pooled in cache, fused with 1, 2"
     assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
@@ -586,7 +589,7 @@ def test_summary_command_names_the_routes():
     out = subprocess.run([sys.executable, "-m", "minicnn", "summary", "zfnet_small", "--backend", "numba"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert "runs as: on the numba backend, batch 32" in out
-    assert out.count("winograd F(2x2,3x3)") == 4 and "fused with 1, 2" in out
+    assert out.count("winograd F(4x4,3x3)") == 4 and "fused with 1, 2" in out
 
 
 def test_summary_of_a_model_on_flat_inputs_and_of_a_first_layer():

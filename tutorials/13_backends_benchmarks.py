@@ -216,7 +216,9 @@ limit_threads(1)                                                     # back to t
 # zfnet_small's 3x3 layers are also computed by Winograd's F(2x2, 3x3)
 # (minicnn/engine/kernels/winograd.py): each 2x2 tile of output from the
 # 4x4 input tile under it, with 2.25 times fewer multiply-adds in those
-# products; the profile lists them as "conv2d by winograd F(2x2,3x3)". Its
+# products; the profile lists them as "conv2d by winograd F(2x2,3x3)"; from
+# 32 images on, by F(4x4, 3x3) (kernels/winograd_4x4.py), 4x4 tiles of
+# output and 4 times fewer multiply-adds. Its
 # first convolution and pool run as one op ("conv2d+max_pool2d by direct,
 # pooled in cache": no im2col, the gradients read at the pool's switches) and its LRN layers take the power 3/4 by square roots
 # ("local_response_norm by square roots (beta 3/4)"): every such *route* is

@@ -37,7 +37,7 @@ import numpy
 
 from ..engine import functional as F
 from ..engine import kernels, optim
-from ..engine.kernels import switch_gradients, winograd
+from ..engine.kernels import switch_gradients, winograd, winograd_4x4
 from ..engine.backend import backends, using_backend
 from ..models import NAMES as MODEL_NAMES
 from ..models import get_model, input_shape
@@ -109,7 +109,7 @@ def instrumented(timers):
 def recording_products(products):
     """Append the shapes of every conv2d and linear matrix product to ``products``: conv2d
     by its formulas or in chunks as (F, K, P) (the chunks split P), by Winograd as 16
-    products (F, C, T) of each kind; the route "direct, pooled in cache" computes none, the
+    products (F, C, T) of each kind (36 for F(4x4, 3x3)); the route "direct, pooled in cache" computes none, the
     route "im2col pooled, gradients at switches" the forward one only, over the outputs its
     pool reads (its gradients are read at the switches, kernels/switch_gradients.py)."""
     conv_forward, routed_forward = Conv2dFunction.forward, RoutedFunction.forward
@@ -127,8 +127,10 @@ def recording_products(products):
         x, weight = arrays[:2]
         call = self.call
         if self.route.name.startswith("winograd"):
-            tiles = x.shape[0] * winograd.tiles(call.out)[0] * winograd.tiles(call.out)[1]
-            products.append(("conv2d by Winograd, 16 x", (weight.shape[0], weight.shape[1], tiles),
+            module = winograd_4x4 if self.route.code == "kernels/winograd_4x4.py" else winograd
+            values = 36 if module is winograd_4x4 else 16                 # per tile
+            tiles = x.shape[0] * module.tiles(call.out)[0] * module.tiles(call.out)[1]
+            products.append((f"conv2d by Winograd, {values} x", (weight.shape[0], weight.shape[1], tiles),
                              self.needs_input_grad[0], x.dtype))
         else:                                                              # the formulas, or chunks of them
             kind, out = "conv2d", call.out
@@ -157,7 +159,7 @@ def time_products(products, put, synchronize, repeat=15):
 
     conv2d (F, K, P): y = W @ cols, dW = G @ cols.T, dcols = W.T @ G (when the
     input needs a gradient). conv2d by Winograd (F, C, T), kernels/winograd.py,
-    16 products of each: M = U @ V, dU = dM @ V.T, dV = U.T @ dM. linear (N, IN,
+    16 products of each (kernels/winograd_4x4.py: 36): M = U @ V, dU = dM @ V.T, dV = U.T @ dM. linear (N, IN,
     OUT): y = x @ W.T, dW = G.T @ x, dx = G @ W (when the input needs a gradient).
     """
     rng = numpy.random.default_rng(0)
@@ -167,15 +169,17 @@ def time_products(products, put, synchronize, repeat=15):
             return put(rng.standard_normal(shape).astype(dtype))
         if kind.startswith("conv2d by Winograd"):
             filters, channels, tiles = sizes
-            u, v, m = array(16, filters, channels), array(16, channels, tiles), array(16, filters, tiles)
+            values = int(kind.split(", ")[1].split()[0])                   # 16 or 36 per tile
+            u, v = array(values, filters, channels), array(values, channels, tiles)
+            m = array(values, filters, tiles)
 
-            def sixteen(product):
-                return lambda: [product(k) for k in range(16)]
+            def each(product, values=values):
+                return lambda: [product(k) for k in range(values)]
 
-            calls = [("forward", sixteen(lambda k: u[k] @ v[k])),
-                     ("weight gradient", sixteen(lambda k: m[k] @ v[k].T))]
+            calls = [("forward", each(lambda k: u[k] @ v[k])),
+                     ("weight gradient", each(lambda k: m[k] @ v[k].T))]
             if input_grad:
-                calls.append(("input gradient", sixteen(lambda k: u[k].T @ m[k])))
+                calls.append(("input gradient", each(lambda k: u[k].T @ m[k])))
         elif kind.startswith("conv2d"):
             filters, k, p = sizes
             w, cols, g = array(filters, k), array(k, p), array(filters, p)

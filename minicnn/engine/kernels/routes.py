@@ -8,7 +8,8 @@ added in another order: tests/test_routes.py checks values and gradients
 against the reference, for every dtype the route takes).
 
     op                     reference (what you read)            routes (tried in this order)
-    conv2d                 im2col      functional/conv.py       winograd F(2x2,3x3), chunks
+    conv2d                 im2col      functional/conv.py       winograd F(4x4,3x3),
+                                                                winograd F(2x2,3x3), chunks
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
     conv2d+max_pool2d      conv2d, then max_pool2d              direct, pooled in cache;
                            (functional/conv_pool.py)            chunks, pooled in cache;
@@ -40,7 +41,8 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..backend import get_backend, is_cupy_array
-from . import convolution, direct_pool, lrn_square_roots, pooled_product, switch_gradients, winograd
+from . import (convolution, direct_pool, lrn_square_roots, pooled_product, switch_gradients, winograd,
+               winograd_4x4)
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -162,6 +164,13 @@ def by_winograd(call):
             and threads.blas_control())
 
 
+def by_winograd_4x4(call):
+    """Winograd's F(4x4, 3x3) (kernels/winograd_4x4.py): where F(2x2, 3x3) would run
+    (by_winograd) and the batch has at least winograd_4x4.IMAGES_FROM images, the length
+    of the vectors its transforms compute with."""
+    return by_winograd(call) and call.input_shape[0] >= winograd_4x4.IMAGES_FROM
+
+
 def directly(call):
     """A first layer's convolution summed directly, then max pooled, its gradients read at the
     switches (kernels/direct_pool.py): the numba backend, one group, at most MOST_TAPS rows
@@ -215,6 +224,15 @@ def _winograd_forward(call, x, weight, bias):
 
 def _winograd_backward(call, saved, grad_y, needs):
     return winograd.winograd_backward_numba(grad_y, saved, call.input_shape, call.padding, *needs)
+
+
+def _winograd_4x4_forward(call, x, weight, bias):
+    return winograd_4x4.winograd_4x4_forward_numba(x, weight, bias, call.padding, call.out)
+
+
+def _winograd_4x4_backward(call, saved, grad_y, needs):
+    return winograd_4x4.winograd_4x4_backward_numba(grad_y, saved, call.input_shape, call.padding,
+                                                    *needs)
 
 
 def _chunks_forward(call, x, weight, bias):
@@ -331,6 +349,9 @@ REFERENCE = {
 
 ROUTES = {
     "conv2d": (
+        Route("conv2d", "winograd F(4x4,3x3)", "Conv2dFunction, functional/conv.py",
+              "kernels/winograd_4x4.py", by_winograd_4x4, _winograd_4x4_forward,
+              _winograd_4x4_backward),
         Route("conv2d", "winograd F(2x2,3x3)", "Conv2dFunction, functional/conv.py",
               "kernels/winograd.py", by_winograd, _winograd_forward, _winograd_backward),
         Route("conv2d", "chunks", "Conv2dFunction, functional/conv.py",

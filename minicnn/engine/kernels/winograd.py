@@ -62,9 +62,10 @@ The same numbers as the direct convolution, up to rounding: the
 transforms' additions and halvings are exact in binary, but the products
 are summed in another order. In float64 the two agree to about 1e-15
 relative to the largest output; in float32 to about 1e-7, as close as
-im2col's float32 result is to the float64 one. (Larger tiles, F(4x4, 3x3),
-save more multiplications but lose accuracy in float32: Lavin and Gray,
-section 5; minicnn stays with 2x2.)
+im2col's float32 result is to the float64 one. (Larger tiles save more
+multiplications but lose accuracy in float32: Lavin and Gray, section 5.
+kernels/winograd_4x4.py computes F(4x4, 3x3), from a batch of 32 images on,
+where it is faster; it says what that costs in float32.)
 
 Only stride 1, dilation 1, one group and a 3x3 filter; any padding. Which
 layers take this path: kernels/routes.py (``by_winograd``, in the table ROUTES).
@@ -220,20 +221,21 @@ def _load(array, start, step):
 
 
 @numba_helper
-def _gather(array, first, stride, length, values):
-    """values (16, length), flat = the 16 runs array[first + k*stride ...][:length], k = 0..15:
-    one plane's (or filter's) 16 values, from the 16 rows of V, M or U."""
-    for k in range(16):
+def gather_runs(array, first, stride, length, values, rows):
+    """values (rows, length), flat = the runs array[first + k*stride ...][:length], k = 0..rows-1:
+    one plane's (or filter's) 16 values, from the 16 rows of V, M or U (36 rows for
+    winograd_4x4.py's 6x6 tiles)."""
+    for k in range(rows):
         start = first + k * stride
         for t in range(length):
             values[unsigned(k * length + t)] = array[unsigned(start + t)]
 
 
 @numba_helper
-def _scatter(values, row_length, array, first, stride, length):
-    """The reverse of _gather: the 16 runs values[k*row_length ...][:length] into their rows
-    of ``array``, array[first + k*stride ...][:length]."""
-    for k in range(16):
+def scatter_runs(values, row_length, array, first, stride, length, rows):
+    """The reverse of gather_runs: the runs values[k*row_length ...][:length], k = 0..rows-1,
+    into their rows of ``array``, array[first + k*stride ...][:length]."""
+    for k in range(rows):
         start = first + k * stride
         for t in range(length):
             array[unsigned(start + t)] = values[unsigned(k * row_length + t)]
@@ -255,7 +257,7 @@ def _weight_loops(weight, filters, channels, out, first, last):
             c2 = _g(weight[w + 2], weight[w + 5], weight[w + 8], half)
             for i in range(4):                                  # (G w) G^T: row i to four values
                 _store(values, 4 * i * channels + c, channels, _g(c0[i], c1[i], c2[i], half))
-        _scatter(values, channels, out, f * channels, filters * channels, channels)
+        scatter_runs(values, channels, out, f * channels, filters * channels, channels, 16)
 
 
 @numba_loop
@@ -266,7 +268,7 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
     half = numpy.full(1, 0.5, dtype=grad_u.dtype)[0]
     values = numpy.empty(16 * channels, dtype=grad_u.dtype)
     for f in range(first, last):
-        _gather(grad_u, f * channels, filters * channels, channels, values)
+        gather_runs(grad_u, f * channels, filters * channels, channels, values, 16)
         for c in range(channels):
             # G^T dU: columns j of dU (values k = j, 4 + j, 8 + j, 12 + j), four values to three
             c0 = _g_t(*_load(values, c, 4 * channels), half)
@@ -347,8 +349,8 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (B^T d) B: row i
                     _store(values, 4 * i * per_image + t, per_image, _b_t(c0[i], c1[i], c2[i], c3[i]))
-        _scatter(values, per_image, transformed, c * columns + n * per_image, channels * columns,
-                 per_image)
+        scatter_runs(values, per_image, transformed, c * columns + n * per_image, channels * columns,
+                 per_image, 16)
 
 
 @numba_loop
@@ -376,7 +378,7 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
         f, n = plane // count, plane % count
         run = _run_length(plane, last, count, longest)
         p = run * per_image                                     # P
-        _gather(product, f * columns + n * per_image, filters * columns, p, values)
+        gather_runs(product, f * columns + n * per_image, filters * columns, p, values, 16)
         b = bias[f]                                             # zeros when the layer has none
         for t in range(p):
             # A^T M: columns j of M (values j, 4 + j, 8 + j, 12 + j), four values to two
@@ -455,7 +457,7 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                 c0 = _a(corners[unsigned(t)], corners[unsigned(2 * p + t)])[i]
                 c1 = _a(corners[unsigned(p + t)], corners[unsigned(3 * p + t)])[i]
                 _store(values, 4 * i * p + t, p, _a(c0, c1))            # times A^T
-        _scatter(values, p, transformed, f * columns + n * per_image, filters * columns, p)
+        scatter_runs(values, p, transformed, f * columns + n * per_image, filters * columns, p, 16)
         plane += run
 
 
@@ -473,7 +475,7 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
     values = numpy.empty(16 * per_image, dtype=grad_images.dtype)
     for plane in range(first, last):
         c, n = plane // count, plane % count
-        _gather(transformed, c * columns + n * per_image, channels * columns, per_image, values)
+        gather_runs(transformed, c * columns + n * per_image, channels * columns, per_image, values, 16)
         padded[:] = 0
         for ty in range(tiles_y):
             for tx in range(tiles_x):
@@ -498,8 +500,8 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
 
 # ----- the numba backend's convolution -------------------------------------------------------
 
-def _products(left, right, out, transpose_left=False, transpose_right=False):
-    """out[k] = left[k] @ right[k] for the 16 values k (each operand optionally
+def products(left, right, out, transpose_left=False, transpose_right=False):
+    """out[k] = left[k] @ right[k] for the 16 values k (36 for winograd_4x4.py; each operand optionally
     transposed), on minicnn's threads: each thread one stacked product over its share
     of the k (NumPy's matmul, which calls BLAS once per k), BLAS on one thread.
     Below threads.SPLIT_FROM_MULTIPLY_ADDS multiply-adds in all (a batch of a few
@@ -513,9 +515,9 @@ def _products(left, right, out, transpose_left=False, transpose_right=False):
     inner = left.shape[1] if transpose_left else left.shape[2]
     with threads.blas_on_one_thread():
         if out.size * inner < threads.SPLIT_FROM_MULTIPLY_ADDS:
-            work(0, 16)
+            work(0, len(left))
         else:
-            threads.parallel_for(16, work)
+            threads.parallel_for(len(left), work)
     return out
 
 
@@ -537,7 +539,7 @@ def winograd_forward_numba(x, weight, bias, padding, out):
     share_out(_input_loops, batch * channels, flat(x),
               *ints(batch, channels, height, width, *padding, tiles_y, tiles_x), v.reshape(-1),
               share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
-    m = _products(u, v, buffers.empty((16, filters, columns), dtype))         # M[k] = U[k] @ V[k]
+    m = products(u, v, buffers.empty((16, filters, columns), dtype))         # M[k] = U[k] @ V[k]
     bias = numpy.zeros(filters, dtype) if bias is None else numpy.ascontiguousarray(bias)
     y = buffers.empty((batch, filters) + tuple(out), dtype)
     share_out(_output_loops, batch * filters, m.reshape(-1),
@@ -567,13 +569,13 @@ def winograd_backward_numba(grad_y, saved, input_shape, padding, needs_x, needs_
     if needs_bias:
         grad_bias = sums.reshape(filters, batch).sum(axis=1).astype(dtype)
     if needs_weight:
-        grad_u = _products(grad_m, v, numpy.empty((16, filters, channels), dtype),
+        grad_u = products(grad_m, v, numpy.empty((16, filters, channels), dtype),
                            transpose_right=True)                               # dU[k] = dM[k] @ V[k]^T
         grad_weight = numpy.empty((filters, channels, 3, 3), dtype)
         _weight_adjoint_loops(grad_u.reshape(-1), *ints(filters, channels), grad_weight.reshape(-1),
                               0, filters)
     if needs_x:
-        grad_v = _products(u, grad_m, buffers.empty((16, channels, columns), dtype),
+        grad_v = products(u, grad_m, buffers.empty((16, channels, columns), dtype),
                            transpose_left=True)                                # dV[k] = U[k]^T @ dM[k]
         grad_x = buffers.empty(tuple(input_shape), dtype)
         share_out(_input_adjoint_loops, batch * channels, grad_v.reshape(-1),

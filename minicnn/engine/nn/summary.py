@@ -12,8 +12,8 @@ model, so even VGG16 at 224x224 summarises instantly.
 The last column, "runs as", says how the layer is computed on a backend
 (the active one, or ``backend=``) for a batch of ``batch`` images: a
 convolution's route from kernels/routes.py's table (``im2col``, the
-reference of functional/conv.py; ``winograd F(2x2,3x3)``; ``chunks``) and
-where its dL/dx takes a route of its own; an LRN layer's route (``square
+reference of functional/conv.py; ``winograd F(4x4,3x3)``; ``winograd
+F(2x2,3x3)``; ``chunks``) and where its dL/dx takes a route of its own; an LRN layer's route (``square
 roots (beta 3/4)``); and what nn.Sequential fuses or reorders (``fused with
 1, 2``; ``after 2 (pool first)``). Nothing there
 is guessed: the same functions decide when the model runs.
