@@ -38,11 +38,11 @@ dV[k] = U[k]^T @ dM[k], dL/dx = B dV B^T added into every tile's place.
 The price is rounding. The larger points (2, -2, and 8 = 2^3 in A^T) make
 the transformed values larger than the sums they stand for, and the
 products' rounding errors grow with them (Lavin and Gray, section 5): in
-float32 the result is about ten times further from the exact convolution
-than im2col's or F(2x2, 3x3)'s, a few millionths of the largest output
-(benchmarks/README.md, "Winograd F(4x4, 3x3)", and the script it names,
-which measures it); in float64 about 1e-14. tests/test_routes.py holds
-each dtype to its own bound. Where this route runs: kernels/routes.py
+float32 the result is several times further from the exact convolution
+than im2col's or F(2x2, 3x3)'s, though still a small fraction of the
+largest output (how far: benchmarks/README.md, "Winograd F(4x4, 3x3)", and
+the script it names). tests/test_winograd_4x4.py holds float32 to a stated
+bound, float64 to a few roundings. Where this route runs: kernels/routes.py
 (``by_winograd_4x4``).
 
 In this file: the NumPy reference (read it to learn), then the Numba loops,
