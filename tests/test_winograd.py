@@ -84,14 +84,22 @@ def test_forward_and_backward_match_the_im2col_formulas(geometry, seed, with_bia
                                                    with_bias)
     finally:
         threads.set_num_threads(previous)
-    channels = input_shape[1]
+    assert_matches_im2col(reference, twin, got, (y, grad_x, grad_weight, grad_bias), weight_shape,
+                          with_bias)
+
+
+def assert_matches_im2col(reference, twin, got, expected, weight_shape, with_bias):
+    """The NumPy reference's and the Numba twin's y, and the twin's (dL/dx, dL/dw, dL/db),
+    against im2col's (``_expected``), float64: each within a few roundings of its sums."""
+    y, grad_x, grad_weight, grad_bias = expected
+    channels = weight_shape[1]
     assert reference.shape == twin.shape == y.shape
     assert _close(reference, y, 9 * channels)
     assert _close(twin, y, 9 * channels)
     assert _close(got[0], grad_x, 9 * weight_shape[0])
-    assert _close(got[1], grad_weight, grad_y.size)
+    assert _close(got[1], grad_weight, y.size)
     if with_bias:
-        assert _close(got[2], grad_bias, grad_y.size)
+        assert _close(got[2], grad_bias, y.size)
     else:
         assert got[2] is None
 

@@ -22,7 +22,7 @@ from minicnn.engine.kernels import routes, winograd, winograd_4x4
 from minicnn.engine.tensor import tensor
 
 from oracles import import_oracle
-from test_winograd import _close, _expected, layers
+from test_winograd import _expected, assert_matches_im2col, layers
 
 needs_numba = pytest.mark.skipif(backend.numba is None,
                                  reason=f"the numba backend needs numba: {backend.numba_reason}")
@@ -63,22 +63,14 @@ def test_forward_and_backward_match_the_im2col_formulas(geometry, seed, with_bia
     x, weight = rng.standard_normal(input_shape), rng.standard_normal(weight_shape)
     bias = rng.standard_normal(weight_shape[0]) if with_bias else None
     grad_y = rng.standard_normal((input_shape[0], weight_shape[0]) + out)
-    y, grad_x, grad_weight, grad_bias = _expected(x, weight, bias, padding, grad_y)
+    expected = _expected(x, weight, bias, padding, grad_y)
     previous = threads.set_num_threads(thread_count)
     try:
         with using_backend("numba"):
             reference, twin, got = _run(x, weight, bias, padding, out, grad_y, with_bias)
     finally:
         threads.set_num_threads(previous)
-    assert reference.shape == twin.shape == y.shape
-    assert _close(reference, y, 9 * input_shape[1])
-    assert _close(twin, y, 9 * input_shape[1])
-    assert _close(got[0], grad_x, 9 * weight_shape[0])
-    assert _close(got[1], grad_weight, grad_y.size)
-    if with_bias:
-        assert _close(got[2], grad_bias, grad_y.size)
-    else:
-        assert got[2] is None
+    assert_matches_im2col(reference, twin, got, expected, weight_shape, with_bias)
 
 
 @needs_numba

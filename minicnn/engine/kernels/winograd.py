@@ -124,16 +124,33 @@ def pays(input_shape, filters, padding):
 # Reference (NumPy)
 # ==========================================================================
 
-def _input_tiles(x, padding, out):
-    """Every 4x4 input tile, (N, C, TY, TX, 4, 4): tile (ty, tx) is rows 2*ty .. 2*ty + 3
-    and columns 2*tx .. 2*tx + 3 of x padded with PH, PW zeros (and more zeros after,
-    so that the last tile fits)."""
-    (padding_y, padding_x), (tiles_y, tiles_x) = padding, tiles(out)
+def _input_tiles(x, padding, out, size):
+    """Every input tile of a size x size output tile, (N, C, TY, TX, size + 2, size + 2):
+    tile (ty, tx) is rows size*ty .. size*ty + size + 1 and the same columns of x padded
+    with PH, PW zeros (and more zeros after, so that the last tile fits)."""
+    (padding_y, padding_x) = padding
+    tiles_y, tiles_x = -(-out[0] // size), -(-out[1] // size)
     n, c, height, width = x.shape
-    padded = numpy.zeros((n, c, 2 * tiles_y + 2, 2 * tiles_x + 2), dtype=x.dtype)
+    padded = numpy.zeros((n, c, size * tiles_y + 2, size * tiles_x + 2), dtype=x.dtype)
     padded[:, :, padding_y:padding_y + height, padding_x:padding_x + width] = x
-    windows = numpy.lib.stride_tricks.sliding_window_view(padded, (4, 4), axis=(2, 3))
-    return windows[:, :, ::2, ::2]
+    windows = numpy.lib.stride_tricks.sliding_window_view(padded, (size + 2, size + 2), axis=(2, 3))
+    return windows[:, :, ::size, ::size]
+
+
+def by_matrices(x, weight, bias, padding, out, b_t, g, a_t):
+    """y = A^T [(G w G^T) * (B^T d B)] A, tile by tile, summed over channels, + b: the
+    formulas above for any tile size, given its matrices (A^T has one row per output of a
+    tile: 2 here, 4 in winograd_4x4.py). Shapes as in ``winograd_forward``."""
+    dtype, size = x.dtype, a_t.shape[0]
+    u = numpy.einsum("ai,fcij,bj->abfc", g, weight, g).astype(dtype)           # G w G^T
+    v = numpy.einsum("ai,nctsij,bj->abcnts", b_t, _input_tiles(x, padding, out, size), b_t)  # B^T d B
+    m = numpy.einsum("abfc,abcnts->abfnts", u, v.astype(dtype))                # sum over c
+    y_tiles = numpy.einsum("ia,abfnts,jb->nftisj", a_t, m, a_t)                # A^T M A
+    n, f, tiles_y, _, tiles_x, _ = y_tiles.shape
+    y = y_tiles.reshape(n, f, size * tiles_y, size * tiles_x)[:, :, :out[0], :out[1]]
+    if bias is not None:
+        y = y + bias.reshape(1, f, 1, 1)
+    return numpy.ascontiguousarray(y, dtype=dtype)
 
 
 def winograd_forward(x, weight, bias, padding, out):
@@ -142,16 +159,7 @@ def winograd_forward(x, weight, bias, padding, out):
     x: (N, C, H, W); weight: (F, C, 3, 3); bias: (F,) or None; padding: (PH, PW);
     out: (OH, OW) = (H + 2*PH - 2, W + 2*PW - 2). Returns y: (N, F, OH, OW).
     """
-    dtype = x.dtype
-    u = numpy.einsum("ai,fcij,bj->abfc", G, weight, G).astype(dtype)           # G w G^T
-    v = numpy.einsum("ai,nctsij,bj->abcnts", B_T, _input_tiles(x, padding, out), B_T)  # B^T d B
-    m = numpy.einsum("abfc,abcnts->abfnts", u, v.astype(dtype))                # sum over c
-    y_tiles = numpy.einsum("ia,abfnts,jb->nftisj", A_T, m, A_T)                # A^T M A
-    n, f, tiles_y, _, tiles_x, _ = y_tiles.shape
-    y = y_tiles.reshape(n, f, 2 * tiles_y, 2 * tiles_x)[:, :, :out[0], :out[1]]
-    if bias is not None:
-        y = y + bias.reshape(1, f, 1, 1)
-    return numpy.ascontiguousarray(y, dtype=dtype)
+    return by_matrices(x, weight, bias, padding, out, B_T, G, A_T)
 
 
 # ==========================================================================
@@ -205,7 +213,7 @@ def _g_t(u0, u1, u2, u3, half):
 
 
 @numba_helper
-def _store(array, start, step, values):
+def store_four(array, start, step, values):
     """array[start + i*step] = values[i] for the four values."""
     array[unsigned(start)] = values[0]
     array[unsigned(start + step)] = values[1]
@@ -214,7 +222,7 @@ def _store(array, start, step, values):
 
 
 @numba_helper
-def _load(array, start, step):
+def load_four(array, start, step):
     """(array[start], array[start + step], array[start + 2*step], array[start + 3*step])."""
     return (array[unsigned(start)], array[unsigned(start + step)],
             array[unsigned(start + 2 * step)], array[unsigned(start + 3 * step)])
@@ -256,7 +264,7 @@ def _weight_loops(weight, filters, channels, out, first, last):
             c1 = _g(weight[w + 1], weight[w + 4], weight[w + 7], half)
             c2 = _g(weight[w + 2], weight[w + 5], weight[w + 8], half)
             for i in range(4):                                  # (G w) G^T: row i to four values
-                _store(values, 4 * i * channels + c, channels, _g(c0[i], c1[i], c2[i], half))
+                store_four(values, 4 * i * channels + c, channels, _g(c0[i], c1[i], c2[i], half))
         scatter_runs(values, channels, out, f * channels, filters * channels, channels, 16)
 
 
@@ -271,10 +279,10 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
         gather_runs(grad_u, f * channels, filters * channels, channels, values, 16)
         for c in range(channels):
             # G^T dU: columns j of dU (values k = j, 4 + j, 8 + j, 12 + j), four values to three
-            c0 = _g_t(*_load(values, c, 4 * channels), half)
-            c1 = _g_t(*_load(values, c + channels, 4 * channels), half)
-            c2 = _g_t(*_load(values, c + 2 * channels, 4 * channels), half)
-            c3 = _g_t(*_load(values, c + 3 * channels, 4 * channels), half)
+            c0 = _g_t(*load_four(values, c, 4 * channels), half)
+            c1 = _g_t(*load_four(values, c + channels, 4 * channels), half)
+            c2 = _g_t(*load_four(values, c + 2 * channels, 4 * channels), half)
+            c3 = _g_t(*load_four(values, c + 3 * channels, 4 * channels), half)
             w = (f * channels + c) * 9
             for i in range(3):                                  # (G^T dU) G: row i, four to three
                 row = _g_t(c0[i], c1[i], c2[i], c3[i], half)
@@ -342,13 +350,13 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
             for tx in range(tiles_x):
                 corner = 2 * ty * row + 2 * tx                  # d[0][0]
                 # B^T d: columns j of d, each four values
-                c0 = _b_t(*_load(padded, corner, row))
-                c1 = _b_t(*_load(padded, corner + 1, row))
-                c2 = _b_t(*_load(padded, corner + 2, row))
-                c3 = _b_t(*_load(padded, corner + 3, row))
+                c0 = _b_t(*load_four(padded, corner, row))
+                c1 = _b_t(*load_four(padded, corner + 1, row))
+                c2 = _b_t(*load_four(padded, corner + 2, row))
+                c3 = _b_t(*load_four(padded, corner + 3, row))
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (B^T d) B: row i
-                    _store(values, 4 * i * per_image + t, per_image, _b_t(c0[i], c1[i], c2[i], c3[i]))
+                    store_four(values, 4 * i * per_image + t, per_image, _b_t(c0[i], c1[i], c2[i], c3[i]))
         scatter_runs(values, per_image, transformed, c * columns + n * per_image, channels * columns,
                  per_image, 16)
 
@@ -382,10 +390,10 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
         b = bias[f]                                             # zeros when the layer has none
         for t in range(p):
             # A^T M: columns j of M (values j, 4 + j, 8 + j, 12 + j), four values to two
-            c0 = _a_t(*_load(values, t, 4 * p))
-            c1 = _a_t(*_load(values, t + p, 4 * p))
-            c2 = _a_t(*_load(values, t + 2 * p, 4 * p))
-            c3 = _a_t(*_load(values, t + 3 * p, 4 * p))
+            c0 = _a_t(*load_four(values, t, 4 * p))
+            c1 = _a_t(*load_four(values, t + p, 4 * p))
+            c2 = _a_t(*load_four(values, t + 2 * p, 4 * p))
+            c3 = _a_t(*load_four(values, t + 3 * p, 4 * p))
             for i in range(2):                                  # (A^T M) A: row i, two pixels
                 top = _a_t(c0[i], c1[i], c2[i], c3[i])
                 corners[unsigned(2 * i * p + t)] = top[0] + b
@@ -456,7 +464,7 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                 # (A dY)[i]: row i of A times the two columns of dY (corners 0, 2 and 1, 3)
                 c0 = _a(corners[unsigned(t)], corners[unsigned(2 * p + t)])[i]
                 c1 = _a(corners[unsigned(p + t)], corners[unsigned(3 * p + t)])[i]
-                _store(values, 4 * i * p + t, p, _a(c0, c1))            # times A^T
+                store_four(values, 4 * i * p + t, p, _a(c0, c1))            # times A^T
         scatter_runs(values, p, transformed, f * columns + n * per_image, filters * columns, p, 16)
         plane += run
 
@@ -481,10 +489,10 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
             for tx in range(tiles_x):
                 t = ty * tiles_x + tx
                 # B dV: columns j of dV, four values
-                c0 = _b(*_load(values, t, 4 * per_image))
-                c1 = _b(*_load(values, t + per_image, 4 * per_image))
-                c2 = _b(*_load(values, t + 2 * per_image, 4 * per_image))
-                c3 = _b(*_load(values, t + 3 * per_image, 4 * per_image))
+                c0 = _b(*load_four(values, t, 4 * per_image))
+                c1 = _b(*load_four(values, t + per_image, 4 * per_image))
+                c2 = _b(*load_four(values, t + 2 * per_image, 4 * per_image))
+                c3 = _b(*load_four(values, t + 3 * per_image, 4 * per_image))
                 corner = 2 * ty * row + 2 * tx
                 for i in range(4):                              # (B dV) B^T: row i
                     values_i = _b(c0[i], c1[i], c2[i], c3[i])

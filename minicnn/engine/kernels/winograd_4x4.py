@@ -55,7 +55,7 @@ import numpy
 from .. import buffers
 from .compiled import (SHARE_FROM_BYTES_COMPUTING, flat, ints, numba_helper, numba_loop, share_out,
                        unsigned)
-from .winograd import gather_runs, products, scatter_runs
+from .winograd import by_matrices, gather_runs, products, scatter_runs, store_four
 
 B_T = numpy.array([[4, 0, -5, 0, 1, 0],
                    [0, 4, 4, -1, -1, 0],
@@ -92,36 +92,14 @@ def tiles(out):
 # Reference (NumPy)
 # ==========================================================================
 
-def _input_tiles(x, padding, out):
-    """Every 6x6 input tile, (N, C, TY, TX, 6, 6): tile (ty, tx) is rows 4*ty .. 4*ty + 5
-    and columns 4*tx .. 4*tx + 5 of x padded with PH, PW zeros (and more zeros after,
-    so that the last tile fits)."""
-    (padding_y, padding_x), (tiles_y, tiles_x) = padding, tiles(out)
-    n, c, height, width = x.shape
-    padded = numpy.zeros((n, c, 4 * tiles_y + 2, 4 * tiles_x + 2), dtype=x.dtype)
-    padded[:, :, padding_y:padding_y + height, padding_x:padding_x + width] = x
-    windows = numpy.lib.stride_tricks.sliding_window_view(padded, (6, 6), axis=(2, 3))
-    return windows[:, :, ::4, ::4]
-
-
 def winograd_4x4_forward(x, weight, bias, padding, out):
-    """y = conv2d(x, w) + b for a 3x3 filter, stride 1, by F(4x4, 3x3) (formulas above).
+    """y = conv2d(x, w) + b for a 3x3 filter, stride 1, by F(4x4, 3x3): kernels/winograd.py's
+    formulas (``by_matrices``, read there) with this file's matrices.
 
     x: (N, C, H, W); weight: (F, C, 3, 3); bias: (F,) or None; padding: (PH, PW);
     out: (OH, OW) = (H + 2*PH - 2, W + 2*PW - 2). Returns y: (N, F, OH, OW).
     """
-    dtype = x.dtype
-    u = numpy.einsum("ai,fcij,bj->abfc", G, weight, G).astype(dtype)           # G w G^T
-    b_t = B_T.astype(dtype)
-    v = numpy.einsum("ai,nctsij,bj->abcnts", b_t, _input_tiles(x, padding, out), b_t)  # B^T d B
-    m = numpy.einsum("abfc,abcnts->abfnts", u, v)                              # sum over c
-    a_t = A_T.astype(dtype)
-    y_tiles = numpy.einsum("ia,abfnts,jb->nftisj", a_t, m, a_t)                # A^T M A
-    n, f, tiles_y, _, tiles_x, _ = y_tiles.shape
-    y = y_tiles.reshape(n, f, 4 * tiles_y, 4 * tiles_x)[:, :, :out[0], :out[1]]
-    if bias is not None:
-        y = y + bias.reshape(1, f, 1, 1)
-    return numpy.ascontiguousarray(y, dtype=dtype)
+    return by_matrices(x, weight, bias, padding, out, B_T, G, A_T)
 
 
 # ==========================================================================
@@ -216,15 +194,6 @@ def _store6(array, start, step, values):
     array[unsigned(start + 3 * step)] = values[3]
     array[unsigned(start + 4 * step)] = values[4]
     array[unsigned(start + 5 * step)] = values[5]
-
-
-@numba_helper
-def _store4(array, start, step, values):
-    """array[start + i*step] = values[i] for four values."""
-    array[unsigned(start)] = values[0]
-    array[unsigned(start + step)] = values[1]
-    array[unsigned(start + 2 * step)] = values[2]
-    array[unsigned(start + 3 * step)] = values[3]
 
 
 @numba_loop
@@ -335,13 +304,13 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
                 at = f * columns + (ty * tiles_x + tx) * count
                 for j in range(6):                              # A^T M: column j, six to four
                     for n in range(count):
-                        _store4(work, j * count + n, 6 * count,
+                        store_four(work, j * count + n, 6 * count,
                                 _a_t(*_load6(product, at + j * filters * columns + n,
                                              6 * filters * columns), k))
                 for i in range(4):                              # (A^T M) A: row i, four pixels
                     for n in range(count):
                         row = _a_t(*_load6(work, 6 * i * count + n, count), k)
-                        _store4(pixels, 4 * i * count + n, count,
+                        store_four(pixels, 4 * i * count + n, count,
                                 (row[0] + b, row[1] + b, row[2] + b, row[3] + b))
                 rows, width = min(4, out_height - 4 * ty), min(4, out_width - 4 * tx)
                 for n in range(count):
