@@ -21,7 +21,7 @@ for batch in (32, 128):
             numpy.matmul(u4[first:last], v4[first:last], out=m4[first:last])
         with threads.blas_on_one_thread():
             threads.parallel_for(36, work)
-    calls = {"2x2": lambda: W._products(u2, v2, m2), "4x4": p4}
+    calls = {"2x2": lambda: W.products(u2, v2, m2), "4x4": p4}
     times = {name: [] for name in calls}
     for round_number in range(40):                          # alternating, the order turning each round
         for name in (list(calls) if round_number % 2 else list(calls)[::-1]):

@@ -3,7 +3,7 @@
     python benchmarks/results/winograd-runs-2026-12-07/in_step.py --batch 32 --steps 20
 
 Wraps, for the length of the run, kernels/winograd.py's ``share_out`` calls
-(the four tile transforms), its ``_products`` (the 16 products of each kind)
+(the four tile transforms), its ``products`` (the 16 products of each kind)
 and the layer's whole forward and backward with timers, and prints the
 milliseconds per step of each, summed over the model's four 3x3 layers,
 beside the median step (timed with the timers in place: they add a few
@@ -41,9 +41,9 @@ def main():
     kinds = {(False, False): "products M = U V", (False, True): "products dU = dM V^T",
              (True, False): "products dV = U^T dM"}
     originals = {name: getattr(winograd, name) for name in
-                 ("share_out", "_products", "winograd_forward_numba", "winograd_backward_numba")}
+                 ("share_out", "products", "winograd_forward_numba", "winograd_backward_numba")}
     winograd.share_out = timed(originals["share_out"], lambda a, k: "transform " + a[0].__name__, totals)
-    winograd._products = timed(originals["_products"], lambda a, k: kinds[
+    winograd.products = timed(originals["products"], lambda a, k: kinds[
         (k.get("transpose_left", False), k.get("transpose_right", False))], totals)
     # the conv op calls these through the module, so the wrappers see every call
     winograd.winograd_forward_numba = timed(originals["winograd_forward_numba"],

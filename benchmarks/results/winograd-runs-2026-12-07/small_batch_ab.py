@@ -26,7 +26,7 @@ def main():
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--mode", choices=("train", "infer"), default="train")
     args = parser.parse_args()
-    products = {"before": tile_by_tile._products, "after": winograd._products}
+    products = {"before": tile_by_tile._products, "after": winograd.products}
     model, x, labels, optimizer = common.setup("zfnet_small", args.batch)
     if args.mode == "infer":
         model.eval()
@@ -34,10 +34,10 @@ def main():
     else:
         step = lambda: common.train_step(model, x, labels, optimizer)  # noqa: E731
     try:
-        times = common.alternate({name: (lambda f=f: setattr(winograd, "_products", f))
+        times = common.alternate({name: (lambda f=f: setattr(winograd, "products", f))
                                   for name, f in products.items()}, step, args.steps, warm_up=3)
     finally:
-        winograd._products = products["after"]
+        winograd.products = products["after"]
     print(common.machine_line())
     print(f"zfnet_small, {args.mode}, batch {args.batch}, {args.steps} steps each: "
           + common.after_before(times["before"], times["after"]))

@@ -4,7 +4,7 @@ shared out, as kernels/winograd.py had them.
 The engine now computes these two transforms along runs of tiles
 (consecutive images of one filter), so that the compiler vectorises them;
 these are the loops they replaced, kept for the A/Bs beside them
-(loops_ab.py, step_ab.py), with _scatter's new row-length argument. They
+(loops_ab.py, step_ab.py), with scatter_runs's new row-length argument. They
 give the same numbers (dL/db's plane sums to rounding: the engine adds them
 in four running sums). ``_products`` shared the 16 products out among the
 threads at every size; the engine's runs them on the calling thread below
@@ -15,7 +15,7 @@ import numpy
 
 from minicnn.engine import threads
 from minicnn.engine.kernels.compiled import numba_loop, unsigned
-from minicnn.engine.kernels.winograd import _a, _a_t, _gather, _load, _scatter, _store
+from minicnn.engine.kernels.winograd import _a, _a_t, gather_runs, load_four, scatter_runs, store_four
 
 
 @numba_loop
@@ -33,17 +33,17 @@ def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles
     values = numpy.empty(16 * per_image, dtype=product.dtype)
     for plane in range(first, last):
         f, n = plane // count, plane % count
-        _gather(product, f * columns + n * per_image, filters * columns, per_image, values)
+        gather_runs(product, f * columns + n * per_image, filters * columns, per_image, values, 16)
         image = (n * filters + f) * out_height * out_width
         b = bias[f]                                             # zeros when the layer has none
         for ty in range(tiles_y):
             for tx in range(tiles_x):
                 t = ty * tiles_x + tx
                 # A^T M: columns j of M, four values to two
-                c0 = _a_t(*_load(values, t, 4 * per_image))
-                c1 = _a_t(*_load(values, t + per_image, 4 * per_image))
-                c2 = _a_t(*_load(values, t + 2 * per_image, 4 * per_image))
-                c3 = _a_t(*_load(values, t + 3 * per_image, 4 * per_image))
+                c0 = _a_t(*load_four(values, t, 4 * per_image))
+                c1 = _a_t(*load_four(values, t + per_image, 4 * per_image))
+                c2 = _a_t(*load_four(values, t + 2 * per_image, 4 * per_image))
+                c3 = _a_t(*load_four(values, t + 3 * per_image, 4 * per_image))
                 for i in range(2):                              # (A^T M) A: row i
                     y = 2 * ty + i
                     if y < out_height:
@@ -86,9 +86,9 @@ def _gradient_loops(grad_images, count, filters, out_height, out_width, tiles_y,
                 c1 = _a(g01, g11)
                 t = ty * tiles_x + tx
                 for i in range(4):                              # (A dY) A^T: row i, two to four
-                    _store(values, 4 * i * per_image + t, per_image, _a(c0[i], c1[i]))
-        _scatter(values, per_image, transformed, f * columns + n * per_image, filters * columns,
-                 per_image)
+                    store_four(values, 4 * i * per_image + t, per_image, _a(c0[i], c1[i]))
+        scatter_runs(values, per_image, transformed, f * columns + n * per_image, filters * columns,
+                 per_image, 16)
 
 
 def _products(left, right, out, transpose_left=False, transpose_right=False):

@@ -16,8 +16,8 @@ it adds in another order), which loops_ab.py checks.
 import numpy
 
 from minicnn.engine.kernels.compiled import numba_helper, numba_loop, unsigned
-from minicnn.engine.kernels.winograd import (RUN_VALUES, _b, _b_t, _gather, _load, _run_length,
-                                             _scatter, _store)
+from minicnn.engine.kernels.winograd import (RUN_VALUES, _b, _b_t, gather_runs, load_four, _run_length,
+                                             scatter_runs, store_four)
 
 
 @numba_helper
@@ -76,18 +76,18 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
             for r in range(2 * tiles_y + 2):                    # 1. d B, row by row
                 at = (r & 1) * span + (image * (tiles_y + 1) + (r >> 1)) * tiles_x
                 for tx in range(tiles_x):
-                    four = _b_t(*_load(padded, r * row + 2 * tx, 1))
-                    _store(rows, at + tx, 2 * span, four)
+                    four = _b_t(*load_four(padded, r * row + 2 * tx, 1))
+                    store_four(rows, at + tx, 2 * span, four)
         for i in range(4):                                      # 2. B^T (d B), along q: row i
             for q in range(span - tiles_x):
-                _store(staged, 4 * i * span + q, span,
+                store_four(staged, 4 * i * span + q, span,
                        (_b_t(*_columns(rows, q, span, tiles_x))[i],
                         _b_t(*_columns(rows, 2 * span + q, span, tiles_x))[i],
                         _b_t(*_columns(rows, 4 * span + q, span, tiles_x))[i],
                         _b_t(*_columns(rows, 6 * span + q, span, tiles_x))[i]))
         for image in range(run):
-            _scatter(staged[image * block:], span, transformed,
-                     c * columns + (n + image) * per_image, channels * columns, per_image)
+            scatter_runs(staged[image * block:], span, transformed,
+                     c * columns + (n + image) * per_image, channels * columns, per_image, 16)
         plane += run
 
 
@@ -116,14 +116,14 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
         c, n = plane // count, plane % count
         run = _run_length(plane, last, count, longest)
         p = run * per_image
-        _gather(transformed, c * columns + n * per_image, channels * columns, p, values)
+        gather_runs(transformed, c * columns + n * per_image, channels * columns, p, values, 16)
         for i in range(4):                                      # row i of B dV B^T
             for t in range(p):
-                c0 = _b(*_load(values, t, 4 * p))[i]
-                c1 = _b(*_load(values, t + p, 4 * p))[i]
-                c2 = _b(*_load(values, t + 2 * p, 4 * p))[i]
-                c3 = _b(*_load(values, t + 3 * p, 4 * p))[i]
-                _store(spread, 4 * i * p + t, p, _b(c0, c1, c2, c3))
+                c0 = _b(*load_four(values, t, 4 * p))[i]
+                c1 = _b(*load_four(values, t + p, 4 * p))[i]
+                c2 = _b(*load_four(values, t + 2 * p, 4 * p))[i]
+                c3 = _b(*load_four(values, t + 3 * p, 4 * p))[i]
+                store_four(spread, 4 * i * p + t, p, _b(c0, c1, c2, c3))
         for image in range(run):
             padded[:] = 0
             for ty in range(tiles_y):
@@ -196,8 +196,8 @@ def _input_loops_from_phases(images, count, channels, height, width, padding_y, 
                           _tap(phases, capacity, q, tiles_x, 2, 2), _tap(phases, capacity, q, tiles_x, 3, 2))[i]
                 e3 = _b_t(_tap(phases, capacity, q, tiles_x, 0, 3), _tap(phases, capacity, q, tiles_x, 1, 3),
                           _tap(phases, capacity, q, tiles_x, 2, 3), _tap(phases, capacity, q, tiles_x, 3, 3))[i]
-                _store(staged, 4 * i * span + q, span, _b_t(e0, e1, e2, e3))
+                store_four(staged, 4 * i * span + q, span, _b_t(e0, e1, e2, e3))
         for image in range(run):
-            _scatter(staged[image * block:], span, transformed, c * columns + (n + image) * per_image,
-                     channels * columns, per_image)
+            scatter_runs(staged[image * block:], span, transformed, c * columns + (n + image) * per_image,
+                     channels * columns, per_image, 16)
         plane += run
