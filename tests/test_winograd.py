@@ -172,6 +172,20 @@ def test_the_result_does_not_depend_on_the_thread_count(monkeypatch):
             assert numpy.array_equal(mine, first)
 
 
+@pytest.mark.parametrize("split_from", [None, 0])
+def test_products_together_equal_each_product_alone(monkeypatch, split_from):
+    """Two stacked products, one with its left operand transposed, one with its right, in one
+    section (threshold 0) or on the calling thread: each equals NumPy's matmul of its own."""
+    if split_from is not None:
+        monkeypatch.setattr(threads, "SPLIT_FROM_MULTIPLY_ADDS", split_from)
+    rng = numpy.random.default_rng(8)
+    grad_m, v, u = (rng.standard_normal(shape) for shape in ((36, 5, 11), (36, 3, 11), (36, 5, 3)))
+    grad_u, grad_v = winograd.products_together((grad_m, v, numpy.empty((36, 5, 3)), False, True),
+                                                (u, grad_m, numpy.empty((36, 3, 11)), True, False))
+    assert numpy.array_equal(grad_u, numpy.matmul(grad_m, v.transpose(0, 2, 1)))
+    assert numpy.array_equal(grad_v, numpy.matmul(u.transpose(0, 2, 1), grad_m))
+
+
 @needs_numba
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("input_shape, filters, padding", [

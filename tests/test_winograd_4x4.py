@@ -122,12 +122,17 @@ def test_the_result_does_not_depend_on_the_thread_count(monkeypatch, dtype):
     weight = rng.standard_normal((6, 8, 3, 3)).astype(dtype)
     bias = rng.standard_normal(6).astype(dtype)
     grad_y = rng.standard_normal((37, 6, 9, 7)).astype(dtype)
+    sections = []                                # the totals of the parallel sections run
+    parallel_for = threads.parallel_for
+    monkeypatch.setattr(threads, "parallel_for",
+                        lambda total, work, *rest: (sections.append(total), parallel_for(total, work, *rest))[1])
     results = []
     for count, shared in ((1, False), (2, False), (3, False), (2, True), (3, True)):
         if shared:
             monkeypatch.setattr(threads, "SPLIT_FROM_MULTIPLY_ADDS", 0)
             monkeypatch.setattr(winograd_4x4, "SHARE_FROM_BYTES_COMPUTING", 0)
         previous = threads.set_num_threads(count)
+        sections.clear()
         try:
             with using_backend("numba"):
                 y, saved = winograd_4x4.winograd_4x4_forward_numba(x, weight, bias, (1, 1), (9, 7))
@@ -135,6 +140,9 @@ def test_the_result_does_not_depend_on_the_thread_count(monkeypatch, dtype):
                     grad_y, saved, x.shape, (1, 1), True, True, True))
         finally:
             threads.set_num_threads(previous)
+        if shared:    # three sections each way: over the 6 filters (U and V), the 36 k (M), the
+            # filters (y); the filters (dM), the 36 k (dU and dV together), the filters (dL/dw, dL/dx)
+            assert sections == [6, 36, 6, 6, 36, 6], (count, sections)
     for other in results[1:]:
         for mine, first in zip(other, results[0]):
             assert numpy.array_equal(mine, first)

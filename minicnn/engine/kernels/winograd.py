@@ -515,18 +515,27 @@ def products(left, right, out, transpose_left=False, transpose_right=False):
     Below threads.SPLIT_FROM_MULTIPLY_ADDS multiply-adds in all (a batch of a few
     images) the 16 run on the calling thread: handing half to another thread would
     cost more than it saves (threads.py says why)."""
-    def work(first, last):
-        a, b = left[first:last], right[first:last]
-        numpy.matmul(a.transpose(0, 2, 1) if transpose_left else a,
-                     b.transpose(0, 2, 1) if transpose_right else b, out=out[first:last])
+    return products_together((left, right, out, transpose_left, transpose_right))[0]
 
-    inner = left.shape[1] if transpose_left else left.shape[2]
+
+def products_together(*jobs):
+    """``products`` of several (left, right, out, transpose_left, transpose_right) with the
+    same number of k at once: each thread takes the same share of the k of every job, so
+    the threads are woken once for all of them. Returns the outs."""
+    def work(first, last):
+        for left, right, out, transpose_left, transpose_right in jobs:
+            a, b = left[first:last], right[first:last]
+            numpy.matmul(a.transpose(0, 2, 1) if transpose_left else a,
+                         b.transpose(0, 2, 1) if transpose_right else b, out=out[first:last])
+
+    multiply_adds = sum(out.size * (left.shape[1] if transpose_left else left.shape[2])
+                        for left, _, out, transpose_left, _ in jobs)
     with threads.blas_on_one_thread():
-        if out.size * inner < threads.SPLIT_FROM_MULTIPLY_ADDS:
-            work(0, len(left))
+        if multiply_adds < threads.SPLIT_FROM_MULTIPLY_ADDS:
+            work(0, len(jobs[0][0]))
         else:
-            threads.parallel_for(len(left), work)
-    return out
+            threads.parallel_for(len(jobs[0][0]), work)
+    return [out for _, _, out, _, _ in jobs]
 
 
 def winograd_forward_numba(x, weight, bias, padding, out):

@@ -55,7 +55,7 @@ import numpy
 from .. import buffers
 from .compiled import (SHARE_FROM_BYTES_COMPUTING, flat, ints, numba_helper, numba_loop, share_out,
                        unsigned)
-from .winograd import by_matrices, gather_runs, products, scatter_runs, store_four
+from .winograd import by_matrices, gather_runs, products, products_together, scatter_runs, store_four
 
 B_T = numpy.array([[4, 0, -5, 0, 1, 0],
                    [0, 4, 4, -1, -1, 0],
@@ -246,11 +246,18 @@ def _weight_adjoint_loops(grad_u, filters, channels, grad_weight, first, last):
 #     t = (ty*TX + tx)*N + n          (kernels/winograd.py: (n*TY + ty)*TX + tx)
 #
 # (the 36 products do not care in which order their columns come). Each
-# transform is two passes over a tile's six columns, then its six (or four)
-# rows, every pass a loop over the N images that reads and writes runs of N
-# consecutive values: the compiler turns it into vector instructions. Only
-# the copies between the images' planes (N, C, H, W) and the working arrays
-# go one value at a time. ``work`` holds a tile's first pass, (36, N).
+# transform is two passes, down a tile's columns, then along its rows, every
+# pass a loop over the N images that reads and writes runs of N consecutive
+# values: the compiler turns it into vector instructions. Only the copies
+# between the images' planes (N, C, H, W) and the working arrays go one value
+# at a time.
+#
+# The first pass goes along a whole row of tiles at once (a "band"): for the
+# input, B^T down every column of the six rows under the row of tiles, each
+# column once (neighbouring tiles share two columns); for M and dV, the
+# first pass of every tile of the row, whose columns t are consecutive for
+# fixed ty. One long loop in place of six short ones per tile, with the same
+# arithmetic on the same values: the results are the same bit for bit.
 
 @numba_loop
 def _input_loops(images, count, channels, height, width, padding_y, padding_x, tiles_y, tiles_x,
@@ -261,9 +268,10 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
     k = (factors[0], factors[1], factors[2], factors[3])
     columns = count * tiles_y * tiles_x                         # T
     row = 4 * tiles_x + 2
-    padded = numpy.zeros((4 * tiles_y + 2) * row * count, dtype=images.dtype)
-    work = numpy.empty(VALUES * count, dtype=images.dtype)
     down = row * count                                          # one row of the block further
+    padded = numpy.zeros((4 * tiles_y + 2) * down, dtype=images.dtype)
+    band = numpy.empty(6 * down, dtype=images.dtype)            # B^T d of a row of tiles: (6, row, N)
+    rows = channels * columns                                   # from V[k] to V[k + 1]
     for c in range(first, last):
         for n in range(count):
             image = (n * channels + c) * height * width
@@ -272,53 +280,54 @@ def _input_loops(images, count, channels, height, width, padding_y, padding_x, t
                     padded[unsigned(((y + padding_y) * row + padding_x + x) * count + n)] = images[
                         unsigned(image + y * width + x)]
         for ty in range(tiles_y):
+            corner = 4 * ty * down                              # block row 4*ty, column 0, image 0
+            for m in range(down):                               # B^T d: every column of the band
+                _store6(band, m, down, _b_t(*_load6(padded, corner + m, down), k))
             for tx in range(tiles_x):
-                corner = (4 * ty * row + 4 * tx) * count        # d[0][0] of image 0
-                for j in range(6):                              # B^T d: column j of d
+                at = c * columns + (ty * tiles_x + tx) * count
+                for i in range(6):                              # (B^T d) B: row i of tile tx
+                    source = i * down + 4 * tx * count
                     for n in range(count):
-                        _store6(work, j * count + n, 6 * count,
-                                _b_t(*_load6(padded, corner + j * count + n, down), k))
-                at = (c * columns + (ty * tiles_x + tx) * count)
-                for i in range(6):                              # (B^T d) B: row i
-                    for n in range(count):
-                        _store6(transformed, at + 6 * i * channels * columns + n, channels * columns,
-                                _b_t(*_load6(work, 6 * i * count + n, count), k))
+                        _store6(transformed, at + 6 * i * rows + n, rows,
+                                _b_t(*_load6(band, source + n, count), k))
 
 
 @numba_loop
 def _output_loops(product, count, filters, out_height, out_width, tiles_y, tiles_x, bias, factors,
                   images, first, last):
     """y = A^T M A + b for every tile: product M (36, F, T) -> images (N, F, OH, OW), flat,
-    t = (ty*TX + tx)*N + n. Items: filters. A tile's 16 pixels of the N images are
-    computed into ``pixels`` (16, N), then copied into the images, dropping the last
-    tiles' rows and columns beyond OH, OW."""
+    t = (ty*TX + tx)*N + n. Items: filters. Each row of a tile's pixels, for the N images,
+    is stored straight into the images, dropping the last tiles' rows and columns beyond
+    OH, OW."""
     k = (factors[0], factors[1], factors[2], factors[3])
     columns = count * tiles_y * tiles_x
     plane = out_height * out_width
-    work = numpy.empty(24 * count, dtype=product.dtype)         # A^T M: (4, 6, N)
-    pixels = numpy.empty(16 * count, dtype=product.dtype)
+    run = tiles_x * count                                       # a row of tiles, every image
+    rows = filters * columns                                    # from M[k] to M[k + 1]
+    work = numpy.empty(24 * run, dtype=product.dtype)           # A^T M of a row of tiles: (4, 6, run)
     for f in range(first, last):
         b = bias[f]                                             # zeros when the layer has none
         for ty in range(tiles_y):
-            for tx in range(tiles_x):
-                at = f * columns + (ty * tiles_x + tx) * count
-                for j in range(6):                              # A^T M: column j, six to four
-                    for n in range(count):
-                        store_four(work, j * count + n, 6 * count,
-                                _a_t(*_load6(product, at + j * filters * columns + n,
-                                             6 * filters * columns), k))
-                for i in range(4):                              # (A^T M) A: row i, four pixels
-                    for n in range(count):
-                        row = _a_t(*_load6(work, 6 * i * count + n, count), k)
-                        store_four(pixels, 4 * i * count + n, count,
-                                (row[0] + b, row[1] + b, row[2] + b, row[3] + b))
-                rows, width = min(4, out_height - 4 * ty), min(4, out_width - 4 * tx)
-                for n in range(count):
-                    at = (n * filters + f) * plane + 4 * ty * out_width + 4 * tx
-                    for i in range(rows):
-                        for j in range(width):
-                            images[unsigned(at + i * out_width + j)] = pixels[
-                                unsigned((4 * i + j) * count + n)]
+            at = f * columns + ty * run
+            for j in range(6):                                  # A^T M: column j, six to four
+                for m in range(run):
+                    store_four(work, j * run + m, 6 * run,
+                               _a_t(*_load6(product, at + j * rows + m, 6 * rows), k))
+            for i in range(min(4, out_height - 4 * ty)):        # (A^T M) A: row i, four pixels
+                for tx in range(tiles_x):
+                    corner = f * plane + (4 * ty + i) * out_width + 4 * tx
+                    source = 6 * i * run + tx * count
+                    width = min(4, out_width - 4 * tx)
+                    if width == 4:
+                        for n in range(count):
+                            pixels = _a_t(*_load6(work, source + n, run), k)
+                            store_four(images, corner + n * filters * plane, 1,
+                                       (pixels[0] + b, pixels[1] + b, pixels[2] + b, pixels[3] + b))
+                    else:                                       # the last tile of a row, cut
+                        for n in range(count):
+                            pixels = _a_t(*_load6(work, source + n, run), k)
+                            for j in range(width):
+                                images[unsigned(corner + n * filters * plane + j)] = pixels[j] + b
 
 
 @numba_loop
@@ -377,22 +386,24 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
     k = (factors[0], factors[1], factors[2], factors[3])
     columns = count * tiles_y * tiles_x
     row = 4 * tiles_x + 2
+    run = tiles_x * count                                       # a row of tiles, every image
+    rows = channels * columns                                   # from dV[k] to dV[k + 1]
     padded = numpy.empty((4 * tiles_y + 2) * row * count, dtype=grad_images.dtype)
-    work = numpy.empty(VALUES * count, dtype=grad_images.dtype)
+    band = numpy.empty(VALUES * run, dtype=grad_images.dtype)   # B dV of a row of tiles: (6, 6, run)
     for c in range(first, last):
         padded[:] = 0
         for ty in range(tiles_y):
+            at = c * columns + ty * run
+            for j in range(6):                                  # B dV: column j
+                for m in range(run):
+                    _store6(band, j * run + m, 6 * run,
+                            _b(*_load6(transformed, at + j * rows + m, 6 * rows), k))
             for tx in range(tiles_x):
-                at = c * columns + (ty * tiles_x + tx) * count
-                for j in range(6):                              # B dV: column j
-                    for n in range(count):
-                        _store6(work, j * count + n, 6 * count,
-                                _b(*_load6(transformed, at + j * channels * columns + n,
-                                           6 * channels * columns), k))
                 corner = (4 * ty * row + 4 * tx) * count
                 for i in range(6):                              # (B dV) B^T: row i, added
+                    source = 6 * i * run + tx * count
                     for n in range(count):
-                        values = _b(*_load6(work, 6 * i * count + n, count), k)
+                        values = _b(*_load6(band, source + n, run), k)
                         for j in range(6):
                             padded[unsigned(corner + (i * row + j) * count + n)] += values[j]
         for n in range(count):
@@ -404,10 +415,30 @@ def _input_adjoint_loops(transformed, count, channels, height, width, padding_y,
 
 
 # ----- the numba backend's convolution -------------------------------------------------------
+# The work is shared out among minicnn's threads (threads.py) in as few
+# sections as the data allow, since every section wakes the other threads,
+# which costs tens of microseconds each time. What needs nothing else goes
+# in one section, each thread taking the same share of every part:
+#
+#   forward   1. U of a share of the filters, V of the same share of the channels
+#             2. M[k] = U[k] @ V[k], a share of the 36 k
+#             3. y's planes of a share of the filters
+#   backward  1. dM of a share of the filters
+#             2. dU[k] = dM[k] @ V[k]^T and dV[k] = U[k]^T @ dM[k], a share of the k
+#             3. dL/dw of a share of the filters, dL/dx of the same share of the channels
+#
+# The products are shared by k, never by rows: the numbers are then the
+# same whatever the number of threads (BLAS may sum a block of rows in
+# another order than the whole product).
 
 def _factors(dtype):
     """(2, 4, 5, 8) in ``dtype``: the integer factors of B^T and A^T."""
     return numpy.array([2, 4, 5, 8], dtype=dtype)
+
+
+def _same_share(total, of, first, last):
+    """(start, end): the same share of ``total`` items as items first .. last-1 are of ``of``."""
+    return total * first // of, total * last // of
 
 
 def winograd_4x4_forward_numba(x, weight, bias, padding, out):
@@ -421,19 +452,22 @@ def winograd_4x4_forward_numba(x, weight, bias, padding, out):
     filters = weight.shape[0]
     tiles_y, tiles_x = tiles(out)
     columns = batch * tiles_y * tiles_x                                        # T
-    dtype = x.dtype
+    dtype, factors = x.dtype, _factors(x.dtype)
     u = numpy.empty((VALUES, filters, channels), dtype)
-    share_out(_weight_loops, filters, flat(weight), *ints(filters, channels), u.reshape(-1),
-              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     v = buffers.empty((VALUES, channels, columns), dtype)
-    share_out(_input_loops, channels, flat(x),
-              *ints(batch, channels, height, width, *padding, tiles_y, tiles_x), _factors(dtype),
-              v.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+
+    def transforms(weights, images, transformed, first, last):     # filters first..last-1
+        _weight_loops(weights, *ints(filters, channels), u.reshape(-1), first, last)
+        _input_loops(images, *ints(batch, channels, height, width, *padding, tiles_y, tiles_x),
+                     factors, transformed, *_same_share(channels, filters, first, last))
+
+    share_out(transforms, filters, flat(weight), flat(x), v.reshape(-1),
+              share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     m = products(u, v, buffers.empty((VALUES, filters, columns), dtype))      # M[k] = U[k] @ V[k]
     bias = numpy.zeros(filters, dtype) if bias is None else numpy.ascontiguousarray(bias)
     y = buffers.empty((batch, filters) + tuple(out), dtype)
     share_out(_output_loops, filters, m.reshape(-1),
-              *ints(batch, filters, *out, tiles_y, tiles_x), bias, _factors(dtype), y.reshape(-1),
+              *ints(batch, filters, *out, tiles_y, tiles_x), bias, factors, y.reshape(-1),
               share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
     return y, (v, u)
 
@@ -450,26 +484,34 @@ def winograd_4x4_backward_numba(grad_y, saved, input_shape, padding, needs_x, ne
     filters, out = grad_y.shape[1], tuple(grad_y.shape[2:])
     tiles_y, tiles_x = tiles(out)
     columns = batch * tiles_y * tiles_x
-    dtype = v.dtype
+    dtype, factors = v.dtype, _factors(v.dtype)
     grad_m = buffers.empty((VALUES, filters, columns), dtype)
     sums = numpy.empty(filters * batch, numpy.float64)
     share_out(_gradient_loops, filters, flat(grad_y),
-              *ints(batch, filters, *out, tiles_y, tiles_x), _factors(dtype), grad_m.reshape(-1),
+              *ints(batch, filters, *out, tiles_y, tiles_x), factors, grad_m.reshape(-1),
               sums, share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
-    grad_x = grad_weight = grad_bias = None
-    if needs_bias:
-        grad_bias = sums.reshape(filters, batch).sum(axis=1).astype(dtype)
+    grad_u = grad_weight = grad_v = grad_x = None
+    jobs = []
     if needs_weight:
-        grad_u = products(grad_m, v, numpy.empty((VALUES, filters, channels), dtype),
-                          transpose_right=True)                                # dU[k] = dM[k] @ V[k]^T
+        grad_u = numpy.empty((VALUES, filters, channels), dtype)
         grad_weight = numpy.empty((filters, channels, 3, 3), dtype)
-        share_out(_weight_adjoint_loops, filters, grad_u.reshape(-1), *ints(filters, channels),
-                  grad_weight.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+        jobs.append((grad_m, v, grad_u, False, True))                          # dU[k] = dM[k] @ V[k]^T
     if needs_x:
-        grad_v = products(u, grad_m, buffers.empty((VALUES, channels, columns), dtype),
-                          transpose_left=True)                                 # dV[k] = U[k]^T @ dM[k]
+        grad_v = buffers.empty((VALUES, channels, columns), dtype)
         grad_x = buffers.empty(tuple(input_shape), dtype)
-        share_out(_input_adjoint_loops, channels, grad_v.reshape(-1),
-                  *ints(batch, channels, height, width, *padding, tiles_y, tiles_x), _factors(dtype),
-                  grad_x.reshape(-1), share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+        jobs.append((u, grad_m, grad_v, True, False))                          # dV[k] = U[k]^T @ dM[k]
+
+    def adjoints(weights, images, first, last):                    # filters first..last-1
+        if needs_weight:                                           # dL/dw = G^T dU G
+            _weight_adjoint_loops(grad_u.reshape(-1), *ints(filters, channels), weights, first, last)
+        if needs_x:                                                # dL/dx = B dV B^T, added up
+            _input_adjoint_loops(grad_v.reshape(-1),
+                                 *ints(batch, channels, height, width, *padding, tiles_y, tiles_x),
+                                 factors, images, *_same_share(channels, filters, first, last))
+
+    if jobs:
+        products_together(*jobs)
+        share_out(adjoints, filters, flat(grad_weight) if needs_weight else None,
+                  flat(grad_x) if needs_x else None, share_from_bytes=SHARE_FROM_BYTES_COMPUTING)
+    grad_bias = sums.reshape(filters, batch).sum(axis=1).astype(dtype) if needs_bias else None
     return grad_x, grad_weight, grad_bias
