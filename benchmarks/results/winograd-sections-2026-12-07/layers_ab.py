@@ -7,17 +7,16 @@ give the same numbers bit for bit. Median ms of 40 rounds after 5.
 """
 
 import argparse
-import importlib.util
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "winograd-runs-2026-12-07"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from before import winograd_4x4_at  # noqa: E402
 from common import machine_line  # noqa: E402
 
 from minicnn.engine.kernels import winograd_4x4  # noqa: E402
@@ -26,15 +25,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--before", default="HEAD")
 parser.add_argument("--batch", type=int, default=32)
 arguments = parser.parse_args()
-source = subprocess.run(["git", "show", f"{arguments.before}:minicnn/engine/kernels/winograd_4x4.py"],
-                        capture_output=True, text=True, check=True,
-                        cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-path = os.path.join(tempfile.mkdtemp(), "winograd_4x4_before.py")
-with open(path, "w") as file:
-    file.write(source)
-spec = importlib.util.spec_from_file_location("minicnn.engine.kernels.winograd_4x4_before", path)
-before = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(before)
+before = winograd_4x4_at(arguments.before)
 versions = {"before": before, "after": winograd_4x4}
 LAYERS = [(32, 64, 14), (64, 96, 7), (96, 96, 7), (96, 64, 7)]        # (C, F, size)
 

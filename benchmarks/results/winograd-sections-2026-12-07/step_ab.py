@@ -8,14 +8,13 @@ The earlier file is loaded as a module of its own from git; only the route's two
 """
 
 import argparse
-import importlib.util
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "winograd-runs-2026-12-07"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from before import winograd_4x4_at  # noqa: E402
 from common import after_before, alternate, infer_step, machine_line, setup, train_step  # noqa: E402
 
 from minicnn.engine.kernels import winograd_4x4  # noqa: E402
@@ -27,16 +26,7 @@ parser.add_argument("--batch", type=int, default=32)
 parser.add_argument("--steps", type=int, default=60)
 arguments = parser.parse_args()
 
-source = subprocess.run(["git", "show", f"{arguments.before}:minicnn/engine/kernels/winograd_4x4.py"],
-                        capture_output=True, text=True, check=True,
-                        cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-folder = tempfile.mkdtemp()
-path = os.path.join(folder, "winograd_4x4_before.py")
-with open(path, "w") as file:
-    file.write(source)
-spec = importlib.util.spec_from_file_location("minicnn.engine.kernels.winograd_4x4_before", path)
-before = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(before)
+before = winograd_4x4_at(arguments.before)
 
 NAMES = ("winograd_4x4_forward_numba", "winograd_4x4_backward_numba")
 after = {name: getattr(winograd_4x4, name) for name in NAMES}
