@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
-from minicnn.engine import backend, kernels, threads
+from minicnn.engine import backend, threads
 from minicnn.engine import functional as F
 from minicnn.engine.backend import using_backend
 from minicnn.engine.kernels import routes, winograd
@@ -245,13 +245,13 @@ def test_conv2d_passes_the_gradient_check_on_the_winograd_path(winograd_everywhe
         assert mc.gradcheck(lambda *t: F.conv2d(*t, padding=(1, 0)), x, w, b)
 
 
-@needs_numba
-@given(layers(), st.integers(0, 999))
-@settings(max_examples=25, deadline=None)
-def test_conv2d_on_the_winograd_path_matches_pytorch(winograd_everywhere, geometry, seed):
+def assert_matches_pytorch(geometry, seed, route):
+    """conv2d on the numba backend, forward and all three gradients, in float64 against PyTorch's
+    for a drawn 3x3 layer (at least 8 channels: not a first layer, which runs in chunks), and
+    checks that the layer took ``route``."""
     torch = import_oracle("torch")
     input_shape, weight_shape, padding = geometry
-    channels = max(8, input_shape[1])              # C*3*3 >= 64: not a first layer, which runs in chunks
+    channels = max(8, input_shape[1])
     input_shape, weight_shape = (input_shape[0], channels) + input_shape[2:], (weight_shape[0], channels, 3, 3)
     rng = numpy.random.default_rng(seed)
     arrays = [rng.standard_normal(input_shape), rng.standard_normal(weight_shape),
@@ -262,12 +262,19 @@ def test_conv2d_on_the_winograd_path_matches_pytorch(winograd_everywhere, geomet
         y = F.conv2d(*ours, padding=padding)
         g = numpy.random.default_rng(0).standard_normal(y.shape)
         y.backward(g)
-    assert y.creator.name == "conv2d by winograd F(2x2,3x3)"   # this layer did take the Winograd path
+    assert y.creator.name == route                 # this layer did take the route
     expected = torch.nn.functional.conv2d(*theirs, padding=padding)
     expected.backward(torch.tensor(g))
     numpy.testing.assert_allclose(y.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
     for mine, torchs in zip(ours, theirs):
         numpy.testing.assert_allclose(mine.grad, torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@needs_numba
+@given(layers(), st.integers(0, 999))
+@settings(max_examples=25, deadline=None)
+def test_conv2d_on_the_winograd_path_matches_pytorch(winograd_everywhere, geometry, seed):
+    assert_matches_pytorch(geometry, seed, "conv2d by winograd F(2x2,3x3)")
 
 
 @needs_numba

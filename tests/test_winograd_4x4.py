@@ -21,8 +21,7 @@ from minicnn.engine.backend import using_backend
 from minicnn.engine.kernels import routes, winograd, winograd_4x4
 from minicnn.engine.tensor import tensor
 
-from oracles import import_oracle
-from test_winograd import _expected, assert_matches_im2col, layers
+from test_winograd import _expected, assert_matches_im2col, assert_matches_pytorch, layers
 
 needs_numba = pytest.mark.skipif(backend.numba is None,
                                  reason=f"the numba backend needs numba: {backend.numba_reason}")
@@ -171,25 +170,7 @@ def test_conv2d_passes_the_gradient_check_on_the_4x4_path(winograd_4x4_everywher
 @given(layers(), st.integers(0, 999))
 @settings(max_examples=25, deadline=None)
 def test_conv2d_on_the_4x4_path_matches_pytorch(winograd_4x4_everywhere, geometry, seed):
-    torch = import_oracle("torch")
-    input_shape, weight_shape, padding = geometry
-    channels = max(8, input_shape[1])              # C*3*3 >= 64: not a first layer, which runs in chunks
-    input_shape, weight_shape = (input_shape[0], channels) + input_shape[2:], (weight_shape[0], channels, 3, 3)
-    rng = numpy.random.default_rng(seed)
-    arrays = [rng.standard_normal(input_shape), rng.standard_normal(weight_shape),
-              rng.standard_normal(weight_shape[0])]
-    ours = [tensor(a.copy(), requires_grad=True) for a in arrays]
-    theirs = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
-    with using_backend("numba"):
-        y = F.conv2d(*ours, padding=padding)
-        g = numpy.random.default_rng(0).standard_normal(y.shape)
-        y.backward(g)
-    assert y.creator.name == "conv2d by winograd F(4x4,3x3)"   # this layer did take the path
-    expected = torch.nn.functional.conv2d(*theirs, padding=padding)
-    expected.backward(torch.tensor(g))
-    numpy.testing.assert_allclose(y.numpy(), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
-    for mine, torchs in zip(ours, theirs):
-        numpy.testing.assert_allclose(mine.grad, torchs.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert_matches_pytorch(geometry, seed, "conv2d by winograd F(4x4,3x3)")
 
 
 @needs_numba
