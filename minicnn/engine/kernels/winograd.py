@@ -521,7 +521,9 @@ def products(left, right, out, transpose_left=False, transpose_right=False):
 def products_together(*jobs):
     """``products`` of several (left, right, out, transpose_left, transpose_right) with the
     same number of k at once: each thread takes the same share of the k of every job, so
-    the threads are woken once for all of them. Returns the outs."""
+    the threads are woken once for all of them. Each array is a stack (K, rows, columns),
+    left[k] (A, B) or (B, A) transposed, right[k] (B, D) or (D, B), out[k] (A, D).
+    Returns the outs."""
     def work(first, last):
         for left, right, out, transpose_left, transpose_right in jobs:
             a, b = left[first:last], right[first:last]
