@@ -116,6 +116,28 @@ def test_only_the_gradients_asked_for_are_computed():
 
 
 @needs_numba
+@pytest.mark.parametrize("name", ["winograd", "winograd_4x4"])
+def test_an_output_size_other_than_the_convolutions_is_refused(name):
+    """The loops size their buffers from the input and the output (a 10x10 output of a 13x13
+    input once made them write past one): each wrapper names itself, the size it needs and
+    the size it got, before any loop runs."""
+    from minicnn.engine import kernels
+    kernels_module = getattr(kernels, name)
+    forward = getattr(kernels_module, f"{name}_forward_numba")
+    backward = getattr(kernels_module, f"{name}_backward_numba")
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 13, 13))
+    weight = rng.standard_normal((4, 3, 3, 3))
+    with pytest.raises(ValueError, match=rf"{name}_forward_numba: .*\(11, 11\).*got \(10, 10\)"):
+        forward(x, weight, None, (0, 0), (10, 10))
+    y, saved = forward(x, weight, None, (0, 0), (11, 11))
+    with pytest.raises(ValueError, match=rf"{name}_backward_numba: .*\(11, 11\).*got \(10, 10\)"):
+        backward(numpy.ones((2, 4, 10, 10)), saved, x.shape, (0, 0), True, True, True)
+    grad_x, _, _ = backward(numpy.ones_like(y), saved, x.shape, (0, 0), True, True, True)
+    assert grad_x.shape == x.shape
+
+
+@needs_numba
 def test_float32_is_as_accurate_as_im2col_in_float32():
     """Against the float64 result: Winograd's float32 error stays that of im2col's (Lavin and
     Gray, section 5, measure the same), here at the size of zfnet_small's fourth layer."""

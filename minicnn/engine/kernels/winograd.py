@@ -120,6 +120,17 @@ def pays(input_shape, filters, padding):
     return saved >= SAVED_PER_MOVED * moved
 
 
+def check_output_size(function, input_shape, padding, out):
+    """ValueError unless out = (H + 2*PH - 2, W + 2*PW - 2), the output of a 3x3 filter at
+    stride 1 over an (N, C, H, W) input: the loops below size their buffers from both and
+    would read or write past them otherwise. (The routes always pass that size.)"""
+    expected = (input_shape[2] + 2 * padding[0] - 2, input_shape[3] + 2 * padding[1] - 2)
+    if tuple(out) != expected:
+        raise ValueError(f"{function}: output size must be (H + 2*PH - 2, W + 2*PW - 2) = {expected} "
+                         f"for input {tuple(input_shape)} and padding {tuple(padding)}, got {tuple(out)}; "
+                         f"for a smaller output, pass only the pixels it reads")
+
+
 # ==========================================================================
 # Reference (NumPy)
 # ==========================================================================
@@ -546,6 +557,7 @@ def winograd_forward_numba(x, weight, bias, padding, out):
     Returns (y, saved): y (N, F, OH, OW); saved = (V, U), V (16, C, T) the
     transformed input tiles and U (16, F, C) the transformed filters.
     """
+    check_output_size("winograd_forward_numba", x.shape, padding, out)
     x = numpy.ascontiguousarray(x)
     batch, channels, height, width = x.shape
     filters = weight.shape[0]
@@ -576,6 +588,7 @@ def winograd_backward_numba(grad_y, saved, input_shape, padding, needs_x, needs_
     v, u = saved
     batch, channels, height, width = input_shape
     filters, out = grad_y.shape[1], tuple(grad_y.shape[2:])
+    check_output_size("winograd_backward_numba", input_shape, padding, out)
     tiles_y, tiles_x = tiles(out)
     columns = batch * tiles_y * tiles_x
     dtype = v.dtype

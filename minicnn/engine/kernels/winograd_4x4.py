@@ -55,7 +55,8 @@ import numpy
 from .. import buffers
 from .compiled import (SHARE_FROM_BYTES_COMPUTING, flat, ints, numba_helper, numba_loop, share_out,
                        unsigned)
-from .winograd import by_matrices, gather_runs, products, products_together, scatter_runs, store_four
+from .winograd import (by_matrices, check_output_size, gather_runs, products, products_together,
+                       scatter_runs, store_four)
 
 B_T = numpy.array([[4, 0, -5, 0, 1, 0],
                    [0, 4, 4, -1, -1, 0],
@@ -447,6 +448,7 @@ def winograd_4x4_forward_numba(x, weight, bias, padding, out):
     Returns (y, saved): y (N, F, OH, OW); saved = (V, U), V (36, C, T) the
     transformed input tiles and U (36, F, C) the transformed filters.
     """
+    check_output_size("winograd_4x4_forward_numba", x.shape, padding, out)
     x = numpy.ascontiguousarray(x)
     batch, channels, height, width = x.shape
     filters = weight.shape[0]
@@ -482,6 +484,7 @@ def winograd_4x4_backward_numba(grad_y, saved, input_shape, padding, needs_x, ne
     v, u = saved
     batch, channels, height, width = input_shape
     filters, out = grad_y.shape[1], tuple(grad_y.shape[2:])
+    check_output_size("winograd_4x4_backward_numba", input_shape, padding, out)
     tiles_y, tiles_x = tiles(out)
     columns = batch * tiles_y * tiles_x
     dtype, factors = v.dtype, _factors(v.dtype)
