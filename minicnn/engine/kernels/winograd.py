@@ -122,8 +122,10 @@ def pays(input_shape, filters, padding):
 
 def check_output_size(function, input_shape, padding, out):
     """ValueError unless out = (H + 2*PH - 2, W + 2*PW - 2), the output of a 3x3 filter at
-    stride 1 over an (N, C, H, W) input: the loops below size their buffers from both and
-    would read or write past them otherwise. (The routes always pass that size.)"""
+    stride 1 over an (N, C, H, W) input. The Numba loops of this file and of winograd_4x4.py
+    size their buffers from both and would read or write past them otherwise; each twin's
+    wrapper calls this first, named ``function`` in the error. (The routes always pass that
+    size.)"""
     expected = (input_shape[2] + 2 * padding[0] - 2, input_shape[3] + 2 * padding[1] - 2)
     if tuple(out) != expected:
         raise ValueError(f"{function}: output size must be (H + 2*PH - 2, W + 2*PW - 2) = {expected} "
