@@ -17,7 +17,7 @@ import minicnn as mc
 from minicnn.engine import backend, threads
 from minicnn.engine import functional as F
 from minicnn.engine.backend import using_backend
-from minicnn.engine.kernels import routes, winograd
+from minicnn.engine.kernels import routes, winograd, winograd_4x4
 from minicnn.engine.tensor import tensor
 
 from oracles import import_oracle
@@ -104,14 +104,23 @@ def assert_matches_im2col(reference, twin, got, expected, weight_shape, with_bia
         assert got[2] is None
 
 
+def twins(name):
+    """(forward, backward): the Numba twins of route file kernels/NAME.py, "winograd" (F(2x2,
+    3x3)) or "winograd_4x4"."""
+    module = {"winograd": winograd, "winograd_4x4": winograd_4x4}[name]
+    return getattr(module, f"{name}_forward_numba"), getattr(module, f"{name}_backward_numba")
+
+
 @needs_numba
-def test_only_the_gradients_asked_for_are_computed():
+@pytest.mark.parametrize("name", ["winograd", "winograd_4x4"])
+def test_only_the_gradients_asked_for_are_computed(name):
+    forward, backward = twins(name)
     rng = numpy.random.default_rng(1)
     x, weight = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
     with using_backend("numba"):
-        y, saved = winograd.winograd_forward_numba(x, weight, None, (1, 1), (6, 5))
-        grad_x, grad_weight, grad_bias = winograd.winograd_backward_numba(
-            numpy.ones_like(y), saved, x.shape, (1, 1), False, True, False)
+        y, saved = forward(x, weight, None, (1, 1), (6, 5))
+        grad_x, grad_weight, grad_bias = backward(numpy.ones_like(y), saved, x.shape, (1, 1), False, True,
+                                                  False)
     assert grad_x is None and grad_bias is None and grad_weight.shape == weight.shape
 
 
@@ -121,10 +130,7 @@ def test_an_output_size_other_than_the_convolutions_is_refused(name):
     """The loops size their buffers from the input and the output (a 10x10 output of a 13x13
     input once made them write past one): each wrapper names itself, the size it needs and
     the size it got, before any loop runs."""
-    from minicnn.engine import kernels
-    kernels_module = getattr(kernels, name)
-    forward = getattr(kernels_module, f"{name}_forward_numba")
-    backward = getattr(kernels_module, f"{name}_backward_numba")
+    forward, backward = twins(name)
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((2, 3, 13, 13))
     weight = rng.standard_normal((4, 3, 3, 3))
