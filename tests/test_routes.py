@@ -344,6 +344,73 @@ def test_gradients_at_the_switches_compute_those_asked_for(monkeypatch, x_grad, 
                  sum_terms((3, 8, 9, 8), (4, 8, 3, 3), (7, 6)))
 
 
+def switch_gradients_in_the_written_order(grad, switches, x, weight, stride, padding, dilation, reach):
+    """(dL/dx, dL/dW, dL/db) read at the switches by plain NumPy, added in the order
+    switch_gradients.py's docstring gives: dL/dW one (n, f) at a time, windows in order, in the
+    dtype, then the images in order in float64; dL/dx output by output, and at each output its
+    switches filter by filter, window by window, in the dtype; dL/db in float64."""
+    (batch, channels, height, width), (filters, _, kh, kw) = x.shape, weight.shape
+    dtype = x.dtype
+    xp = numpy.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    grad, switches = grad.reshape(batch, filters, -1), switches.reshape(batch, filters, -1)
+
+    def window(oy, ox):                    # the slice of xp that output (oy, ox) saw
+        return (slice(oy * stride[0], oy * stride[0] + dilation[0] * (kh - 1) + 1, dilation[0]),
+                slice(ox * stride[1], ox * stride[1] + dilation[1] * (kw - 1) + 1, dilation[1]))
+    grad_w, grad_b = numpy.zeros(weight.shape, numpy.float64), numpy.zeros(filters, numpy.float64)
+    grad_xp = numpy.zeros_like(xp)
+    for n in range(batch):
+        for f in range(filters):
+            row = numpy.zeros(weight.shape[1:], dtype)
+            for w in range(switches.shape[2]):
+                row += grad[n, f, w] * xp[(n, slice(None)) + window(*divmod(int(switches[n, f, w]), reach[1]))]
+            grad_w[f] += row
+            grad_b[f] += sum(float(g) for g in grad[n, f])
+        entries = sorted((int(switches[n, f, w]), f, w) for f in range(filters) for w in range(switches.shape[2]))
+        for s, f, w in entries:
+            grad_xp[(n, slice(None)) + window(*divmod(s, reach[1]))] += grad[n, f, w] * weight[f]
+    grad_x = grad_xp[:, :, padding[0]:padding[0] + height, padding[1]:padding[1] + width]
+    return grad_x, grad_w.astype(dtype), grad_b.astype(dtype)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=convolutions(), filters=st.integers(1, 11), seed=st.integers(0, 999),
+       pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
+                             (3, 2, 0, True, 1), (2, 2, 0, False, 2)]))
+@settings(max_examples=25, deadline=None)
+def test_gradients_at_the_switches_add_in_the_order_written(monkeypatch, dtype, geometry, filters, seed, pool):
+    """The loops add four products at a time (switch_gradients.py): bit for bit the sums of
+    plain NumPy adding one at a time in the order the docstring gives. Up to 11 filters, so
+    that an output is the switch of four or more (a block) and of one to three (the rest);
+    overlapping pools (an output in two windows) and dilated widths (runs of C numbers)."""
+    from minicnn.engine import shapes
+    from minicnn.engine.kernels import convolution, switch_gradients
+    (batch, channels, height, width), weight_shape, stride, padding, dilation = geometry
+    weight_shape = (filters,) + weight_shape[1:]
+    out = tuple(shapes.conv_output_size((height, width)[a], weight_shape[2 + a], stride[a], padding[a],
+                                        dilation=dilation[a]) for a in (0, 1))
+    kernel, pool_stride, pool_padding, ceil_mode, pool_dilation = pool
+    if min(out) < pool_dilation * (kernel - 1) + 1 - 2 * pool_padding:
+        return                                     # the pool does not fit this output: not a case
+    pooled = tuple(shapes.conv_output_size(o, kernel, pool_stride, pool_padding, ceil_mode, dilation=pool_dilation)
+                   for o in out)
+    pool = ((kernel,) * 2, (pool_stride,) * 2, (pool_padding,) * 2, (pool_dilation,) * 2, pooled)
+    monkeypatch.setattr(convolution, "CHUNK_BYTES", 1 << 30)   # one chunk: images added in order
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    weight = rng.standard_normal(weight_shape).astype(dtype)
+    _, switches, reach = switch_gradients.conv2d_max_pool_forward_in_reach(x, weight, None, stride, padding,
+                                                                           dilation, out, pool)
+    grad = rng.standard_normal(switches.shape).astype(dtype)
+    got = switch_gradients.conv2d_max_pool_backward_at_switches(grad, switches, x, weight, stride, padding,
+                                                                dilation, out, reach, True, True, True)
+    expected = switch_gradients_in_the_written_order(grad, switches, x, weight, stride, padding, dilation, reach)
+    for mine, theirs in zip(got, expected):
+        assert mine.dtype == dtype
+        numpy.testing.assert_array_equal(mine, theirs)
+
+
 @needs_numba
 def test_gradients_at_the_switches_take_pools_of_few_windows_over_long_runs():
     """The keras-MNIST second layer's geometry takes the route; a pool of stride 1 (nearly

@@ -20,6 +20,18 @@ Here only the windows' switches are visited, N*F*PH*PW of them instead of N*F*OH
             dL/dxp[n, c, p]      += g * W[f, c, ky, kx]
     dL/dx = dL/dxp without its padding
 
+The loops make two passes over each image, one per gradient, each in the order that lets it
+add four products at a time to the same numbers:
+
+    dL/dW: filter by filter, its windows in order, four at a time: one filter's row of dL/dW
+           gets g0*x0 + g1*x1 + g2*x2 + g3*x3, its numbers loaded and stored once for four
+    dL/dx: output by output (the switches first sorted by the output they point at): the
+           filters whose switch that output is add g0*W0 + g1*W1 + ... over its window of dL/dxp
+
+One window at a time, each number of the sum would be loaded and stored once per product,
+and every run's loop (below) set up once per product: that, not the arithmetic, is what
+these loops wait for.
+
 Channels last. An image is copied to (Hp, Wp, C), padded with zeros (Hp = H + 2*PH), and the
 weight to (F, KH, KW, C). Then, for a tap, the C channels are C neighbouring numbers in both,
 and for a row of the filter (ky fixed, dilation 1 along the width) its KW taps are KW*C
@@ -34,8 +46,9 @@ direct route's backward, direct_pool.py, keeps that layout: a first layer has on
     dL/dxp[corner + offset[r] + j] += g * W_r[f, r*run + j]
 
 Results: the same nonzero products as the reference's, added in another order: dL/dW image by
-image (each image's windows in the dtype, then added in float64), chunk by chunk in chunk order
-(the same for any number of threads); dL/dx in the dtype, filter by filter; dL/db in float64.
+image (each image's windows in order, in the dtype, then added in float64), chunk by chunk in
+chunk order (the same for any number of threads); dL/dx in the dtype, output by output and
+at each output filter by filter; dL/db in float64.
 tests/test_routes.py compares them with the reference.
 
 That holds for finite pixels and weights only. The reference multiplies the zeros of dL/dy by
@@ -139,10 +152,87 @@ def run_offsets(kernel, dilation, padded_width, channels):
 
 
 @numba_helper
-def _add_scaled(target, at, source, start, scale, count):
-    """target[at + j] += scale * source[start + j] for j < count: one run."""
-    for j in range(count):
-        target[unsigned(at + j)] += scale * source[unsigned(start + j)]
+def _weight_gradient_of(row, padded, grad_pooled, switches, corners, offsets, run, start, end):
+    """row += one (n, f)'s dL/dW, (KH, KW, C) flat, from its windows start .. end-1; padded:
+    image n, (Hp, Wp, C) flat.
+
+    Four windows at a time: each number of the row is loaded and stored once for four
+    products, and each run's loop is set up once for four, where one window at a time pays
+    both for every window. The four are added in window order, as one at a time would add
+    them: the same sums, bit for bit.
+    """
+    w = start
+    while w + 4 <= end:
+        g0, g1 = grad_pooled[unsigned(w)], grad_pooled[unsigned(w + 1)]
+        g2, g3 = grad_pooled[unsigned(w + 2)], grad_pooled[unsigned(w + 3)]
+        c0, c1 = corners[unsigned(switches[unsigned(w)])], corners[unsigned(switches[unsigned(w + 1)])]
+        c2, c3 = corners[unsigned(switches[unsigned(w + 2)])], corners[unsigned(switches[unsigned(w + 3)])]
+        for k in range(offsets.shape[0]):
+            o, along = offsets[k], k * run
+            for j in range(run):
+                t = unsigned(along + j)
+                row[t] = (((row[t] + g0 * padded[unsigned(c0 + o + j)]) + g1 * padded[unsigned(c1 + o + j)])
+                          + g2 * padded[unsigned(c2 + o + j)]) + g3 * padded[unsigned(c3 + o + j)]
+        w += 4
+    while w < end:                                               # the last one to three
+        g, corner = grad_pooled[unsigned(w)], corners[unsigned(switches[unsigned(w)])]
+        for k in range(offsets.shape[0]):
+            at, along = corner + offsets[k], k * run
+            for j in range(run):
+                row[unsigned(along + j)] += g * padded[unsigned(at + j)]
+        w += 1
+
+
+@numba_helper
+def _sort_by_switch(switches, base, filters, windows, taps, count, begin, order, rows):
+    """Image n's switches sorted by the output they point at (a counting sort), filter by
+    filter and window by window within each output: order[i] = f*windows + w, rows[i] = f*taps,
+    for i in begin[s] .. count[s]-1, the switches at output s. base = n*F*windows."""
+    for s in range(count.shape[0]):
+        count[s] = 0
+    for e in range(filters * windows):
+        count[switches[unsigned(base + e)]] += 1
+    total = 0
+    for s in range(count.shape[0]):
+        begin[s] = total
+        total += count[s]
+        count[s] = begin[s]                                      # from here: where the next one goes
+    for f in range(filters):
+        for w in range(windows):
+            s = switches[unsigned(base + f * windows + w)]
+            order[count[s]] = f * windows + w
+            rows[count[s]] = f * taps
+            count[s] += 1
+
+
+@numba_helper
+def _input_gradient_of(grad_padded, weight_last, grad_pooled, base, corners, offsets, run, count, begin,
+                       order, rows):
+    """grad_padded += image n's dL/dxp, (Hp, Wp, C) flat, output by output: at each output,
+    the filters whose switch it is add g * W over the window the output saw, four at a time
+    (each number of dL/dxp there loaded and stored once for four products), in filter order.
+    count, begin, order, rows: ``_sort_by_switch``'s."""
+    for s in range(count.shape[0]):
+        i, stop, corner = begin[s], count[s], corners[s]
+        while i + 4 <= stop:
+            g0, g1 = grad_pooled[unsigned(base + order[i])], grad_pooled[unsigned(base + order[i + 1])]
+            g2, g3 = grad_pooled[unsigned(base + order[i + 2])], grad_pooled[unsigned(base + order[i + 3])]
+            for k in range(offsets.shape[0]):
+                at, along = corner + offsets[k], k * run
+                w0, w1, w2, w3 = rows[i] + along, rows[i + 1] + along, rows[i + 2] + along, rows[i + 3] + along
+                for j in range(run):
+                    t = unsigned(at + j)
+                    grad_padded[t] = (((grad_padded[t] + g0 * weight_last[unsigned(w0 + j)])
+                                       + g1 * weight_last[unsigned(w1 + j)]) + g2 * weight_last[unsigned(w2 + j)]) \
+                        + g3 * weight_last[unsigned(w3 + j)]
+            i += 4
+        while i < stop:                                          # the last one to three
+            g = grad_pooled[unsigned(base + order[i])]
+            for k in range(offsets.shape[0]):
+                at, along = corner + offsets[k], rows[i] + k * run
+                for j in range(run):
+                    grad_padded[unsigned(at + j)] += g * weight_last[unsigned(along + j)]
+            i += 1
 
 
 @numba_loop
@@ -153,18 +243,22 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
     module's docstring).
 
     grad_pooled, switches: (N, F, PH*PW) flat, windows = PH*PW; a switch is the flat index
-    oy*OW + ox of its window's maximum. x: (N, C, H, W) flat. weight_last: W as (F, KH, KW,
-    C) flat. grad_weight: (F, KH*KW*C), float64, added to, if needs_weight; grad_bias: (F,),
-    float64, added to; grad_x: (N, C, H, W) flat, images first .. last-1 written if needs_x;
-    checks: (1,) float64, x - x added for every pixel (NaN where one is not finite).
+    oy*OW + ox of its window's maximum. x: (N, C, H, W) flat. corners: (OH*OW,), the
+    ``corner_table``. weight_last: W as (F, KH, KW, C) flat. grad_weight: (F, KH*KW*C),
+    float64, added to, if needs_weight; grad_bias: (F,), float64, added to; grad_x: (N, C,
+    H, W) flat, images first .. last-1 written if needs_x; checks: (1,) float64, x - x
+    added for every pixel (NaN where one is not finite).
     """
     taps = offsets.shape[0] * run                                # KH*KW*C
     filters = weight_last.shape[0] // taps
     padded = numpy.zeros(padded_height * padded_width * channels, dtype=x.dtype)
     grad_padded = numpy.zeros(padded.shape[0] if needs_x else 1, dtype=x.dtype)
     row = numpy.zeros(taps, dtype=x.dtype)                       # one (n, f)'s dL/dW
+    count = numpy.zeros(corners.shape[0], dtype=numpy.int64)     # _sort_by_switch's
+    begin = numpy.zeros(corners.shape[0], dtype=numpy.int64)
+    order = numpy.zeros(filters * windows, dtype=numpy.int64)
+    rows = numpy.zeros(filters * windows, dtype=numpy.int64)
     check = 0.0
-    both = needs_x and needs_weight
     for n in range(first, last):
         for c in range(channels):                                # (C, H, W) -> (Hp, Wp, C), interior
             for r in range(height):
@@ -174,34 +268,26 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
                     value = x[unsigned(source + column)]
                     padded[unsigned(target + column * channels)] = value
                     check += value - value
-        if needs_x:
-            for i in range(grad_padded.shape[0]):
-                grad_padded[i] = 0.0
-        for f in range(filters):
+        for f in range(filters):                                 # dL/db and dL/dW, filter by filter
             start = (n * filters + f) * windows
             total = 0.0
-            if needs_weight:
-                for t in range(taps):
-                    row[t] = 0.0
             for w in range(start, start + windows):
-                g = grad_pooled[unsigned(w)]
-                total += g
-                corner = corners[unsigned(switches[unsigned(w)])]
-                for k in range(offsets.shape[0]):
-                    at, along, weights_at = corner + offsets[k], k * run, f * taps + k * run
-                    if both:                                 # one pass over the run for both
-                        for j in range(run):
-                            row[unsigned(along + j)] += g * padded[unsigned(at + j)]
-                            grad_padded[unsigned(at + j)] += g * weight_last[unsigned(weights_at + j)]
-                    elif needs_weight:
-                        _add_scaled(row, along, padded, at, g, run)
-                    elif needs_x:
-                        _add_scaled(grad_padded, at, weight_last, weights_at, g, run)
+                total += grad_pooled[unsigned(w)]
             grad_bias[f] += total
             if needs_weight:
                 for t in range(taps):
+                    row[t] = 0.0
+                _weight_gradient_of(row, padded, grad_pooled, switches, corners, offsets, run, start,
+                                    start + windows)
+                for t in range(taps):
                     grad_weight[unsigned(f * taps + t)] += row[t]
-        if needs_x:
+        if needs_x:                                              # dL/dx, output by output
+            base = n * filters * windows
+            _sort_by_switch(switches, base, filters, windows, taps, count, begin, order, rows)
+            for i in range(grad_padded.shape[0]):
+                grad_padded[i] = 0.0
+            _input_gradient_of(grad_padded, weight_last, grad_pooled, base, corners, offsets, run, count,
+                               begin, order, rows)
             for c in range(channels):                            # (Hp, Wp, C) -> (C, H, W), interior
                 for r in range(height):
                     source = ((r + padding_h) * padded_width + padding_w) * channels + c
