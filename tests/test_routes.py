@@ -348,7 +348,10 @@ def switch_gradients_in_the_written_order(grad, switches, x, weight, stride, pad
     """(dL/dx, dL/dW, dL/db) read at the switches by plain NumPy, added in the order
     switch_gradients.py's docstring gives: dL/dW one (n, f) at a time, windows in order, in the
     dtype, then the images in order in float64; dL/dx output by output, and at each output its
-    switches filter by filter, window by window, in the dtype; dL/db in float64."""
+    switches filter by filter, window by window, in the dtype; dL/db in float64.
+
+    grad, switches: (N, F, PH, PW), switches flat indices oy*RW + ox in the reach (RH, RW);
+    x: (N, C, H, W); weight: (F, C, KH, KW). Returns (N, C, H, W), (F, C, KH, KW), (F,)."""
     (batch, channels, height, width), (filters, _, kh, kw) = x.shape, weight.shape
     dtype = x.dtype
     xp = numpy.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))

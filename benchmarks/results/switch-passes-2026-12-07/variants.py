@@ -24,6 +24,7 @@ from minicnn.engine.kernels import switch_gradients as S  # noqa: E402
 from minicnn.engine.kernels.compiled import flat, ints  # noqa: E402
 
 unsigned = numba.uint64
+to_channels_last, to_planes = S._to_channels_last, S._to_planes    # the engine's layout copies
 
 
 def source(B, name):
@@ -61,14 +62,7 @@ def {name}(grad_pooled, switches, x, channels, height, width, padding_h, padding
     rows = numpy.zeros(filters * windows, dtype=numpy.int64)
     check = 0.0
     for n in range(first, last):
-        for c in range(channels):
-            for r in range(height):
-                source = ((n * channels + c) * height + r) * width
-                target = ((r + padding_h) * padded_width + padding_w) * channels + c
-                for column in range(width):
-                    value = x[unsigned(source + column)]
-                    padded[unsigned(target + column * channels)] = value
-                    check += value - value
+        check += to_channels_last(x, n, channels, height, width, padding_h, padding_w, padded_width, padded)
         for f in range(filters):
             start = (n * filters + f) * windows
             end = start + windows
@@ -138,17 +132,13 @@ def {name}(grad_pooled, switches, x, channels, height, width, padding_h, padding
                         for j in range(run):
                             grad_padded[unsigned(at + j)] += g * weight_last[unsigned(along + j)]
                     i += 1
-            for c in range(channels):
-                for r in range(height):
-                    source = ((r + padding_h) * padded_width + padding_w) * channels + c
-                    target = ((n * channels + c) * height + r) * width
-                    for column in range(width):
-                        grad_x[unsigned(target + column)] = grad_padded[unsigned(source + column * channels)]
+            to_planes(grad_padded, n, channels, height, width, padding_h, padding_w, padded_width, grad_x)
     checks[0] += check
 '''
 def make(B):
     """The two passes with blocks of B, compiled as the engine's loops are (not cached)."""
-    g = {"numba": numba, "numpy": numpy, "unsigned": unsigned}
+    g = {"numba": numba, "numpy": numpy, "unsigned": unsigned, "to_channels_last": to_channels_last,
+         "to_planes": to_planes}
     exec(source(B, f"loops{B}"), g)
     return g[f"loops{B}"]
 
@@ -170,14 +160,7 @@ def one_pass_by_output(grad_pooled, switches, x, channels, height, width, paddin
     rows = numpy.zeros(filters * windows, dtype=numpy.int64)
     check = 0.0
     for n in range(first, last):
-        for c in range(channels):
-            for r in range(height):
-                source = ((n * channels + c) * height + r) * width
-                target = ((r + padding_h) * padded_width + padding_w) * channels + c
-                for column in range(width):
-                    value = x[unsigned(source + column)]
-                    padded[unsigned(target + column * channels)] = value
-                    check += value - value
+        check += to_channels_last(x, n, channels, height, width, padding_h, padding_w, padded_width, padded)
         for f in range(filters):
             start = (n * filters + f) * windows
             total = 0.0
@@ -234,12 +217,7 @@ def one_pass_by_output(grad_pooled, switches, x, channels, height, width, paddin
                 i += 1
         for i in range(rowsum.shape[0]):
             grad_weight[i] += rowsum[i]
-        for c in range(channels):
-            for r in range(height):
-                source = ((r + padding_h) * padded_width + padding_w) * channels + c
-                target = ((n * channels + c) * height + r) * width
-                for column in range(width):
-                    grad_x[unsigned(target + column)] = grad_padded[unsigned(source + column * channels)]
+        to_planes(grad_padded, n, channels, height, width, padding_h, padding_w, padded_width, grad_x)
     checks[0] += check
 
 

@@ -152,6 +152,34 @@ def run_offsets(kernel, dilation, padded_width, channels):
 
 
 @numba_helper
+def _to_channels_last(x, n, channels, height, width, padding_h, padding_w, padded_width, padded):
+    """Image n of x, (N, C, H, W) flat, into the interior of padded, (Hp, Wp, C) flat (its
+    padding stays as it is: zeros). Returns the sum of x - x over the image: 0, or NaN where a
+    pixel is not finite."""
+    check = 0.0
+    for c in range(channels):
+        for r in range(height):
+            source = ((n * channels + c) * height + r) * width
+            target = ((r + padding_h) * padded_width + padding_w) * channels + c
+            for column in range(width):
+                value = x[unsigned(source + column)]
+                padded[unsigned(target + column * channels)] = value
+                check += value - value
+    return check
+
+
+@numba_helper
+def _to_planes(grad_padded, n, channels, height, width, padding_h, padding_w, padded_width, grad_x):
+    """The interior of grad_padded, (Hp, Wp, C) flat, into image n of grad_x, (N, C, H, W) flat."""
+    for c in range(channels):
+        for r in range(height):
+            source = ((r + padding_h) * padded_width + padding_w) * channels + c
+            target = ((n * channels + c) * height + r) * width
+            for column in range(width):
+                grad_x[unsigned(target + column)] = grad_padded[unsigned(source + column * channels)]
+
+
+@numba_helper
 def _weight_gradient_of(row, padded, grad_pooled, switches, corners, offsets, run, start, end):
     """row += one (n, f)'s dL/dW, (KH, KW, C) flat, from its windows start .. end-1; padded:
     image n, (Hp, Wp, C) flat.
@@ -260,14 +288,7 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
     rows = numpy.zeros(filters * windows, dtype=numpy.int64)
     check = 0.0
     for n in range(first, last):
-        for c in range(channels):                                # (C, H, W) -> (Hp, Wp, C), interior
-            for r in range(height):
-                source = ((n * channels + c) * height + r) * width
-                target = ((r + padding_h) * padded_width + padding_w) * channels + c
-                for column in range(width):
-                    value = x[unsigned(source + column)]
-                    padded[unsigned(target + column * channels)] = value
-                    check += value - value
+        check += _to_channels_last(x, n, channels, height, width, padding_h, padding_w, padded_width, padded)
         for f in range(filters):                                 # dL/db and dL/dW, filter by filter
             start = (n * filters + f) * windows
             total = 0.0
@@ -288,12 +309,7 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
                 grad_padded[i] = 0.0
             _input_gradient_of(grad_padded, weight_last, grad_pooled, base, corners, offsets, run, count,
                                begin, order, rows)
-            for c in range(channels):                            # (Hp, Wp, C) -> (C, H, W), interior
-                for r in range(height):
-                    source = ((r + padding_h) * padded_width + padding_w) * channels + c
-                    target = ((n * channels + c) * height + r) * width
-                    for column in range(width):
-                        grad_x[unsigned(target + column)] = grad_padded[unsigned(source + column * channels)]
+            _to_planes(grad_padded, n, channels, height, width, padding_h, padding_w, padded_width, grad_x)
     checks[0] += check
 
 
