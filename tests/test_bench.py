@@ -242,7 +242,7 @@ def test_profile_lists_a_winograd_layers_sixteen_products_of_each_kind():
     assert not any(label.startswith("conv2d (96, 864,") for label in products)
     # its first layer takes "direct, pooled in cache", which computes no product
     assert not any(label.startswith("conv2d (32, 25,") for label in products)
-    assert profile["ms_per_step"]["conv2d+max_pool2d by direct, pooled in cache forward"] > 0
+    assert profile["ms_per_step"]["conv2d+max_pool2d+relu by direct, pooled in cache forward"] > 0
 
 
 @pytest.mark.skipif(not mc.backends()["numba"][0] or not threads.blas_control(),
@@ -257,7 +257,7 @@ def test_profile_lists_only_the_forward_product_of_gradients_at_the_switches():
     products = profile["matrix_products_ms"]
     assert "conv2d, forward only (64, 288, 400) forward" in products
     assert not any("(64, 288, 4" in label and "gradient" in label for label in products)
-    assert profile["ms_per_step"]["conv2d+max_pool2d by im2col pooled, gradients at switches backward"] > 0
+    assert profile["ms_per_step"]["conv2d+max_pool2d+relu by im2col pooled, gradients at switches backward"] > 0
 
 
 @pytest.mark.parametrize("arguments, named", [

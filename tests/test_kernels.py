@@ -366,6 +366,20 @@ def test_relu_forward_and_backward(shape, dtype, seed, specials, transposed):
 
 
 @needs_numba
+@given(st.integers(1, 200), dtypes, seeds, st.lists(special_values, max_size=6))
+def test_relu_in_place_is_relu_forward(size, dtype, seed, specials):
+    # A ReLU folded into a pass that holds the values (the conv+pool routes' chunks):
+    # relu_forward's numbers and mask, written over the values, exactly.
+    x = make_data(seed, (size,), dtype, ties=True)
+    x[:len(specials)] = specials[:size]
+    expected_y, expected_positive = relu.relu_forward(x)
+    values, positive = x.copy(), numpy.ones(size, numpy.bool_)
+    relu.relu_in_place(values, positive)
+    assert_identical(values, expected_y)
+    assert_identical(positive, expected_positive)
+
+
+@needs_numba
 @given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4), dtypes, seeds,
        st.booleans())
 def test_rows_to_images_and_images_to_rows(batch, filters, height, width, dtype, seed, with_bias):

@@ -36,36 +36,42 @@ def check(ours, theirs, inputs):
 @given(channels=st.integers(1, 3), k=st.tuples(st.integers(1, 4), st.integers(1, 4)), stride=st.integers(1, 2),
        p=st.tuples(st.integers(0, 1), st.integers(0, 1)), d=st.integers(1, 2),
        pool=st.sampled_from([(2, 2, 0, False), (3, 2, 1, True), (3, 2, 0, True), (2, 1, 0, False)]),
-       seed=st.integers(0, 999))
-def test_conv2d_max_pool2d_is_pytorchs_max_pool2d_of_conv2d(backend_name, channels, k, stride, p, d, pool, seed):
-    """The fused op through its public function, on every backend: on numba, stride 1 and at
-    most 27 taps take the route "direct, pooled in cache", stride 2 the chunks route."""
+       seed=st.integers(0, 999), relu=st.booleans())
+def test_conv2d_max_pool2d_is_pytorchs_max_pool2d_of_conv2d(backend_name, channels, k, stride, p, d, pool, seed,
+                                                            relu):
+    """The fused op through its public function, on every backend, with the ReLU after the
+    pool folded in or not: on numba, stride 1 and at most 27 taps take the route "direct,
+    pooled in cache", stride 2 the chunks route."""
     x_np = np.random.default_rng(seed).standard_normal((3, channels, 9, 8))
     out = [(size + 2 * pad - d * (kernel - 1) - 1) // stride + 1 for size, pad, kernel in zip((9, 8), p, k)]
     assume(min(out) >= pool[0] - 2 * pool[2])
     (x, tx), (w, tw), (b, tb) = both(x_np), both(np.random.default_rng(seed + 1).standard_normal((4, channels, *k))), \
         both(np.random.default_rng(seed + 2).standard_normal(4))
-    ours = F.conv2d_max_pool2d(x, w, b, stride, p, d, 1, *pool)
+    ours = F.conv2d_max_pool2d(x, w, b, stride, p, d, 1, *pool, relu=relu)
     theirs = tF.max_pool2d(tF.conv2d(tx, tw, tb, stride, p, d), pool[0], pool[1], pool[2], ceil_mode=pool[3])
+    theirs = torch.relu(theirs) if relu else theirs
     if backend_name == "numba" and stride == 1 and channels * k[0] * k[1] <= 27:
-        assert ours.creator.name == "conv2d+max_pool2d by direct, pooled in cache"
+        assert ours.creator.name == f"conv2d+max_pool2d{'+relu' if relu else ''} by direct, pooled in cache"
     check(ours, theirs, [(x, tx), (w, tw), (b, tb)])
 
 
 @given(kh=st.integers(2, 3), kw=st.integers(3, 4), stride=st.integers(1, 2),
        p=st.tuples(st.integers(0, 1), st.integers(0, 1)),
-       pool=st.sampled_from([(2, 2, 0, False), (3, 2, 1, True), (3, 2, 0, False)]), seed=st.integers(0, 999))
-def test_conv2d_max_pool2d_of_sixteen_channels_is_pytorchs(backend_name, kh, kw, stride, p, pool, seed):
+       pool=st.sampled_from([(2, 2, 0, False), (3, 2, 1, True), (3, 2, 0, False)]), seed=st.integers(0, 999),
+       relu=st.booleans())
+def test_conv2d_max_pool2d_of_sixteen_channels_is_pytorchs(backend_name, kh, kw, stride, p, pool, seed, relu):
     """A later layer's fused op (16 channels: 96 rows or more, runs of 48 or more) through its public
     function, on every backend: on numba, stride 1 with a 2x2 pool takes the route "im2col
     pooled, gradients at switches"."""
     x_np = np.random.default_rng(seed).standard_normal((3, 16, 10, 9))
     (x, tx), (w, tw), (b, tb) = both(x_np), both(np.random.default_rng(seed + 1).standard_normal((5, 16, kh, kw))), \
         both(np.random.default_rng(seed + 2).standard_normal(5))
-    ours = F.conv2d_max_pool2d(x, w, b, stride, p, 1, 1, *pool)
+    ours = F.conv2d_max_pool2d(x, w, b, stride, p, 1, 1, *pool, relu=relu)
     theirs = tF.max_pool2d(tF.conv2d(tx, tw, tb, stride, p), pool[0], pool[1], pool[2], ceil_mode=pool[3])
+    theirs = torch.relu(theirs) if relu else theirs
     if backend_name == "numba" and stride == 1 and pool == (2, 2, 0, False) and threads.blas_control():
-        assert ours.creator.name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+        assert ours.creator.name == (f"conv2d+max_pool2d{'+relu' if relu else ''} by im2col pooled, "
+                                     f"gradients at switches")
     check(ours, theirs, [(x, tx), (w, tw), (b, tb)])
 
 

@@ -64,13 +64,14 @@ def on_numba(call):
     return call.on_numba
 
 
-def run_conv(arrays, stride, padding, dilation, pool=None):
-    """Output and gradients (x, w, b) of conv2d, or conv2d_max_pool2d when ``pool`` is given."""
+def run_conv(arrays, stride, padding, dilation, pool=None, relu=False):
+    """Output and gradients (x, w, b) of conv2d, or conv2d_max_pool2d when ``pool`` is given
+    (with the ReLU after the pool folded in where ``relu``)."""
     x, w, b = (tensor(a.copy(), requires_grad=True) for a in arrays)
     if pool is None:
         y = F.conv2d(x, w, b, stride, padding, dilation)
     else:
-        y = F.conv2d_max_pool2d(x, w, b, stride, padding, dilation, 1, *pool)
+        y = F.conv2d_max_pool2d(x, w, b, stride, padding, dilation, 1, *pool, relu=relu)
     grad = numpy.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
     y.backward(grad)
     return y, [y.data, x.grad, w.grad, b.grad]
@@ -99,16 +100,19 @@ def assert_close(got, expected, dtype, terms):
         numpy.testing.assert_allclose(mine, theirs, rtol=0, atol=16 * terms * eps * scale)
 
 
-def check_route(monkeypatch, op, route, geometry, seed, dtype, pool=None):
+def check_route(monkeypatch, op, route, geometry, seed, dtype, pool=None, relu=False):
     input_shape, weight_shape, stride, padding, dilation = geometry
     rng = numpy.random.default_rng(seed)
     arrays = [rng.standard_normal(s).astype(dtype) for s in (input_shape, weight_shape, weight_shape[:1])]
     with using_backend("numba"):
         with routes.using_routes("reference"):
-            reference, expected = run_conv(arrays, stride, padding, dilation, pool)
+            reference, expected = run_conv(arrays, stride, padding, dilation, pool, relu)
         monkeypatch.setitem(routes.ROUTES, op, (forced(route, on_numba),))
-        routed, got = run_conv(arrays, stride, padding, dilation, pool)
-    assert routed.creator.name == f"{op} by {route.name}"          # the route did run
+        routed, got = run_conv(arrays, stride, padding, dilation, pool, relu)
+    folded = "+relu" if relu else ""
+    assert routed.creator.name == f"{op}{folded} by {route.name}"  # the route did run
+    if relu:                                                      # the reference: relu(pool(conv))
+        assert reference.creator.name == "relu"
     assert reference.creator.name != routed.creator.name
     out = conv_out(input_shape, weight_shape, stride, padding, dilation)
     assert_close(got, expected, dtype, sum_terms(input_shape, weight_shape, out))
@@ -140,10 +144,11 @@ def test_chunks_route_equals_the_im2col_reference(monkeypatch, dtype, geometry, 
 @given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
        pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1),
                              (3, 2, 0, True, 1), (2, 2, 0, False, 2)]),
-       chunk_bytes=st.sampled_from([1, 200, 1 << 19]))
+       chunk_bytes=st.sampled_from([1, 200, 1 << 19]), relu=st.booleans())
 @settings(max_examples=15, deadline=None)
-def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, seed, pool, chunk_bytes):
-    """Each conv+pool route, with chunks of one image, a few, or the whole batch. The direct
+def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, seed, pool, chunk_bytes, relu):
+    """Each conv+pool route, with chunks of one image, a few, or the whole batch, with the
+    ReLU after the pool folded in (against relu(max_pool2d(conv2d(x)))) or not. The direct
     route sums stride-1 convolutions only: its geometries are drawn with stride 1 (1 to 64
     taps: one pass of nine, or several, the last one filled up)."""
     from minicnn.engine.kernels import convolution
@@ -158,7 +163,61 @@ def test_conv_pool_routes_equal_the_two_ops(monkeypatch, name, dtype, geometry, 
         return                                     # the pool does not fit this output: not a case
     (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
     monkeypatch.setattr(convolution, "CHUNK_BYTES", chunk_bytes)
-    check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool)
+    check_route(monkeypatch, "conv2d+max_pool2d", route, geometry, seed, dtype, pool, relu)
+
+
+@needs_split_blas
+@pytest.mark.parametrize("name", ["direct, pooled in cache", "chunks, pooled in cache",
+                                  "im2col pooled, gradients at switches", "im2col, pooled from the product"])
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+@given(geometry=geometries(three_by_three=False), seed=st.integers(0, 999),
+       pool=st.sampled_from([(2, 2, 0, False, 1), (3, 2, 1, True, 1), (2, 1, 0, False, 1)]),
+       chunk_bytes=st.sampled_from([1, 200, 1 << 19]),
+       specials=st.lists(st.sampled_from([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan]), max_size=4))
+@settings(max_examples=10, deadline=None)
+def test_a_folded_relu_gives_the_bits_of_relu_after_the_route(monkeypatch, name, dtype, geometry, seed, pool,
+                                                              chunk_bytes, specials):
+    """conv2d_max_pool2d(..., relu=True) by each route against the same route followed by
+    the ReLU op, bit for bit: output, mask and every gradient. The gradient coming in holds
+    signed zeros, infinities and NaN at its front, where relu's backward must give what
+    grad * mask gives (inf * 0 = NaN) in both. Some outputs are made exactly 0 (a bias of
+    minus a maximum is not exact; an all-zero filter is): ReLU'(0) = 0 in both."""
+    from minicnn.engine.kernels import convolution
+    input_shape, weight_shape, stride, padding, dilation = geometry
+    if name.startswith("direct"):
+        stride = (1, 1)
+    out = conv_out(input_shape, weight_shape, stride, padding, dilation)
+    kernel, _, pool_padding, _, pool_dilation = pool
+    if min(out) < pool_dilation * (kernel - 1) + 1 - 2 * pool_padding:
+        return                                     # the pool does not fit this output: not a case
+    (route,) = [r for r in routes.ROUTES["conv2d+max_pool2d"] if r.name == name]
+    monkeypatch.setattr(convolution, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setitem(routes.ROUTES, "conv2d+max_pool2d", (forced(route, on_numba),))
+    rng = numpy.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(shape).astype(dtype) for shape in (input_shape, weight_shape, weight_shape[:1]))
+    w[0], b[0] = 0, 0                               # filter 0 gives exact zeros: ReLU'(0) = 0
+
+    def run(folded):
+        xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, w, b))
+        y = F.conv2d_max_pool2d(xt, wt, bt, stride, padding, dilation, 1, *pool, relu=folded)
+        y = y if folded else F.relu(y)
+        grad = numpy.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype).reshape(-1)
+        grad[:len(specials)] = specials[:grad.size]
+        with numpy.errstate(invalid="ignore"):      # inf * 0 in relu's backward, on purpose
+            y.backward(grad.reshape(y.shape))
+        return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
+    with using_backend("numba"):
+        (folded_name, got), (separate_name, expected) = run(True), run(False)
+    assert folded_name == f"conv2d+max_pool2d+relu by {name}" and separate_name == "relu"
+    for mine, theirs in zip(got, expected):
+        assert mine.dtype == theirs.dtype
+        numpy.testing.assert_array_equal(mine, theirs)
+
+
+def test_conv2d_max_pool2d_refuses_a_relu_that_is_not_true_or_false():
+    x, w = tensor(numpy.ones((1, 1, 4, 4))), tensor(numpy.ones((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="relu must be True .* or False, got 'yes'"):
+        F.conv2d_max_pool2d(x, w, relu="yes")
 
 
 def not_finite(dtype, shape, where, bad, rng):
@@ -641,14 +700,14 @@ def test_summary_on_numba_shows_winograd_chunks_and_fusion():
     few = _runs_as("zfnet_small", "numba", batch=8)               # fewer images: 2x2 tiles
     assert [few[name] for name in ("4", "8", "10", "12")] == ["winograd F(2x2,3x3)"] * 4
     assert rows["0"] == "direct, pooled in cache, fused with 1, 2"
-    assert rows["2"] == "fused into 0" and rows["1"] == "after 2 (pool first)"
+    assert rows["2"] == rows["1"] == "fused into 0"            # conv, ReLU and pool: one op
     assert rows["3"] == rows["7"] == "square roots (beta 3/4)"       # the two LRN layers
     keras = _runs_as("keras_mnist_cnn", "numba", batch=128)
     assert keras["0"] == "direct, pooled in cache, fused with 1, 2"
     # no Winograd there (it does not pay): the formulas, the pool taken from the product's
     # rows, the gradients read at the switches
     assert keras["3"] == "im2col pooled, gradients at switches, fused with 4, 5"
-    assert keras["5"] == "fused into 3" and keras["6"] == "im2col; dL/dx chunks"
+    assert keras["4"] == keras["5"] == "fused into 3" and keras["6"] == "im2col; dL/dx chunks"
     with mc.using_routes("reference"):
         plain = _runs_as("zfnet_small", "numba")
     assert plain["0"] == plain["4"] == "im2col" and plain["1"] == plain["2"] == plain["3"] == ""

@@ -219,8 +219,9 @@ limit_threads(1)                                                     # back to t
 # products; the profile lists them as "conv2d by winograd F(2x2,3x3)"; from
 # 32 images on, by F(4x4, 3x3) (kernels/winograd_4x4.py), 4x4 tiles of
 # output and 4 times fewer multiply-adds. Its
-# first convolution and pool run as one op ("conv2d+max_pool2d by direct,
-# pooled in cache": no im2col, the gradients read at the pool's switches) and its LRN layers take the power 3/4 by square roots
+# first convolution, pool and ReLU run as one op ("conv2d+max_pool2d+relu by
+# direct, pooled in cache": no im2col, the pooled maxima put through the ReLU
+# while in the cache, the gradients read at the pool's switches) and its LRN layers take the power 3/4 by square roots
 # ("local_response_norm by square roots (beta 3/4)"): every such *route* is
 # named where it runs (minicnn/engine/kernels/routes.py), and the figure
 # below adds each op's routes to the op.
@@ -239,7 +240,7 @@ parts = ["conv2d forward", "conv2d backward", "max_pool2d forward", "max_pool2d 
 
 def op_time(per_step, part):
     """ms of one op and direction, its routes included ("conv2d by ...", the fused
-    "conv2d+max_pool2d by ..." counted as convolution)."""
+    "conv2d+max_pool2d+relu by ..." counted as convolution)."""
     op, direction = part.rsplit(" ", 1)
     return sum(ms for key, ms in per_step.items()
                if key.startswith(op) and key.endswith(" " + direction))

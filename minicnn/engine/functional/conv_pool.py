@@ -1,10 +1,11 @@
 """A convolution followed by max pooling, as one op where a route makes that faster.
 
     conv2d_max_pool2d(x, weight, bias, conv..., pool...) = max_pool2d(conv2d(x, weight, bias), pool...)
+    conv2d_max_pool2d(..., relu=True) = relu(max_pool2d(conv2d(x, weight, bias), pool...))
 
 Exactly those numbers, output and gradients. Its reference is those two
-ops, one after the other, and that is what runs unless kernels/routes.py's
-table gives a route, on the numba backend:
+ops (three with the ReLU), one after the other, and that is what runs
+unless kernels/routes.py's table gives a route, on the numba backend:
 
 - "direct, pooled in cache", for a stride-1 first layer of at most 27
   taps C*KH*KW: each output summed directly from the padded image, nine
@@ -33,13 +34,22 @@ zfnet_small's steps, is never written to memory and read back; and in the
 backward pass of the routes that read at the switches, neither is its
 gradient.
 
-nn.Sequential uses it for Conv2d, ReLU, MaxPool2d written in a row (ReLU
-after the pool: see Sequential.forward) unless built with fuse=False. The
-switches stay inside the op; call the two ops to see them.
+With relu=True every route puts a chunk's maxima through the ReLU right
+after pooling them, while they are still in the cache (kernels/pooling.py,
+chunk_pooler), and writes relu's mask; its backward pass starts with relu's
+backward loop on dL/d(output). The ReLU's own pass over the pooled output,
+to memory and back, is gone.
+
+nn.Sequential uses it, with relu=True, for Conv2d, ReLU, MaxPool2d written
+in a row (the ReLU after the pool: see Sequential.forward) unless built
+with fuse=False. The switches stay inside the op; call the two ops to see
+them.
 """
 
+from ..errors import ArgumentError
 from ..kernels import routes
 from ..shapes import conv_output_size
+from .activation import relu as relu_op
 from .conv import checked_convolution, conv2d
 from .pooling import max_pool2d, window_settings
 from .routed import RoutedFunction
@@ -47,10 +57,17 @@ from .routed import RoutedFunction
 
 def conv2d_max_pool2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                       pool_kernel=2, pool_stride=None, pool_padding=0, ceil_mode=False, pool_dilation=1,
-                      caller="conv2d", pool_caller="max_pool2d"):
+                      caller="conv2d", pool_caller="max_pool2d", relu=False, relu_caller="relu"):
     """max_pool2d(conv2d(x, weight, bias, stride, padding, dilation, groups), pool_kernel,
     pool_stride, pool_padding, ceil_mode, dilation=pool_dilation): the same checks, errors
-    and numbers. x: (N, C, H, W) -> (N, F, PH, PW)."""
+    and numbers. x: (N, C, H, W) -> (N, F, PH, PW).
+
+    relu=True: relu(max_pool2d(conv2d(...))), the ReLU folded into the op: a route puts
+    each chunk's maxima through it while they are still in the cache, and its backward
+    pass starts with relu's. relu_caller names the ReLU in error messages."""
+    if not isinstance(relu, bool):
+        raise ArgumentError(f"{caller}: relu must be True (a ReLU after the pool, folded into the "
+                            f"op) or False, got {relu!r}")
     x, weight, bias, stride, padding, dilation, groups, out = checked_convolution(
         x, weight, bias, stride, padding, dilation, groups, caller)
     kernel, pool_stride, pool_padding, pool_dilation = window_settings(
@@ -60,11 +77,12 @@ def conv2d_max_pool2d(x, weight, bias=None, stride=1, padding=0, dilation=1, gro
                          caller=pool_caller, axis=("height", "width")[axis], dilation=pool_dilation[axis])
         for axis in (0, 1))
     call = routes.ConvCall.of(x.data, weight.shape, stride, padding, dilation, groups, out,
-                              pool=(kernel, pool_stride, pool_padding, pool_dilation, pooled))
+                              pool=(kernel, pool_stride, pool_padding, pool_dilation, pooled), relu=relu)
     route = routes.choose("conv2d+max_pool2d", call)
-    if route is None:                                  # the reference: the two ops
+    if route is None:                                  # the reference: the two ops (three with relu)
         y = conv2d(x, weight, bias, stride, padding, dilation, groups, caller)
-        return max_pool2d(y, kernel, pool_stride, pool_padding, ceil_mode, dilation=pool_dilation,
-                          caller=pool_caller)
+        y = max_pool2d(y, kernel, pool_stride, pool_padding, ceil_mode, dilation=pool_dilation,
+                       caller=pool_caller)
+        return relu_op(y, caller=relu_caller) if relu else y
     function = RoutedFunction(route, call)             # the same numbers: kernels/routes.py
     return function(x, weight) if bias is None else function(x, weight, bias)

@@ -6,7 +6,8 @@ backward, in its own loops, and gives the numbers of the op's reference
 Function (``route.equals`` names it). RoutedFunction is the Function that
 runs one: it keeps what the route's forward saved for its backward, and
 its name says which route ran, as errors and the profiler print it
-("conv2d by winograd F(2x2,3x3)"). Which route runs is decided by
+("conv2d by winograd F(2x2,3x3)"; "conv2d+max_pool2d+relu by ..." where
+the ReLU after the pool is folded in). Which route runs is decided by
 ``kernels.routes.choose`` alone; the op functions (conv2d, local_response_norm,
 ...) ask it.
 """
@@ -26,7 +27,9 @@ class RoutedFunction(Function):
 
     def __init__(self, route, call):
         self.route, self.call = route, call
-        self.name = f"{route.op} by {route.name}"
+        # a conv+pool call may carry the ReLU after its pool (ConvCall.relu; an LRNCall has no such field)
+        folded = "+relu" if getattr(call, "relu", False) else ""
+        self.name = f"{route.op}{folded} by {route.name}"
         self.input_names = route.inputs
 
     def forward(self, *arrays):

@@ -257,13 +257,16 @@ def input_gradient_numba(g, weight, input_shape, stride, padding, dilation, out)
 
 # ----- a convolution followed by max pooling, in one pass --------------------------------------
 
-def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, out, pool):
+def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, out, pool, positive=None):
     """max_pool2d(conv2d(x)) a chunk of images at a time: the convolution's output of a chunk
     is pooled while it is in the cache, and the whole (N, F, OH, OW) output is never stored.
 
     pool: (kernel, stride, padding, dilation, pooled), (h, w) pairs, pooled = (PH, PW).
     Returns (pooled (N, F, PH, PW), switches (N, F, PH, PW) int64), exactly
-    maxpool_forward's numbers for conv2d_forward_numba's output.
+    maxpool_forward's numbers for conv2d_forward_numba's output. positive: None, or a
+    bool array (N, F, PH, PW): then relu(max_pool2d(conv2d(x))), each chunk's maxima
+    put through ReLU while in the cache and relu's mask written into positive
+    (pooling.py, chunk_pooler).
     """
     from .pooling import chunk_pooler
     x = numpy.ascontiguousarray(x)
@@ -276,6 +279,7 @@ def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, ou
     pooled = buffers.empty((batch, filters) + tuple(pooled_size), x.dtype)
     switches = buffers.empty((batch, filters) + tuple(pooled_size), numpy.int64)
     pool_planes = chunk_pooler(out, pool, x.dtype)
+    mask = None if positive is None else positive.reshape(-1)
 
     def work(first, last):
         cols_block = buffers.empty((rows * per_chunk * size,), x.dtype)
@@ -289,7 +293,7 @@ def conv2d_max_pool_forward_numba(x, weight, bias, stride, padding, dilation, ou
                            (kernel_height, kernel_width), filter_rows, bias, add_bias, cols_block,
                            product_block, images)
             pool_planes(images, pooled.reshape(-1), switches.reshape(-1), start * filters,
-                        count * filters)                                         # then pooled
+                        count * filters, mask)                                   # then pooled
 
     with threads.blas_on_one_thread():
         threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece

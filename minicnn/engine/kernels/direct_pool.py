@@ -244,20 +244,22 @@ def _geometry(x, weight, padding, dilation, out):
     return batch, channels, height, width, filters, padded, offsets, weights, per_chunk, -(-batch // per_chunk)
 
 
-def conv2d_max_pool_forward_direct(x, weight, bias, padding, dilation, out, pool):
+def conv2d_max_pool_forward_direct(x, weight, bias, padding, dilation, out, pool, positive=None):
     """max_pool2d(conv2d(x)), stride 1: the convolution summed directly a chunk of images at a
     time, pooled while in the cache; the chunks route's where x holds a pixel that is not finite.
 
     x: (N, C, H, W); weight: (F, C, KH, KW); bias: (F,) or None; padding, dilation,
     out: (h, w) pairs; pool: (kernel, stride, padding, dilation, pooled), (h, w) pairs.
     Returns (pooled (N, F, PH, PW), switches (N, F, PH, PW) int64, finite), finite: whether
-    every pixel of x is, which chooses the backward pass.
+    every pixel of x is, which chooses the backward pass. positive: None, or a bool array
+    (N, F, PH, PW): then relu(max_pool2d(conv2d(x))), each chunk's maxima put through
+    ReLU while in the cache and relu's mask written into positive (pooling.py, chunk_pooler).
     """
     from .pooling import chunk_pooler
     x = numpy.ascontiguousarray(x)
     if not numpy.isfinite(x).all():
         pooled, switches = conv2d_max_pool_forward_numba(x, weight, bias, (1, 1), padding, dilation,
-                                                         out, pool)
+                                                         out, pool, positive)
         return pooled, switches, False
     batch, channels, height, width, filters, padded, offsets, weights, per_chunk, chunks = _geometry(
         x, weight, padding, dilation, out)
@@ -267,6 +269,7 @@ def conv2d_max_pool_forward_direct(x, weight, bias, padding, dilation, out, pool
     pooled = buffers.empty((batch, filters) + tuple(pool[4]), x.dtype)
     switches = buffers.empty((batch, filters) + tuple(pool[4]), numpy.int64)
     pool_planes = chunk_pooler(out, pool, x.dtype)
+    mask = None if positive is None else positive.reshape(-1)
     arguments = (x.reshape(-1), *ints(channels, height, width, *padding, *padded, *out), offsets,
                  weights.reshape(-1), bias, add_bias)
 
@@ -278,7 +281,7 @@ def conv2d_max_pool_forward_direct(x, weight, bias, padding, dilation, out, pool
             images = images_block[:filters * count * size]
             _direct_loops(*arguments, images, start, start + count)
             pool_planes(images, pooled.reshape(-1), switches.reshape(-1), start * filters,
-                        count * filters)
+                        count * filters, mask)
 
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     return pooled, switches, True

@@ -89,13 +89,16 @@ def _chunks(batch, filters, size, dtype):
     return per_chunk, -(-batch // per_chunk)
 
 
-def conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, out, pool):
+def conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, out, pool, positive=None):
     """max_pool2d(conv2d(x)): im2col and one product for the whole batch, pooled from the
     product's rows a chunk of images at a time (formulas above).
 
     pool: (kernel, stride, padding, dilation, pooled), (h, w) pairs. Returns
     (pooled (N, F, PH, PW), switches (N, F, PH, PW) int64, cols (K, N*S)), the
     reference's numbers; cols is kept for the backward pass, as the reference keeps it.
+    positive: None, or a bool array (N, F, PH, PW): then relu(max_pool2d(conv2d(x))),
+    each chunk's maxima put through ReLU while in the cache, and relu's mask written
+    into positive (pooling.py, chunk_pooler).
     """
     from .pooling import chunk_pooler
     x = numpy.ascontiguousarray(x)
@@ -111,6 +114,7 @@ def conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, out
     pool_planes = chunk_pooler(out, pool, x.dtype)
     per_chunk, chunks = _chunks(batch, filters, size, x.dtype)
     rows_flat = flat(rows)
+    mask = None if positive is None else positive.reshape(-1)
 
     def work(first_chunk, last_chunk):
         block_memory = buffers.empty((per_chunk * filters * size,), x.dtype)
@@ -119,7 +123,8 @@ def conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, out
             count = min(per_chunk, batch - start)
             block = block_memory[:count * filters * size]
             _rows_to_block_loops(rows_flat, *ints(batch, filters, size), bias, *ints(start, count), block)
-            pool_planes(block, pooled.reshape(-1), switches.reshape(-1), start * filters, count * filters)
+            pool_planes(block, pooled.reshape(-1), switches.reshape(-1), start * filters, count * filters,
+                        mask)
 
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     return pooled, switches, cols

@@ -37,6 +37,7 @@ import numpy
 
 from ..backend import get_array_module
 from . import im2col_col2im
+from .relu import relu_in_place
 from .. import buffers
 from .compiled import (cuda, cuda_kernel, flat, ints, launch, numba_helper, numba_loop, planes,
                        SHARE_FROM_BYTES_COMPUTING, share_out,
@@ -366,38 +367,54 @@ def _taps_inside(out, kernel, stride, padding, dilation, size):
 
 
 def chunk_pooler(size, pool, dtype):
-    """pool_planes(images, pooled, switches, first, count): max-pools ``count`` planes of
-    (H, W) = ``size`` in images (count, H, W), flat, into pooled and switches (flat, from
-    plane ``first`` on), with maxpool_forward_numba's loops and numbers. pool: (kernel,
-    stride, padding, dilation, pooled size), (h, w) pairs. For the routes that pool a
-    convolution's output a chunk of images at a time (convolution.py, pooled_product.py)."""
+    """pool_planes(images, pooled, switches, first, count, positive=None): max-pools
+    ``count`` planes of (H, W) = ``size`` in images (count, H, W), flat, into pooled and
+    switches (flat, from plane ``first`` on), with maxpool_forward_numba's loops and
+    numbers. pool: (kernel, stride, padding, dilation, pooled size), (h, w) pairs. For the
+    routes that pool a convolution's output a chunk of images at a time (convolution.py,
+    pooled_product.py, direct_pool.py).
+
+    positive (flat bool, like pooled), when given: a ReLU follows the pool. The planes'
+    maxima, just written and still in the cache, become max(0, maximum) in place, and
+    positive = maximum > 0 (relu.py's relu_in_place: relu_forward's numbers and mask).
+    """
+    pool_only = _plane_pooler(size, pool, dtype)
+    windows = pool[4][0] * pool[4][1]
+
+    def pool_planes(images, pooled, switches, first, count, positive=None):
+        part = slice(first * windows, (first + count) * windows)
+        pool_only(images, pooled[part], switches[part], count)
+        if positive is not None:
+            relu_in_place(pooled[part], positive[part])
+    return pool_planes
+
+
+def _plane_pooler(size, pool, dtype):
+    """pool_only(images, pooled, switches, count): chunk_pooler's pooling of ``count``
+    planes into pooled and switches (flat, the planes' part only), by the loop that fits."""
     kernel, stride, padding, dilation, pooled_size = pool
-    windows = pooled_size[0] * pooled_size[1]
     if all(all_taps_inside(size[axis], kernel[axis], stride[axis], padding[axis], dilation[axis],
                            pooled_size[axis]) for axis in (0, 1)):
         settings = ints(*size, *stride, *dilation, *kernel, *pooled_size)
 
-        def pool_planes(images, pooled, switches, first, count):
-            part = slice(first * windows, (first + count) * windows)
-            _maxpool_inside_loops(images, *settings, pooled[part], switches[part], 0, count)
-        return pool_planes
+        def pool_only(images, pooled, switches, count):
+            _maxpool_inside_loops(images, *settings, pooled, switches, 0, count)
+        return pool_only
     if three_by_three_stride_two(kernel, stride, dilation):
         settings = ints(*size, *padding, *pooled_size)
 
-        def pool_planes(images, pooled, switches, first, count):
-            part = slice(first * windows, (first + count) * windows)
-            _maxpool_3x3_stride2_loops(images, *settings, pooled[part], switches[part], 0, count)
-        return pool_planes
+        def pool_only(images, pooled, switches, count):
+            _maxpool_3x3_stride2_loops(images, *settings, pooled, switches, 0, count)
+        return pool_only
     row_taps = _taps_inside(pooled_size[0], kernel[0], stride[0], padding[0], dilation[0], size[0])
     column_taps = _taps_inside(pooled_size[1], kernel[1], stride[1], padding[1], dilation[1], size[1])
     settings = ints(*size, *stride, *padding, *dilation)
     minus_infinity = numpy.dtype(dtype).type(-numpy.inf)
 
-    def pool_planes(images, pooled, switches, first, count):
-        part = slice(first * windows, (first + count) * windows)
+    def pool_only(images, pooled, switches, count):
         _maxpool_forward_loops(images, count, *settings, row_taps, column_taps, minus_infinity,
-                               pooled[part], switches[part], 0, count)
-    return pool_planes
+                               pooled, switches, 0, count)
+    return pool_only
 
 
 def maxpool_forward_numba(x, kernel, stride, padding, out, dilation=(1, 1)):

@@ -71,6 +71,31 @@ def relu_forward_numba(x):
 
 
 @numba_loop
+def _relu_in_place_loops(values, positive, first, last):
+    """_relu_forward_loops with x = y: values -> max(0, values) written over them, positive =
+    values > 0; both flat. One array read and written, rather than x and y passed as the
+    same array: the compiler cannot then rule out that two arrays overlap, and the loop
+    it vectorises checks at run time and takes its scalar version."""
+    for k in range(unsigned(first), unsigned(last)):   # of values.size: this thread's share
+        value = values[k]
+        keep = value > 0
+        positive[k] = keep
+        values[k] = value if keep or value != value else 0
+
+
+def relu_in_place(values, positive):
+    """relu_forward's numbers written over ``values``, on the calling thread alone.
+
+    values: flat, float; positive: flat, bool, of values' size. values becomes
+    max(0, values) (NaN stays NaN, -0.0 gives 0.0, as relu_forward), and positive
+    relu_forward's mask, values > 0. For routes that fold ReLU into a pass that already
+    holds the values in the cache (a chunk of pooled maxima: kernels/pooling.py,
+    chunk_pooler).
+    """
+    _relu_in_place_loops(values, positive, 0, values.size)
+
+
+@numba_loop
 def _relu_backward_loops(grad_y, positive, zero, grad_x, first, last):
     """grad_x = grad_y * positive; all flat, written in place.
 

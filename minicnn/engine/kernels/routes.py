@@ -12,12 +12,17 @@ against the reference, for every dtype the route takes).
                                                                 winograd F(2x2,3x3), chunks
     conv2d_input_gradient  col2im(W^T @ g) functional/conv.py   chunks
     conv2d+max_pool2d      conv2d, then max_pool2d              direct, pooled in cache;
-                           (functional/conv_pool.py)            chunks, pooled in cache;
-                                                                im2col pooled, gradients at
+                           (then relu, with relu=True)          chunks, pooled in cache;
+                           (functional/conv_pool.py)            im2col pooled, gradients at
                                                                 switches;
                                                                 im2col, pooled from the product
     local_response_norm    x * scale ** -beta                   square roots (beta 3/4)
                            functional/normalization.py
+
+A conv2d+max_pool2d call with relu=True (nn.Sequential's Conv2d, ReLU,
+MaxPool2d) takes the same routes; each puts a chunk's maxima through the
+ReLU as soon as it has pooled them (ConvCall.relu; kernels/pooling.py,
+chunk_pooler), and its Function is named "conv2d+max_pool2d+relu by ...".
 
 ``ROUTES`` below is the only place that decides: each op asks ``choose``,
 which returns the first route whose ``when`` holds for the call (a ConvCall
@@ -39,10 +44,12 @@ those files; the measurements: benchmarks/README.md and benchmarks/results/.
 import contextlib
 from dataclasses import dataclass
 
-from .. import threads
+import numpy
+
+from .. import buffers, threads
 from ..backend import get_backend, is_cupy_array
-from . import (convolution, direct_pool, lrn_square_roots, pooled_product, switch_gradients, winograd,
-               winograd_4x4)
+from . import (convolution, direct_pool, lrn_square_roots, pooled_product, relu, switch_gradients,
+               winograd, winograd_4x4)
 
 MODES = ("fast", "reference")
 _mode = {"name": "fast"}
@@ -81,7 +88,10 @@ class ConvCall:
 
     input_shape: (N, C, H, W); weight_shape: (F, C/G, KH, KW); stride, padding,
     dilation: (h, w) pairs; out: (OH, OW); pool: the max-pool after it for
-    conv2d+max_pool2d, (kernel, stride, padding, dilation, pooled size), else None.
+    conv2d+max_pool2d, (kernel, stride, padding, dilation, pooled size), else None;
+    relu: whether a ReLU follows that pool, folded into the op
+    (relu(max_pool2d(conv2d(x))): the conv+pool routes put each chunk's maxima
+    through it while they are in the cache).
     """
 
     input_shape: tuple
@@ -95,17 +105,18 @@ class ConvCall:
     groups: int
     out: tuple
     pool: tuple = None
+    relu: bool = False
 
     @classmethod
     def of(cls, x, weight_shape, stride, padding, dilation, groups, out, pool=None, backend=None,
-           input_shape=None):
+           input_shape=None, relu=False):
         """The call for an input array x on ``backend`` (default: the active one).
         x may be any array of the call's dtype and device, with input_shape then given
         (conv2d_input_gradient passes its g)."""
         shape = tuple(x.shape) if input_shape is None else tuple(input_shape)
         return cls(shape, tuple(weight_shape), x.dtype, is_cupy_array(x),
                    backend or get_backend(), tuple(stride), tuple(padding), tuple(dilation),
-                   groups, tuple(out), pool)
+                   groups, tuple(out), pool, relu)
 
     @property
     def rows(self):
@@ -252,28 +263,48 @@ def _input_gradient_chunks(call, g, weight):
                                             call.dilation, call.out)
 
 
+def _relu_mask(call):
+    """Where a ReLU follows the pool (call.relu), an empty bool array of the pooled
+    output's shape (N, F, PH, PW) for the conv+pool routes to write relu's mask into;
+    else None."""
+    if not call.relu:
+        return None
+    shape = (call.input_shape[0], call.weight_shape[0]) + tuple(call.pool[4])
+    return buffers.empty(shape, numpy.bool_)
+
+
+def _through_relu(grad_output, positive):
+    """dL/d(pooled) from dL/d(relu(pooled)) by relu's backward loop (positive: the mask
+    the forward pass wrote), or grad_output itself where no ReLU followed the pool."""
+    return grad_output if positive is None else relu.relu_backward_numba(grad_output, positive)
+
+
 def _conv_pool_forward(call, x, weight, bias):
+    positive = _relu_mask(call)
     pooled, switches = convolution.conv2d_max_pool_forward_numba(
-        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
-    return pooled, (switches, x, weight)
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool, positive)
+    return pooled, (switches, x, weight, positive)
 
 
-def _conv_pool_backward(call, saved, grad_pooled, needs):
-    switches, x, weight = saved
+def _conv_pool_backward(call, saved, grad_output, needs):
+    switches, x, weight, positive = saved
     return convolution.conv2d_max_pool_backward_numba(
-        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, *needs)
+        _through_relu(grad_output, positive), switches, x, weight, call.stride, call.padding,
+        call.dilation, call.out, *needs)
 
 
 def _direct_pool_forward(call, x, weight, bias):
+    positive = _relu_mask(call)
     pooled, switches, finite = direct_pool.conv2d_max_pool_forward_direct(
-        x, weight, bias, call.padding, call.dilation, call.out, call.pool)
-    return pooled, (switches, finite, x, weight)
+        x, weight, bias, call.padding, call.dilation, call.out, call.pool, positive)
+    return pooled, (switches, finite, x, weight, positive)
 
 
-def _direct_pool_backward(call, saved, grad_pooled, needs):
-    switches, finite, x, weight = saved
+def _direct_pool_backward(call, saved, grad_output, needs):
+    switches, finite, x, weight, positive = saved
     return direct_pool.conv2d_max_pool_backward_direct(
-        grad_pooled, switches, finite, x, weight, call.padding, call.dilation, call.out, *needs)
+        _through_relu(grad_output, positive), switches, finite, x, weight, call.padding,
+        call.dilation, call.out, *needs)
 
 
 def _lrn_forward(call, x):
@@ -289,28 +320,31 @@ def _lrn_backward(call, saved, grad_y, needs):
 
 
 def _pooled_product_forward(call, x, weight, bias):
+    positive = _relu_mask(call)
     pooled, switches, cols = pooled_product.conv2d_max_pool_forward_rows(
-        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
-    return pooled, (switches, cols, weight)
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool, positive)
+    return pooled, (switches, cols, weight, positive)
 
 
-def _pooled_product_backward(call, saved, grad_pooled, needs):
-    switches, cols, weight = saved
+def _pooled_product_backward(call, saved, grad_output, needs):
+    switches, cols, weight, positive = saved
     return pooled_product.conv2d_max_pool_backward_rows(
-        grad_pooled, switches, cols, weight, call.input_shape, call.stride, call.padding,
-        call.dilation, call.out, *needs)
+        _through_relu(grad_output, positive), switches, cols, weight, call.input_shape, call.stride,
+        call.padding, call.dilation, call.out, *needs)
 
 
 def _switches_forward(call, x, weight, bias):
+    positive = _relu_mask(call)
     pooled, switches, reach = switch_gradients.conv2d_max_pool_forward_in_reach(
-        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool)
-    return pooled, (switches, reach, x, weight)
+        x, weight, bias, call.stride, call.padding, call.dilation, call.out, call.pool, positive)
+    return pooled, (switches, reach, x, weight, positive)
 
 
-def _switches_backward(call, saved, grad_pooled, needs):
-    switches, reach, x, weight = saved
+def _switches_backward(call, saved, grad_output, needs):
+    switches, reach, x, weight, positive = saved
     return switch_gradients.conv2d_max_pool_backward_at_switches(
-        grad_pooled, switches, x, weight, call.stride, call.padding, call.dilation, call.out, reach, *needs)
+        _through_relu(grad_output, positive), switches, x, weight, call.stride, call.padding,
+        call.dilation, call.out, reach, *needs)
 
 
 # ----- the table -------------------------------------------------------------------------------

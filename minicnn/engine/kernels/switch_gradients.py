@@ -118,13 +118,15 @@ def pool_reach(out, pool):
     return tuple(reach)
 
 
-def conv2d_max_pool_forward_in_reach(x, weight, bias, stride, padding, dilation, out, pool):
+def conv2d_max_pool_forward_in_reach(x, weight, bias, stride, padding, dilation, out, pool, positive=None):
     """max_pool2d(conv2d(x)) by pooled_product.py's forward pass over the outputs the pool
     reads only (the module's docstring). Returns (pooled (N, F, PH, PW), switches (N, F, PH,
-    PW) int64 flat indices oy*RW + ox, reach (RH, RW)); im2col's columns are not kept."""
+    PW) int64 flat indices oy*RW + ox, reach (RH, RW)); im2col's columns are not kept.
+    positive: None, or a bool array (N, F, PH, PW) for a ReLU after the pool, as there."""
     from .pooled_product import conv2d_max_pool_forward_rows
     reach = pool_reach(tuple(out), pool)
-    pooled, switches, _ = conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, reach, pool)
+    pooled, switches, _ = conv2d_max_pool_forward_rows(x, weight, bias, stride, padding, dilation, reach, pool,
+                                                       positive)
     return pooled, switches, reach
 
 

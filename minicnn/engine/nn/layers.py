@@ -98,13 +98,15 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
                         caller=self.describe())
 
-    def forward_then_max_pool(self, x, pool):
-        """pool(self(x)) for a MaxPool2d layer ``pool``, as one op where that is faster
-        (functional/conv_pool.py); the same numbers."""
+    def forward_then_max_pool(self, x, pool, relu=None):
+        """pool(self(x)) for a MaxPool2d layer ``pool``, or relu(pool(self(x))) for a ReLU
+        layer ``relu``, as one op where that is faster (functional/conv_pool.py); the same
+        numbers."""
         return conv2d_max_pool2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                  self.groups, pool.kernel_size, pool.stride, pool.padding,
                                  pool.ceil_mode, pool.dilation, caller=self.describe(),
-                                 pool_caller=pool.describe())
+                                 pool_caller=pool.describe(), relu=relu is not None,
+                                 relu_caller=relu.describe() if relu is not None else "relu")
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={_compact(self.kernel_size)}"

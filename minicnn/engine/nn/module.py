@@ -187,7 +187,8 @@ class Sequential(Module):
             ("layer", (i,))                  layer i alone
             ("pool first", (i, i+1))         ReLU i and max-pool i+1 as relu(pool(x))
             ("conv+pool", (i, i+1, i+2))     Conv2d i, ReLU i+1, max-pool i+2 as
-                                             relu(conv2d_max_pool2d(x)): conv and pool one op
+                                             conv2d_max_pool2d(x, relu=True): conv, pool
+                                             and ReLU one op
 
         With fuse off (or set_routes("reference")) every step is ("layer", (i,)).
         """
@@ -214,10 +215,11 @@ class Sequential(Module):
         ReLU never reorders two values, so pooling first gives the same
         output, and the same gradient (where the window's maximum is not
         positive, both orders send it zero), on a quarter of the values
-        for a 2x2 pool. The Conv2d and the pool as one op is
-        conv2d_max_pool2d (functional/conv_pool.py), again the same numbers;
-        on the numba backend a route computes it without writing the
-        convolution's output to memory. What each saves in a training step:
+        for a 2x2 pool. The Conv2d, the pool and the ReLU as one op is
+        conv2d_max_pool2d(..., relu=True) (functional/conv_pool.py), again
+        the same numbers; on the numba backend a route computes it without
+        writing the convolution's output to memory, and puts the pooled
+        maxima through the ReLU while they are in the cache. What each saves in a training step:
         benchmarks/README.md, "Speed in a learner's own script".
         ``Sequential(..., fuse=False)``, or iterating over the layers yourself
         (for layer in model: x = layer(x)), gives the same numbers in the
@@ -227,7 +229,7 @@ class Sequential(Module):
         for how, positions in self.plan():
             if how == "conv+pool":
                 conv, relu, pool = (layers[i] for i in positions)
-                x = relu(conv.forward_then_max_pool(x, pool))     # relu(pool(conv(x)))
+                x = conv.forward_then_max_pool(x, pool, relu)     # relu(pool(conv(x))), one op
             elif how == "pool first":
                 relu, pool = (layers[i] for i in positions)
                 x = relu(pool(x))                                 # relu(max_pool(x)) = max_pool(relu(x))

@@ -15,7 +15,8 @@ convolution's route from kernels/routes.py's table (``im2col``, the
 reference of functional/conv.py; ``winograd F(4x4,3x3)``; ``winograd
 F(2x2,3x3)``; ``chunks``) and where its dL/dx takes a route of its own; an LRN layer's route (``square
 roots (beta 3/4)``); and what nn.Sequential fuses or reorders (``fused with
-1, 2``; ``after 2 (pool first)``). Nothing there
+1, 2`` on a convolution, ``fused into 0`` on the ReLU and the pool it runs
+with; ``after 2 (pool first)``). Nothing there
 is guessed: the same functions decide when the model runs.
 """
 
@@ -85,14 +86,16 @@ def fusion_notes(model):
 
 def conv_call(layer, input_shape, output_shape, backend, batch, dtype, pool=None):
     """The kernels.routes.ConvCall a Conv2d layer makes for ``batch`` inputs (C, H, W); with
-    the MaxPool2d layer ``pool`` after it, the one its conv+pool step makes (functional/conv_pool.py)."""
+    the MaxPool2d layer ``pool`` after it, the one its conv+pool step makes, the ReLU between
+    them folded in (functional/conv_pool.py)."""
     settings = None
     if pool is not None:
         settings = (pool.kernel_size, pool.stride, pool.padding, pool.dilation,
                     tuple(pool.output_shape(output_shape)[1:]))
     return routes.ConvCall((batch,) + tuple(input_shape), tuple(layer.weight.shape),
                            numpy.dtype(dtype), backend == "cupy", backend, layer.stride,
-                           layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]), settings)
+                           layer.padding, layer.dilation, layer.groups, tuple(output_shape[1:]), settings,
+                           relu=pool is not None)
 
 
 def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype, fused, first=False,
@@ -104,9 +107,9 @@ def runs_as(name, layer, input_shape, output_shape, steps, backend, batch, dtype
     how, names = steps.get(name, ("layer", [name]))
     if how in ("pool first", "conv+pool") and name != names[0]:
         relu, pool = names[-2], names[-1]
-        if name == relu:
-            return f"after {pool} (pool first)"
-        return f"fused into {names[0]}" if names[0] in fused else f"before {relu} (pool first)"
+        if names[0] in fused:                                # conv, pool and ReLU: one route
+            return f"fused into {names[0]}"
+        return f"after {pool} (pool first)" if name == relu else f"before {relu} (pool first)"
     # by name: layers.py imports module.py, which imports this file (an isinstance
     # here would close that circle); beta 3/4 may take a route
     if type(layer).__name__ == "LocalResponseNorm":
