@@ -230,10 +230,10 @@ def not_finite(dtype, shape, where, bad, rng):
     return values, scale, times
 
 
-def fused_both_ways(x, x_factors, weight, w_factors, bias, grad, padding):
-    """(route name, got, expected): conv2d_max_pool2d (2x2 pool) of x * factors and weight *
-    factors, forward and backward, by the table's route and by the reference, on numba.
-    got, expected: [y, dL/dx, dL/dW, dL/db]."""
+def fused_both_ways(x, x_factors, weight, w_factors, bias, grad, padding, relu=False):
+    """(route name, got, expected): conv2d_max_pool2d (2x2 pool; the ReLU after it folded
+    in where ``relu``) of x * factors and weight * factors, forward and backward, by the
+    table's route and by the reference, on numba. got, expected: [y, dL/dx, dL/dW, dL/db]."""
     def run():
         xt, wt, bt = (tensor(a.copy(), requires_grad=True) for a in (x, weight, bias))
         scaled_x, scaled_w = xt, wt
@@ -242,7 +242,7 @@ def fused_both_ways(x, x_factors, weight, w_factors, bias, grad, padding):
                 scaled_x = scaled_x * tensor(factor)
             for factor in w_factors:
                 scaled_w = scaled_w * tensor(factor)
-            y = F.conv2d_max_pool2d(scaled_x, scaled_w, bt, 1, padding, 1, 1, 2, 2)
+            y = F.conv2d_max_pool2d(scaled_x, scaled_w, bt, 1, padding, 1, 1, 2, 2, relu=relu)
             y.backward(grad)
         return y.creator.name, [y.data, xt.grad, wt.grad, bt.grad]
     with using_backend("numba"):
@@ -265,7 +265,8 @@ def assert_same_non_finite(got, expected, dtype, terms):
 @needs_numba
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
-def test_the_direct_route_gives_the_references_nan_and_inf_for_a_pixel_that_is_not_finite(dtype, bad):
+@pytest.mark.parametrize("relu", [False, True])
+def test_the_direct_route_gives_the_references_nan_and_inf_for_a_pixel_that_is_not_finite(dtype, bad, relu):
     """The reference multiplies the zeros of dL/dy by every pixel: an infinite one makes NaN in
     dL/dW, which reading at the switches alone would miss. So such a batch takes the chunks
     route's loops both ways; every output and gradient is then NaN, inf or finite where the
@@ -275,8 +276,8 @@ def test_the_direct_route_gives_the_references_nan_and_inf_for_a_pixel_that_is_n
     x, scale, times = not_finite(dtype, (3, 1, 9, 8), (1, 0, 4, 3), bad, rng)
     weight, bias = rng.standard_normal((4, 1, 3, 3)).astype(dtype), rng.standard_normal(4).astype(dtype)
     grad = rng.standard_normal((3, 4, 4, 4)).astype(dtype)
-    name, got, expected = fused_both_ways(x, (scale, times), weight, (), bias, grad, 1)
-    assert name == "conv2d+max_pool2d by direct, pooled in cache"
+    name, got, expected = fused_both_ways(x, (scale, times), weight, (), bias, grad, 1, relu)
+    assert name == f"conv2d+max_pool2d{'+relu' if relu else ''} by direct, pooled in cache"
     assert numpy.isnan(expected[2]).any()                     # dL/dW: the case this is about
     assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (9, 8)))
 
@@ -301,7 +302,8 @@ def test_the_direct_route_takes_first_layers_of_stride_1_and_at_most_27_taps():
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
 @pytest.mark.parametrize("where", ["input", "input beyond the pool's reach", "weight", "gradient"])
-def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, where):
+@pytest.mark.parametrize("relu", [False, True])
+def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, where, relu):
     """The reference multiplies the zeros of dL/dy by every pixel and weight: one that is not
     finite makes NaN where reading at the switches alone would make a number. So then the
     backward pass is the pooled product's. A pooled gradient that is not finite reaches the
@@ -324,11 +326,12 @@ def test_gradients_at_the_switches_give_the_references_nan_and_inf(dtype, bad, w
     if where == "gradient":
         grad[1, 2, 1, 1] = {"inf": numpy.inf, "-inf": -numpy.inf, "nan": numpy.nan}[bad]
 
-    name, got, expected = fused_both_ways(x, (x_scale, x_times), weight, (w_scale, w_times), bias, grad, 0)
+    name, got, expected = fused_both_ways(x, (x_scale, x_times), weight, (w_scale, w_times), bias, grad, 0,
+                                          relu)
     # the case this is about: x's makes dL/dW NaN, W's dL/dx, dL/dpooled's both
     for index in {"input": [2], "weight": [1], "gradient": [1, 2]}[where.split(" beyond")[0]]:
         assert not numpy.isfinite(expected[index]).all()
-    assert name == "conv2d+max_pool2d by im2col pooled, gradients at switches"
+    assert name == f"conv2d+max_pool2d{'+relu' if relu else ''} by im2col pooled, gradients at switches"
     assert_same_non_finite(got, expected, dtype, sum_terms(x.shape, weight.shape, (7, 7)))
 
 

@@ -275,7 +275,8 @@ def _relu_mask(call):
 
 def _through_relu(grad_output, positive):
     """dL/d(pooled) from dL/d(relu(pooled)) by relu's backward loop (positive: the mask
-    the forward pass wrote), or grad_output itself where no ReLU followed the pool."""
+    the forward pass wrote), or grad_output itself where no ReLU followed the pool. (The
+    routes that read at the switches run relu's backward chunk by chunk themselves.)"""
     return grad_output if positive is None else relu.relu_backward_numba(grad_output, positive)
 
 
@@ -301,10 +302,10 @@ def _direct_pool_forward(call, x, weight, bias):
 
 
 def _direct_pool_backward(call, saved, grad_output, needs):
-    switches, finite, x, weight, positive = saved
+    switches, finite, x, weight, positive = saved      # relu's backward: chunk by chunk, there
     return direct_pool.conv2d_max_pool_backward_direct(
-        _through_relu(grad_output, positive), switches, finite, x, weight, call.padding,
-        call.dilation, call.out, *needs)
+        grad_output, switches, finite, x, weight, call.padding, call.dilation, call.out, *needs,
+        positive=positive)
 
 
 def _lrn_forward(call, x):
@@ -341,10 +342,10 @@ def _switches_forward(call, x, weight, bias):
 
 
 def _switches_backward(call, saved, grad_output, needs):
-    switches, reach, x, weight, positive = saved
+    switches, reach, x, weight, positive = saved       # relu's backward: chunk by chunk, there
     return switch_gradients.conv2d_max_pool_backward_at_switches(
-        _through_relu(grad_output, positive), switches, x, weight, call.stride, call.padding,
-        call.dilation, call.out, reach, *needs)
+        grad_output, switches, x, weight, call.stride, call.padding, call.dilation, call.out, reach,
+        *needs, positive=positive)
 
 
 # ----- the table -------------------------------------------------------------------------------
