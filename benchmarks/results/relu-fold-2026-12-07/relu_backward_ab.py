@@ -3,6 +3,10 @@
 them; whole training steps, alternating in one process (after = the engine).
 
     python benchmarks/results/relu-fold-2026-12-07/relu_backward_ab.py --model keras_mnist_cnn --batch 32 --steps 100
+
+It measured commit b86fe93, where the engine ran relu's backward chunk by chunk
+(relu_backward_part); that was not kept, so on later commits "after" and "before" are the
+same code (relu-backward-ab.txt holds what it gave at b86fe93).
 """
 
 import dataclasses

@@ -58,7 +58,6 @@ import numpy
 
 from .. import buffers, threads
 from .compiled import flat, ints, numba_helper, numba_loop, unsigned
-from .relu import relu_backward_numba, relu_backward_part
 from .convolution import (conv2d_max_pool_backward_numba, conv2d_max_pool_forward_numba, images_per_chunk,
                           sum_in_chunk_order)
 
@@ -289,19 +288,15 @@ def conv2d_max_pool_forward_direct(x, weight, bias, padding, dilation, out, pool
 
 
 def conv2d_max_pool_backward_direct(grad_pooled, switches, finite, x, weight, padding, dilation, out,
-                                    needs_x, needs_weight, needs_bias, positive=None):
+                                    needs_x, needs_weight, needs_bias):
     """(dL/dx, dL/dW, dL/db) of conv2d_max_pool_forward_direct's pooled output, read at the
     switches; each None where its ``needs_*`` is False. ``finite``: the forward pass's; where
     False, the chunks route's backward (convolution.py), as the module's docstring says.
 
     grad_pooled, switches: (N, F, PH, PW), switches int64 flat indices oy*OW + ox; x: (N, C,
     H, W); weight: (F, C, KH, KW). Returns (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
-    positive: None, or the forward pass's ReLU mask (N, F, PH, PW): grad_pooled is then dL/d
-    relu(pooled), and relu's backward runs first, chunk by chunk (relu.py, relu_backward_part).
     """
     if not finite:
-        if positive is not None:
-            grad_pooled = relu_backward_numba(grad_pooled, positive)
         return conv2d_max_pool_backward_numba(grad_pooled, switches, x, weight, (1, 1), padding,
                                               dilation, out, needs_x, needs_weight, needs_bias)
     x = numpy.ascontiguousarray(x)
@@ -312,21 +307,15 @@ def conv2d_max_pool_backward_direct(grad_pooled, switches, finite, x, weight, pa
     weight_parts = numpy.zeros((chunks,) + weights.shape, numpy.float64)
     bias_parts = numpy.zeros((chunks, filters), numpy.float64)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else numpy.empty(1, dtype)
-    grad, through_relu = flat(grad_pooled), None
-    if positive is not None:                     # dL/d(pooled), each chunk's part written in work()
-        grad, through_relu = buffers.empty((grad.size,), dtype), grad
-    arguments = (grad, flat(switches), x.reshape(-1),
+    arguments = (flat(grad_pooled), flat(switches), x.reshape(-1),
                  *ints(channels, height, width, *padding, *padded, windows), corner_table(tuple(out), padded),
                  offsets, taps, weights.reshape(-1), needs_x)
 
     def work(first, last):
         for chunk in range(first, last):
-            start, end = chunk * per_chunk, min(batch, (chunk + 1) * per_chunk)
-            if through_relu is not None:         # relu's backward for this chunk's images, first
-                relu_backward_part(through_relu, flat(positive), grad, start * filters * windows,
-                                   end * filters * windows)
+            start = chunk * per_chunk
             _switch_gradient_loops(*arguments, weight_parts[chunk].reshape(-1), bias_parts[chunk],
-                                   grad_x.reshape(-1), start, end)
+                                   grad_x.reshape(-1), start, min(batch, start + per_chunk))
 
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     grad_weight = grad_bias = None

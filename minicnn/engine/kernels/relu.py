@@ -115,15 +115,3 @@ def relu_backward_numba(grad_y, positive):
     grad_x = buffers.empty(grad_y.shape, grad_y.dtype)
     share_out(_relu_backward_loops, grad_y.size, flat(grad_y), flat(positive), grad_y.dtype.type(0), grad_x.reshape(-1))
     return grad_x
-
-
-def relu_backward_part(grad_y, positive, grad_x, first, last):
-    """relu_backward_numba's numbers for the flat entries first .. last-1 only, written into
-    grad_x, on the calling thread.
-
-    grad_y, grad_x: flat, of one float dtype; positive: flat, bool; all of one size. For
-    routes that fold ReLU into a backward pass that works a chunk of images at a time: each
-    chunk's part of dL/dx just before the chunk's loops read it, on the thread that runs
-    them and while it is in the cache (kernels/direct_pool.py, kernels/switch_gradients.py).
-    """
-    _relu_backward_loops(grad_y, positive, grad_y.dtype.type(0), grad_x, first, last)

@@ -275,8 +275,7 @@ def _relu_mask(call):
 
 def _through_relu(grad_output, positive):
     """dL/d(pooled) from dL/d(relu(pooled)) by relu's backward loop (positive: the mask
-    the forward pass wrote), or grad_output itself where no ReLU followed the pool. (The
-    routes that read at the switches run relu's backward chunk by chunk themselves.)"""
+    the forward pass wrote), or grad_output itself where no ReLU followed the pool."""
     return grad_output if positive is None else relu.relu_backward_numba(grad_output, positive)
 
 
@@ -302,10 +301,10 @@ def _direct_pool_forward(call, x, weight, bias):
 
 
 def _direct_pool_backward(call, saved, grad_output, needs):
-    switches, finite, x, weight, positive = saved      # relu's backward: chunk by chunk, there
+    switches, finite, x, weight, positive = saved
     return direct_pool.conv2d_max_pool_backward_direct(
-        grad_output, switches, finite, x, weight, call.padding, call.dilation, call.out, *needs,
-        positive=positive)
+        _through_relu(grad_output, positive), switches, finite, x, weight, call.padding,
+        call.dilation, call.out, *needs)
 
 
 def _lrn_forward(call, x):
@@ -342,10 +341,10 @@ def _switches_forward(call, x, weight, bias):
 
 
 def _switches_backward(call, saved, grad_output, needs):
-    switches, reach, x, weight, positive = saved       # relu's backward: chunk by chunk, there
+    switches, reach, x, weight, positive = saved
     return switch_gradients.conv2d_max_pool_backward_at_switches(
-        grad_output, switches, x, weight, call.stride, call.padding, call.dilation, call.out, reach,
-        *needs, positive=positive)
+        _through_relu(grad_output, positive), switches, x, weight, call.stride, call.padding,
+        call.dilation, call.out, reach, *needs)
 
 
 # ----- the table -------------------------------------------------------------------------------

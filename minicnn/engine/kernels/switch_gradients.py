@@ -79,7 +79,6 @@ import numpy
 
 from .. import buffers, threads
 from .compiled import flat, ints, numba_helper, numba_loop, unsigned
-from .relu import relu_backward_part
 from .convolution import images_per_chunk, sum_in_chunk_order
 
 # Pays where the pool leaves at most one output in FEWER_WINDOWS a switch (a 2x2 or 3x3 pool of
@@ -317,7 +316,7 @@ def _switch_gradient_loops(grad_pooled, switches, x, channels, height, width, pa
 
 
 def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, stride, padding, dilation, out,
-                                         reach, needs_x, needs_weight, needs_bias, positive=None):
+                                         reach, needs_x, needs_weight, needs_bias):
     """(dL/dx, dL/dW, dL/db) of max_pool2d(conv2d(x)), read at the switches, channels last
     (the module's docstring); each None where its ``needs_*`` is False. Where x or W holds a
     number that is not finite: pooled_product.py's backward pass.
@@ -326,8 +325,6 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     plane of the pool's reach, (RH, RW) (``pool_reach``; ``out`` itself for switches of the
     whole output); x: (N, C, H, W); weight: (F, C, KH, KW); stride, padding, dilation, out,
     reach: (h, w) pairs. Returns (N, C, H, W), (F, C, KH, KW) and (F,), dtype of x.
-    positive: None, or the forward pass's ReLU mask (N, F, PH, PW): grad_pooled is then dL/d
-    relu(pooled), and relu's backward runs first, chunk by chunk (relu.py, relu_backward_part).
     """
     x = numpy.ascontiguousarray(x)
     batch, channels, height, width = x.shape
@@ -344,26 +341,20 @@ def conv2d_max_pool_backward_at_switches(grad_pooled, switches, x, weight, strid
     bias_parts = numpy.zeros((chunks, filters), numpy.float64)
     checks = numpy.zeros((chunks, 1), numpy.float64)
     grad_x = buffers.empty(x.shape, dtype) if needs_x else numpy.empty(1, dtype)
-    grad, through_relu = flat(grad_pooled), None
-    if positive is not None:                     # dL/d(pooled), each chunk's part written in work()
-        grad, through_relu = buffers.empty((grad.size,), dtype), grad
-    arguments = (grad, flat(switches), x.reshape(-1), *ints(channels, height, width, *padding,
+    arguments = (flat(grad_pooled), flat(switches), x.reshape(-1), *ints(channels, height, width, *padding,
                  *padded, windows), corner_table(tuple(reach), tuple(stride), padded[1], channels), offsets,
                  run, weight_last, needs_x, needs_weight)
 
     def work(first, last):
         for chunk in range(first, last):
-            start, end = chunk * per_chunk, min(batch, (chunk + 1) * per_chunk)
-            if through_relu is not None:         # relu's backward for this chunk's images, first
-                relu_backward_part(through_relu, flat(positive), grad, start * filters * windows,
-                                   end * filters * windows)
+            start = chunk * per_chunk
             _switch_gradient_loops(*arguments, weight_parts[chunk], bias_parts[chunk], grad_x.reshape(-1),
-                                   checks[chunk], start, end)
+                                   checks[chunk], start, min(batch, start + per_chunk))
 
     threads.parallel_for(chunks, work, pieces_per_thread=chunks)   # one chunk per piece
     if not (numpy.isfinite(checks).all() and numpy.isfinite(weight).all()):
-        return _as_the_reference(grad.reshape(grad_pooled.shape), switches, x, weight, stride, padding,
-                                 dilation, out, reach, needs_x, needs_weight, needs_bias)
+        return _as_the_reference(grad_pooled, switches, x, weight, stride, padding, dilation, out, reach,
+                                 needs_x, needs_weight, needs_bias)
     grad_weight = grad_bias = None
     if needs_weight:                                       # (F, KH, KW, C) -> (F, C, KH, KW)
         sums = sum_in_chunk_order(weight_parts).reshape(filters, kernel_height, kernel_width, channels)
