@@ -73,9 +73,13 @@ def relu_forward_numba(x):
 @numba_loop
 def _relu_in_place_loops(values, positive, first, last):
     """_relu_forward_loops with x = y: values -> max(0, values) written over them, positive =
-    values > 0; both flat. One array read and written, rather than x and y passed as the
-    same array: the compiler cannot then rule out that two arrays overlap, and the loop
-    it vectorises checks at run time and takes its scalar version."""
+    values > 0; both flat.
+
+    A loop of its own, although passing one array as both x and y of _relu_forward_loops
+    gives the same numbers: a compiled loop over two arrays checks at run time whether
+    they overlap and, where they do, runs its scalar version rather than the vector one
+    (benchmarks/README.md, "The ReLU after a conv+pool folded into its routes"). Here one
+    array is read and written, and the loop stays in vectors."""
     for k in range(unsigned(first), unsigned(last)):   # of values.size: this thread's share
         value = values[k]
         keep = value > 0
