@@ -8,7 +8,6 @@ Both versions give the same numbers bit for bit: the script checks the loss and 
 parameter's gradient before it times anything.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -16,7 +15,7 @@ import sys
 import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "winograd-runs-2026-12-07"))
-from common import alternate, machine_line, setup, train_step  # noqa: E402
+from common import alternate, machine_line, options, setup, train_step  # noqa: E402
 
 import minicnn as mc  # noqa: E402
 from minicnn import functional as F  # noqa: E402
@@ -50,11 +49,7 @@ def gradients(model, x, labels):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="keras_mnist_cnn")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=60)
-    args = parser.parse_args()
+    args = options("keras_mnist_cnn", 32, 60)
     model, x, labels, optimizer = setup(args.model, args.batch)
     results = {}
     for name, forward in (("folded", folded_forward), ("separate", separate_forward)):
